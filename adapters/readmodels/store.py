@@ -1,0 +1,557 @@
+"""The read models' storage: one transaction per batch of events, with the tracking position.
+
+The projector (``ledger.projections``) turns events into a :class:`ProjectionBatch`; this module
+writes it.  ``apply`` checks and moves the tracking position in the same transaction as the
+rows (compare-and-set on the expected position), so a batch is applied exactly once even with
+two projectors racing or a crash half-way through.
+
+Running balances: every posting row stores ``balance_after``, the account's balance after it
+in business-time order (``effective_on``, then recording order), so a balance *as of* a date is
+one index lookup.  Postings that arrive in order (the usual case) are computed in memory from
+the current balance; a back-dated posting makes the rows after it be recomputed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
+from adapters.sql import Cursor, Database, SqliteDatabase, as_date
+
+BATCH_QUERY_CHUNK = 5_000
+
+
+class StaleProjectionError(Exception):
+    """Another projector moved the position first; nothing was written."""
+
+
+@dataclass(slots=True)
+class PostingRow:
+    entry_id: int
+    seq: int
+    kind: str
+    owner: str
+    currency: str
+    amount_minor: int
+    effective_on: date
+    detail: str | None
+
+
+@dataclass(slots=True)
+class ProjectionBatch:
+    """Rows derived from a contiguous run of events, ending at ``last_notification_id``."""
+
+    last_notification_id: int
+    #: (entry_id, kind, originator_id, originator_version, effective_at, effective_on,
+    #:  recorded_at, description)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    postings: list[PostingRow] = field(default_factory=list)
+    #: (operation name, parameters) in event order; names are keys of :data:`OPS`.
+    ops: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+OPS: dict[str, str] = {
+    "fund": "INSERT INTO funds (fund_id, fund_key, name, currency) VALUES (%s,%s,%s,%s)",
+    "program": (
+        "INSERT INTO programs (program_id, program_key, name, fund_id, currency, rule_kind,"
+        " rule_version, rule) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)"
+    ),
+    "program_rule": "UPDATE programs SET rule_version = %s, rule = %s WHERE program_id = %s",
+    "period_open": (
+        "INSERT INTO periods (period_id, program_id, period_key, starts_on, ends_on, status,"
+        " rule_version, rule, pool_minor) VALUES (%s,%s,%s,%s,%s,'open',%s,%s,%s)"
+    ),
+    "period_usage": (
+        "UPDATE periods SET reported_views = reported_views + %s, reports = reports + 1"
+        " WHERE period_id = %s"
+    ),
+    "period_invalid": (
+        "UPDATE periods SET invalid_views = invalid_views + %s, reports = reports + 1"
+        " WHERE period_id = %s"
+    ),
+    "period_close": (
+        "UPDATE periods SET status = 'closed', total_qualified_views = %s, pool_minor = %s,"
+        " distributed_minor = %s, returned_minor = %s, scaled_from_minor = %s, creators = %s,"
+        " capped = %s, closed_at = %s WHERE period_id = %s"
+    ),
+    "creator": (
+        "INSERT INTO creators (creator_id, creator_ref, display_name, country, account_status,"
+        " kyc_status, tax_status, enrolled_at) VALUES (%s,%s,%s,%s,'none','pending','missing',%s)"
+    ),
+    "creator_account": (
+        "UPDATE creators SET payout_provider = %s, payout_account = %s, account_status = %s"
+        " WHERE creator_id = %s"
+    ),
+    "creator_account_status": "UPDATE creators SET account_status = %s WHERE creator_id = %s",
+    "creator_kyc": "UPDATE creators SET kyc_status = %s, tax_status = %s WHERE creator_id = %s",
+    "hold_placed": (
+        "INSERT INTO creator_holds (creator_id, hold_id, kind, reason, placed_at)"
+        " VALUES (%s,%s,%s,%s,%s)"
+    ),
+    "hold_released": "DELETE FROM creator_holds WHERE creator_id = %s AND hold_id = %s",
+    "contract": (
+        "INSERT INTO creator_contracts (creator_id, contract_id, kind, signed_on)"
+        " VALUES (%s,%s,%s,%s)"
+    ),
+    "agreement": (
+        "INSERT INTO agreements (agreement_id, agreement_key, creator_id, fund_id, currency,"
+        " total_minor, starts_on, ends_on, schedule, vesting, status)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'active')"
+    ),
+    "agreement_credited": (
+        "UPDATE agreements SET credited_minor = credited_minor + %s WHERE agreement_id = %s"
+    ),
+    "agreement_ended": (
+        "UPDATE agreements SET status = %s, ended_on = %s, forfeited_minor = %s,"
+        " clawback_minor = %s WHERE agreement_id = %s"
+    ),
+    "claim_item": (
+        "INSERT INTO claim_items (claim_id, claim_key, item_id, creator_id, currency, description,"
+        " receipt_ref, claimed_minor, status, submitted_at)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s)"
+    ),
+    "claim_item_decided": (
+        "UPDATE claim_items SET status = %s, approved_minor = %s, reason = %s, decided_at = %s"
+        " WHERE claim_id = %s AND item_id = %s"
+    ),
+    "payout": (
+        "INSERT INTO payouts (payout_id, run_id, creator_id, currency, amount_minor, destination,"
+        " status, requested_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,'requested',%s,%s)"
+    ),
+    "payout_status": (
+        "UPDATE payouts SET status = %s, transfer_id = COALESCE(%s, transfer_id),"
+        " failure = COALESCE(%s, failure), reversed_minor = reversed_minor + %s, updated_at = %s"
+        " WHERE payout_id = %s"
+    ),
+}
+
+_POSTING_COLUMNS = (
+    "entry_id",
+    "seq",
+    "kind",
+    "owner",
+    "currency",
+    "amount_minor",
+    "effective_on",
+    "balance_after",
+    "detail",
+)
+_ENTRY_COLUMNS = (
+    "entry_id",
+    "kind",
+    "originator_id",
+    "originator_version",
+    "effective_at",
+    "effective_on",
+    "recorded_at",
+    "description",
+)
+
+AccountKey = tuple[str, str, str]  # (owner, kind, currency)
+
+
+class ReadModels:
+    """Writes projection batches and answers the queries the ledger needs."""
+
+    def __init__(self, db: Database, *, name: str = "ledger") -> None:
+        self.db = db
+        self.name = name
+
+    # -- schema and position ------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """SQLite only: PostgreSQL's schema is applied by ``creator-ledger migrate``."""
+        assert isinstance(self.db, SqliteDatabase)
+        self.db.executescript(sqlite_read_model_schema())
+
+    def position(self) -> int:
+        rows = self.db.query(
+            "SELECT notification_id FROM projection_tracking WHERE name = %s", (self.name,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def reset(self) -> None:
+        """Forget everything projected (for a rebuild), in one transaction."""
+        with self.db.transaction() as cur:
+            for table in READ_MODEL_TABLES:
+                cur.execute(f"DELETE FROM {table}")
+            cur.execute("DELETE FROM projection_tracking WHERE name = %s", (self.name,))
+
+    # -- writing ------------------------------------------------------------------------
+
+    def apply(self, batch: ProjectionBatch, *, expected_position: int) -> None:
+        """Write ``batch`` and move the position from ``expected_position`` to its end."""
+        assert batch.last_notification_id > expected_position
+        with self.db.transaction() as cur:
+            self._claim_position(cur, expected_position, batch.last_notification_id)
+            if batch.entries:
+                self.db.copy_rows(cur, "journal_entries", _ENTRY_COLUMNS, batch.entries)
+            if batch.postings:
+                self._write_postings(cur, batch.postings)
+            for name, group in itertools.groupby(batch.ops, key=lambda op: op[0]):
+                params = [p for _, p in group]
+                if len(params) == 1:
+                    cur.execute(OPS[name], params[0])
+                else:
+                    cur.executemany(OPS[name], params)
+
+    def _claim_position(self, cur: Cursor, expected: int, new: int) -> None:
+        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+        cur.execute(
+            f"SELECT notification_id FROM projection_tracking WHERE name = %s{lock}", (self.name,)
+        )
+        row = cur.fetchone()
+        current = int(row[0]) if row else 0
+        if current != expected:
+            msg = f"projection {self.name} is at {current}, not {expected}"
+            raise StaleProjectionError(msg)
+        if row is None:
+            cur.execute(
+                "INSERT INTO projection_tracking (name, notification_id) VALUES (%s, %s)",
+                (self.name, new),
+            )
+        else:
+            cur.execute(
+                "UPDATE projection_tracking SET notification_id = %s"
+                " WHERE name = %s AND notification_id = %s",
+                (new, self.name, expected),
+            )
+            if cur.rowcount != 1:
+                raise StaleProjectionError(f"projection {self.name} moved under us")
+
+    def _current_balances(
+        self, cur: Cursor, keys: Sequence[AccountKey]
+    ) -> dict[AccountKey, tuple[int, date]]:
+        out: dict[AccountKey, tuple[int, date]] = {}
+        for start in range(0, len(keys), BATCH_QUERY_CHUNK):
+            chunk = keys[start : start + BATCH_QUERY_CHUNK]
+            if self.db.dialect == "postgres":
+                cur.execute(
+                    "SELECT b.owner, b.kind, b.currency, b.balance_minor, b.last_effective_on"
+                    " FROM balances b JOIN unnest(%s::text[], %s::text[], %s::text[])"
+                    " AS k(owner, kind, currency)"
+                    " ON b.owner = k.owner AND b.kind = k.kind AND b.currency = k.currency",
+                    ([k[0] for k in chunk], [k[1] for k in chunk], [k[2] for k in chunk]),
+                )
+                rows = cur.fetchall()
+            else:
+                rows = []
+                for k in chunk:
+                    cur.execute(
+                        "SELECT owner, kind, currency, balance_minor, last_effective_on"
+                        " FROM balances WHERE owner = %s AND kind = %s AND currency = %s",
+                        k,
+                    )
+                    rows.extend(cur.fetchall())
+            for owner, kind, currency, balance, last in rows:
+                out[(owner, kind, currency.strip())] = (int(balance), as_date(last))
+        return out
+
+    def _write_postings(self, cur: Cursor, postings: list[PostingRow]) -> None:
+        keys = list(dict.fromkeys((p.owner, p.kind, p.currency) for p in postings))
+        current = self._current_balances(cur, keys)
+        backdated: dict[AccountKey, date] = {}
+        rows: list[tuple[Any, ...]] = []
+        for p in postings:
+            key = (p.owner, p.kind, p.currency)
+            balance, last = current.get(key, (0, p.effective_on))
+            if key in backdated or p.effective_on < last:
+                backdated[key] = min(backdated.get(key, p.effective_on), p.effective_on)
+                current[key] = (balance + p.amount_minor, last)
+                after = 0  # recomputed below
+            else:
+                after = balance + p.amount_minor
+                current[key] = (after, p.effective_on)
+            rows.append(
+                (
+                    p.entry_id,
+                    p.seq,
+                    p.kind,
+                    p.owner,
+                    p.currency,
+                    p.amount_minor,
+                    p.effective_on,
+                    after,
+                    p.detail,
+                )
+            )
+        self.db.copy_rows(cur, "postings", _POSTING_COLUMNS, rows)
+        for key, since in backdated.items():
+            self._recompute_running(cur, key, since)
+        upserts = [(k[1], k[0], k[2], bal, last) for k, (bal, last) in current.items()]
+        cur.executemany(
+            "INSERT INTO balances (kind, owner, currency, balance_minor, last_effective_on)"
+            " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (owner, kind, currency) DO UPDATE"
+            " SET balance_minor = excluded.balance_minor,"
+            " last_effective_on = excluded.last_effective_on",
+            upserts,
+        )
+
+    def _recompute_running(self, cur: Cursor, key: AccountKey, since: date) -> None:
+        """Recompute ``balance_after`` of an account's postings from ``since`` on."""
+        owner, kind, currency = key
+        cur.execute(
+            "SELECT balance_after FROM postings WHERE owner = %s AND kind = %s AND currency = %s"
+            " AND effective_on < %s ORDER BY effective_on DESC, entry_id DESC, seq DESC LIMIT 1",
+            (owner, kind, currency, since),
+        )
+        row = cur.fetchone()
+        running = int(row[0]) if row else 0
+        cur.execute(
+            "SELECT entry_id, seq, amount_minor FROM postings WHERE owner = %s AND kind = %s"
+            " AND currency = %s AND effective_on >= %s ORDER BY effective_on, entry_id, seq",
+            (owner, kind, currency, since),
+        )
+        updates = []
+        for entry_id, seq, amount in cur.fetchall():
+            running += int(amount)
+            updates.append((running, entry_id, seq))
+        cur.executemany(
+            "UPDATE postings SET balance_after = %s WHERE entry_id = %s AND seq = %s", updates
+        )
+
+    # -- queries: balances ----------------------------------------------------------------
+
+    def balance(self, kind: str, owner: str, currency: str) -> int:
+        rows = self.db.query(
+            "SELECT balance_minor FROM balances WHERE owner = %s AND kind = %s AND currency = %s",
+            (owner, kind, currency),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def balance_as_of(self, kind: str, owner: str, currency: str, on: date) -> int:
+        """The account's balance at the end of business day ``on``."""
+        rows = self.db.query(
+            "SELECT balance_after FROM postings WHERE owner = %s AND kind = %s AND currency = %s"
+            " AND effective_on <= %s ORDER BY effective_on DESC, entry_id DESC, seq DESC LIMIT 1",
+            (owner, kind, currency, on),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def owner_balances(self, owner: str) -> list[tuple[str, str, int]]:
+        """(kind, currency, balance) of every account of ``owner``."""
+        rows = self.db.query(
+            "SELECT kind, currency, balance_minor FROM balances WHERE owner = %s"
+            " ORDER BY kind, currency",
+            (owner,),
+        )
+        return [(k, c.strip(), int(b)) for k, c, b in rows]
+
+    def owner_balances_as_of(self, owner: str, on: date) -> list[tuple[str, str, int]]:
+        out = []
+        for kind, currency, _ in self.owner_balances(owner):
+            out.append((kind, currency, self.balance_as_of(kind, owner, currency, on)))
+        return out
+
+    def all_balances(self) -> dict[tuple[str, str, str], int]:
+        """(kind, owner, currency) -> balance, for every account."""
+        rows = self.db.query("SELECT kind, owner, currency, balance_minor FROM balances")
+        return {(k, o, c.strip()): int(b) for k, o, c, b in rows}
+
+    def trial_balance(self) -> dict[str, dict[str, int]]:
+        """currency -> account kind -> sum of balances (each currency sums to zero)."""
+        rows = self.db.query(
+            "SELECT currency, kind, SUM(balance_minor) FROM balances GROUP BY currency, kind"
+            " ORDER BY currency, kind"
+        )
+        out: dict[str, dict[str, int]] = {}
+        for currency, kind, total in rows:
+            out.setdefault(currency.strip(), {})[kind] = int(total)
+        return out
+
+    def creator_balances(self, currency: str, kinds: Sequence[str]) -> dict[str, dict[str, int]]:
+        """creator id -> kind -> balance, for creators with any of ``kinds`` in ``currency``."""
+        marks = ",".join(["%s"] * len(kinds))
+        rows = self.db.query(
+            f"SELECT owner, kind, balance_minor FROM balances WHERE currency = %s"
+            f" AND kind IN ({marks}) AND balance_minor <> 0",
+            (currency, *kinds),
+        )
+        out: dict[str, dict[str, int]] = {}
+        for owner, kind, balance in rows:
+            out.setdefault(owner, {})[kind] = int(balance)
+        return out
+
+    def journal_count(self) -> tuple[int, int]:
+        entries = self.db.query("SELECT COUNT(*) FROM journal_entries")[0][0]
+        postings = self.db.query("SELECT COUNT(*) FROM postings")[0][0]
+        return int(entries), int(postings)
+
+    def postings_sum_by_account(self) -> dict[tuple[str, str, str], int]:
+        """(kind, owner, currency) -> sum of postings (to check the balances table)."""
+        rows = self.db.query(
+            "SELECT kind, owner, currency, SUM(amount_minor) FROM postings"
+            " GROUP BY kind, owner, currency"
+        )
+        return {(k, o, c.strip()): int(s) for k, o, c, s in rows}
+
+    def unbalanced_entries(self, limit: int = 100) -> list[tuple[int, str, int]]:
+        rows = self.db.query(
+            "SELECT entry_id, currency, SUM(amount_minor) FROM postings"
+            " GROUP BY entry_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY entry_id LIMIT %s",
+            (limit,),
+        )
+        return [(int(e), c.strip(), int(s)) for e, c, s in rows]
+
+    def journal(
+        self, *, since: date | None = None, until: date | None = None, limit: int = 10_000
+    ) -> Iterable[tuple[Any, ...]]:
+        """Journal lines for export: entry, date, kind, account, currency, amount, description."""
+        where, params = [], []
+        if since is not None:
+            where.append("p.effective_on >= %s")
+            params.append(since)
+        if until is not None:
+            where.append("p.effective_on <= %s")
+            params.append(until)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        return self.db.query(
+            "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.owner, p.currency,"
+            " p.amount_minor, e.description FROM postings p JOIN journal_entries e"
+            f" USING (entry_id) {clause} ORDER BY p.effective_on, p.entry_id, p.seq LIMIT %s",
+            (*params, limit),
+        )
+
+    # -- queries: entities -----------------------------------------------------------------
+
+    def fund(self, fund_id: str) -> tuple[str, str, str] | None:
+        rows = self.db.query(
+            "SELECT fund_key, name, currency FROM funds WHERE fund_id = %s", (fund_id,)
+        )
+        return (rows[0][0], rows[0][1], rows[0][2].strip()) if rows else None
+
+    def funds(self) -> list[tuple[str, str, str, str]]:
+        rows = self.db.query(
+            "SELECT fund_id, fund_key, name, currency FROM funds ORDER BY fund_key"
+        )
+        return [(str(i), k, n, c.strip()) for i, k, n, c in rows]
+
+    def creator(self, creator_id: str) -> dict[str, Any] | None:
+        rows = self.db.query(
+            "SELECT creator_ref, display_name, country, payout_account, account_status,"
+            " kyc_status, tax_status FROM creators WHERE creator_id = %s",
+            (creator_id,),
+        )
+        if not rows:
+            return None
+        ref, name, country, account, status, kyc, tax = rows[0]
+        holds = self.db.query(
+            "SELECT hold_id, kind, reason FROM creator_holds WHERE creator_id = %s ORDER BY hold_id",
+            (creator_id,),
+        )
+        return {
+            "creator_ref": ref,
+            "display_name": name,
+            "country": country.strip(),
+            "payout_account": account,
+            "account_status": status,
+            "kyc_status": kyc,
+            "tax_status": tax,
+            "holds": [{"hold_id": h, "kind": k, "reason": r} for h, k, r in holds],
+        }
+
+    def creator_gates(self) -> dict[str, tuple[str, str | None, str, str, list[str]]]:
+        """creator id -> (creator_ref, payout_account, account_status, kyc_status,
+        payout hold reasons)."""
+        out: dict[str, tuple[str, str | None, str, str, list[str]]] = {}
+        for cid, ref, account, status, kyc in self.db.query(
+            "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status FROM creators"
+        ):
+            out[cid] = (ref, account, status, kyc, [])
+        for cid, hold_id, reason in self.db.query(
+            "SELECT creator_id, hold_id, reason FROM creator_holds WHERE kind = 'payout'"
+            " ORDER BY creator_id, hold_id"
+        ):
+            out[cid][4].append(f"{hold_id}: {reason}")
+        return out
+
+    def creator_count(self) -> int:
+        return int(self.db.query("SELECT COUNT(*) FROM creators")[0][0])
+
+    def creator_statement_postings(
+        self, creator_id: str, since: date, until: date
+    ) -> list[tuple[Any, ...]]:
+        """(entry_id, effective_on, entry kind, account kind, currency, amount, detail JSON,
+        description) of a creator's postings in ``[since, until]``."""
+        return self.db.query(
+            "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.currency, p.amount_minor,"
+            " p.detail, e.description FROM postings p JOIN journal_entries e USING (entry_id)"
+            " WHERE p.owner = %s AND p.effective_on >= %s AND p.effective_on <= %s"
+            " ORDER BY p.effective_on, p.entry_id, p.seq",
+            (creator_id, since, until),
+        )
+
+    def period_facts(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """(program id, period key) -> the program period's figures."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for program_id, period_key in set(keys):
+            rows = self.db.query(
+                "SELECT pr.program_key, pe.period_key, pr.name, pe.pool_minor,"
+                " pe.total_qualified_views, pe.rule_version, pe.rule, pe.distributed_minor,"
+                " pe.returned_minor, pe.scaled_from_minor, pe.status, pr.currency"
+                " FROM periods pe JOIN programs pr ON pr.program_id = pe.program_id"
+                " WHERE pe.program_id = %s AND pe.period_key = %s",
+                (program_id, period_key),
+            )
+            for r in rows:
+                out[(program_id, period_key)] = {
+                    "program_key": r[0],
+                    "program": r[2],
+                    "pool_minor": int(r[3]),
+                    "total_qualified_views": None if r[4] is None else int(r[4]),
+                    "rule_version": int(r[5]),
+                    "rule": json.loads(r[6]),
+                    "distributed_minor": None if r[7] is None else int(r[7]),
+                    "returned_minor": None if r[8] is None else int(r[8]),
+                    "scaled_from_minor": None if r[9] is None else int(r[9]),
+                    "status": r[10],
+                    "currency": r[11].strip(),
+                }
+        return out
+
+    def creator_claim_items(
+        self, creator_id: str, since: date, until: date
+    ) -> list[tuple[Any, ...]]:
+        """Items of the creator's claims submitted or decided in the window."""
+        return self.db.query(
+            "SELECT claim_key, item_id, description, receipt_ref, currency, claimed_minor, status,"
+            " approved_minor, reason, submitted_at, decided_at FROM claim_items"
+            " WHERE creator_id = %s ORDER BY claim_key, item_id",
+            (creator_id,),
+        )
+
+    def creator_agreements(self, creator_id: str) -> list[tuple[Any, ...]]:
+        return self.db.query(
+            "SELECT agreement_key, currency, total_minor, credited_minor, starts_on, ends_on,"
+            " schedule, vesting, status, ended_on, forfeited_minor, clawback_minor"
+            " FROM agreements WHERE creator_id = %s ORDER BY agreement_key",
+            (creator_id,),
+        )
+
+    # -- queries: payouts --------------------------------------------------------------------
+
+    def payouts(self, *, run_id: str | None = None) -> list[tuple[Any, ...]]:
+        """(payout_id, run_id, creator_id, currency, amount, destination, status, transfer_id,
+        failure, reversed_minor, requested_at)."""
+        sql = (
+            "SELECT payout_id, run_id, creator_id, currency, amount_minor, destination, status,"
+            " transfer_id, failure, reversed_minor, requested_at FROM payouts"
+        )
+        if run_id is not None:
+            return self.db.query(sql + " WHERE run_id = %s ORDER BY creator_id", (run_id,))
+        return self.db.query(sql + " ORDER BY requested_at, payout_id")
+
+    def payouts_in_window(self, since: Any, until: Any) -> list[tuple[Any, ...]]:
+        return self.db.query(
+            "SELECT payout_id, run_id, creator_id, currency, amount_minor, destination, status,"
+            " transfer_id, failure, reversed_minor, requested_at FROM payouts"
+            " WHERE requested_at >= %s AND requested_at < %s ORDER BY payout_id",
+            (since, until),
+        )

@@ -1,0 +1,187 @@
+"""A thin database handle for the read models: SQLite (embedded default) or PostgreSQL.
+
+SQL is written once with ``%s`` placeholders; the SQLite handle rewrites them to ``?``.
+Values are always parameters.  Identifiers come only from fixed strings in this package.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the read models use."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    def transaction(self) -> Any:
+        """Context manager: a cursor inside one transaction (commit on success)."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def copy_rows(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Bulk insert (``COPY`` on PostgreSQL)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# -- SQLite -----------------------------------------------------------------------------------
+
+sqlite3.register_adapter(UUID, str)
+sqlite3.register_adapter(date, date.isoformat)
+sqlite3.register_adapter(datetime, datetime.isoformat)
+
+
+class _SqliteCursor:
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self._cur = cur
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cur.execute(sql.replace("%s", "?"), params)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any:
+        return self._cur.executemany(sql.replace("%s", "?"), params)
+
+    def executescript(self, script: str) -> Any:
+        return self._cur.executescript(script)
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+
+class SqliteDatabase:
+    """One SQLite file (WAL), one connection per thread."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = str(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteCursor]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteCursor(conn.cursor())
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn().execute(sql.replace("%s", "?"), params).fetchall()
+
+    def copy_rows(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        marks = ",".join("?" * len(columns))
+        cur.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows)
+
+    def executescript(self, script: str) -> None:
+        self._conn().executescript(script)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+
+class PostgresDatabase:
+    """A psycopg 3 connection pool."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(
+        self, conninfo: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 30.0
+    ) -> None:
+        self.conninfo = conninfo
+        self.pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
+            conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=True
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(sql, params, prepare=True)
+            return cur.fetchall()
+
+    def copy_rows(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        assert isinstance(cur, psycopg.Cursor)
+        with cur.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

@@ -1,0 +1,324 @@
+"""The creator: enrolment, payout account, KYC and tax status, contracts, holds.
+
+Holds carry a reason and a kind:
+
+* ``payout`` holds block payouts (the balance stays payable and is left out of payout runs);
+* ``accrual`` holds block accrual: while one is active, everything the creator earns is credited
+  to ``creator:held`` instead of ``creator:payable``; releasing the last one moves the held
+  balance to payable.
+
+The money side of a creator (balances, accrual holds as they affect money) lives in the
+creator's account book (:mod:`domain.book`), saved in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import (
+    AlreadyExistsError,
+    InsufficientBudgetError,
+    InvalidInputError,
+    InvalidStateError,
+    NotEligibleError,
+    NotFoundError,
+)
+from domain.ids import stable_id
+from domain.money import check_amount, check_currency, format_minor
+
+ACCOUNT_STATUSES = ("pending", "active", "restricted", "disabled")
+KYC_STATUSES = ("pending", "verified", "rejected")
+TAX_STATUSES = ("missing", "submitted", "verified")
+CONTRACT_KINDS = ("nda", "production", "exclusivity")
+HOLD_KINDS = ("payout", "accrual")
+#: Contracts under which production costs can be reimbursed.
+REIMBURSABLE_CONTRACTS = ("nda", "production")
+
+
+def _check_choice(value: str, accepted: tuple[str, ...], what: str) -> str:
+    if value not in accepted:
+        msg = f"unknown {what} {value!r}: accepted are {', '.join(accepted)}"
+        raise InvalidInputError(msg, **{what.replace(" ", "_"): value})
+    return value
+
+
+class Creator(Aggregate):
+    """A creator enrolled on the platform."""
+
+    class Enrolled(Aggregate.Created):
+        creator_ref: str
+        display_name: str
+        country: str
+        effective_at: datetime
+
+    class PayoutAccountLinked(Aggregate.Event):
+        provider: str
+        account_ref: str
+        status: str
+        effective_at: datetime
+
+    class PayoutAccountStatusChanged(Aggregate.Event):
+        status: str
+        reason: str
+        effective_at: datetime
+
+    class KycStatusChanged(Aggregate.Event):
+        kyc_status: str
+        tax_status: str
+        reason: str
+        effective_at: datetime
+
+    class ContractSigned(Aggregate.Event):
+        contract_id: str
+        kind: str
+        signed_on: date
+        reimbursement_currency: str | None
+        reimbursement_budget_minor: int
+        effective_at: datetime
+
+    class HoldPlaced(Aggregate.Event):
+        hold_id: str
+        kind: str
+        reason: str
+        effective_at: datetime
+
+    class HoldReleased(Aggregate.Event):
+        hold_id: str
+        reason: str
+        effective_at: datetime
+
+    class ReimbursementBudgetUsed(Aggregate.Event):
+        claim_id: UUID
+        item_id: str
+        currency: str
+        amount_minor: int
+        effective_at: datetime
+
+    @staticmethod
+    def create_id(creator_ref: str) -> UUID:
+        return stable_id("creator", creator_ref)
+
+    @event(Enrolled)
+    def __init__(
+        self, creator_ref: str, display_name: str, country: str, effective_at: datetime
+    ) -> None:
+        self.creator_ref = creator_ref
+        self.display_name = display_name
+        self.country = country
+        self.enrolled_at = effective_at
+        self.payout_provider: str | None = None
+        self.payout_account: str | None = None
+        self.account_status = "none"
+        self.kyc_status = "pending"
+        self.tax_status = "missing"
+        #: contract id -> [kind, signed_on]
+        self.contracts: dict[str, list[Any]] = {}
+        #: hold id -> [kind, reason]
+        self.holds: dict[str, list[str]] = {}
+        #: currency -> [budget_minor, used_minor]
+        self.reimbursement_budget: dict[str, list[int]] = {}
+
+    @classmethod
+    def enrol(
+        cls, *, creator_ref: str, display_name: str, country: str, effective_at: datetime
+    ) -> Creator:
+        if not creator_ref or len(creator_ref) > 200:
+            msg = "creator_ref must be a non-empty string of at most 200 characters"
+            raise InvalidInputError(msg, creator_ref=creator_ref)
+        if len(country) != 2 or not country.isalpha() or not country.isupper():
+            msg = f"country must be an ISO 3166 alpha-2 code such as US or DE, got {country!r}"
+            raise InvalidInputError(msg, country=country)
+        return cls(
+            creator_ref=creator_ref,
+            display_name=display_name,
+            country=country,
+            effective_at=effective_at,
+        )
+
+    # -- queries -------------------------------------------------------------------------
+
+    def holds_of(self, kind: str) -> dict[str, str]:
+        return {h: reason for h, (k, reason) in self.holds.items() if k == kind}
+
+    @property
+    def payout_ready(self) -> bool:
+        return (
+            self.payout_account is not None
+            and self.account_status == "active"
+            and self.kyc_status == "verified"
+        )
+
+    def can_be_reimbursed(self) -> bool:
+        return any(kind in REIMBURSABLE_CONTRACTS for kind, _ in self.contracts.values())
+
+    def reimbursement_available_minor(self, currency: str) -> int:
+        budget, used = self.reimbursement_budget.get(currency, [0, 0])
+        return budget - used
+
+    # -- commands ------------------------------------------------------------------------
+
+    def link_payout_account(
+        self, *, provider: str, account_ref: str, status: str, effective_at: datetime
+    ) -> None:
+        if not account_ref:
+            raise InvalidInputError("account_ref must not be empty")
+        _check_choice(status, ACCOUNT_STATUSES, "account status")
+        self._account_linked(
+            provider=provider, account_ref=account_ref, status=status, effective_at=effective_at
+        )
+
+    def set_payout_account_status(
+        self, status: str, *, reason: str, effective_at: datetime
+    ) -> None:
+        _check_choice(status, ACCOUNT_STATUSES, "account status")
+        if self.payout_account is None:
+            msg = f"creator {self.creator_ref!r} has no payout account linked"
+            raise InvalidStateError(msg, creator_ref=self.creator_ref)
+        self._account_status_changed(status=status, reason=reason, effective_at=effective_at)
+
+    def set_kyc_status(
+        self, *, kyc_status: str, tax_status: str, reason: str, effective_at: datetime
+    ) -> None:
+        _check_choice(kyc_status, KYC_STATUSES, "kyc status")
+        _check_choice(tax_status, TAX_STATUSES, "tax status")
+        self._kyc_changed(
+            kyc_status=kyc_status, tax_status=tax_status, reason=reason, effective_at=effective_at
+        )
+
+    def sign_contract(
+        self,
+        contract_id: str,
+        *,
+        kind: str,
+        signed_on: date,
+        reimbursement_currency: str | None = None,
+        reimbursement_budget_minor: int = 0,
+        effective_at: datetime,
+    ) -> None:
+        _check_choice(kind, CONTRACT_KINDS, "contract kind")
+        if contract_id in self.contracts:
+            msg = f"contract {contract_id!r} is signed already"
+            raise AlreadyExistsError(msg, contract_id=contract_id)
+        if reimbursement_budget_minor:
+            check_amount(reimbursement_budget_minor, field="reimbursement_budget_minor")
+            if kind not in REIMBURSABLE_CONTRACTS:
+                msg = f"a {kind} contract carries no reimbursement budget (only nda, production)"
+                raise InvalidInputError(msg, kind=kind)
+            if reimbursement_currency is None:
+                raise InvalidInputError("a reimbursement budget needs a currency")
+            check_currency(reimbursement_currency)
+        self._contract_signed(
+            contract_id=contract_id,
+            kind=kind,
+            signed_on=signed_on,
+            reimbursement_currency=reimbursement_currency,
+            reimbursement_budget_minor=reimbursement_budget_minor,
+            effective_at=effective_at,
+        )
+
+    def place_hold(self, hold_id: str, *, kind: str, reason: str, effective_at: datetime) -> None:
+        _check_choice(kind, HOLD_KINDS, "hold kind")
+        if not reason.strip():
+            raise InvalidInputError("a hold needs a reason")
+        if hold_id in self.holds:
+            raise AlreadyExistsError(f"hold {hold_id!r} exists already", hold_id=hold_id)
+        self._hold_placed(hold_id=hold_id, kind=kind, reason=reason, effective_at=effective_at)
+
+    def release_hold(self, hold_id: str, *, reason: str, effective_at: datetime) -> str:
+        """Release a hold; returns its kind."""
+        if hold_id not in self.holds:
+            msg = f"creator {self.creator_ref!r} has no hold {hold_id!r}"
+            raise NotFoundError(msg, hold_id=hold_id)
+        kind = self.holds[hold_id][0]
+        self._hold_released(hold_id=hold_id, reason=reason, effective_at=effective_at)
+        return kind
+
+    def use_reimbursement_budget(
+        self,
+        claim_id: UUID,
+        item_id: str,
+        currency: str,
+        amount_minor: int,
+        *,
+        effective_at: datetime,
+    ) -> None:
+        if not self.can_be_reimbursed():
+            msg = (
+                f"creator {self.creator_ref!r} has not signed an NDA or production contract:"
+                " production costs are reimbursed only under one"
+            )
+            raise NotEligibleError(msg, creator_ref=self.creator_ref)
+        available = self.reimbursement_available_minor(currency)
+        if amount_minor > available:
+            msg = (
+                f"approving {format_minor(amount_minor, currency)} would exceed the reimbursement"
+                f" budget of creator {self.creator_ref!r}: {format_minor(available, currency)}"
+                " is left"
+            )
+            raise InsufficientBudgetError(
+                msg,
+                creator_ref=self.creator_ref,
+                amount_minor=amount_minor,
+                available_minor=available,
+            )
+        self._budget_used(
+            claim_id=claim_id,
+            item_id=item_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            effective_at=effective_at,
+        )
+
+    # -- events --------------------------------------------------------------------------
+
+    @event(PayoutAccountLinked)
+    def _account_linked(
+        self, provider: str, account_ref: str, status: str, effective_at: datetime
+    ) -> None:
+        self.payout_provider = provider
+        self.payout_account = account_ref
+        self.account_status = status
+
+    @event(PayoutAccountStatusChanged)
+    def _account_status_changed(self, status: str, reason: str, effective_at: datetime) -> None:
+        self.account_status = status
+
+    @event(KycStatusChanged)
+    def _kyc_changed(
+        self, kyc_status: str, tax_status: str, reason: str, effective_at: datetime
+    ) -> None:
+        self.kyc_status = kyc_status
+        self.tax_status = tax_status
+
+    @event(ContractSigned)
+    def _contract_signed(
+        self,
+        contract_id: str,
+        kind: str,
+        signed_on: date,
+        reimbursement_currency: str | None,
+        reimbursement_budget_minor: int,
+        effective_at: datetime,
+    ) -> None:
+        self.contracts[contract_id] = [kind, signed_on]
+        if reimbursement_currency is not None and reimbursement_budget_minor:
+            budget = self.reimbursement_budget.setdefault(reimbursement_currency, [0, 0])
+            budget[0] += reimbursement_budget_minor
+
+    @event(HoldPlaced)
+    def _hold_placed(self, hold_id: str, kind: str, reason: str, effective_at: datetime) -> None:
+        self.holds[hold_id] = [kind, reason]
+
+    @event(HoldReleased)
+    def _hold_released(self, hold_id: str, reason: str, effective_at: datetime) -> None:
+        del self.holds[hold_id]
+
+    @event(ReimbursementBudgetUsed)
+    def _budget_used(
+        self, claim_id: UUID, item_id: str, currency: str, amount_minor: int, effective_at: datetime
+    ) -> None:
+        self.reimbursement_budget.setdefault(currency, [0, 0])[1] += amount_minor

@@ -1,0 +1,30 @@
+"""Deterministic ids: one-per-key aggregates get ``uuid5`` ids, so a duplicate create fails
+instead of forking history, and the same inputs always name the same things."""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID, uuid5
+
+#: The namespace of every creator-ledger id (uuid5 of the project's URL).
+NAMESPACE = UUID("6f1c8f4e-3b0a-5d55-9d1e-7c1e2b8a4f10")
+
+#: Creators are spread over this many account books (see :mod:`domain.book`).  Fixed for the
+#: life of a ledger: changing it would move creators between books.
+BOOK_SHARDS = 256
+
+
+def stable_id(kind: str, *parts: object) -> UUID:
+    """The id of the ``kind`` entity named by ``parts`` (e.g. ``stable_id("creator", ref)``)."""
+    return uuid5(NAMESPACE, "/".join([kind, *(str(p) for p in parts)]))
+
+
+def book_shard(creator_id: UUID, shards: int = BOOK_SHARDS) -> int:
+    """The account book a creator's balances live in: a stable function of the id alone."""
+    digest = hashlib.blake2b(creator_id.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def tie_break(salt: str, key: str) -> bytes:
+    """A stable, order-independent tie-break key for ``key`` in the context ``salt``."""
+    return hashlib.sha256(f"{salt}\x00{key}".encode()).digest()

@@ -1,0 +1,155 @@
+"""A payout: money leaving the platform to one creator through the payment provider.
+
+Life: ``requested`` (payable -> in transit, on the creator's book) -> the provider transfer ->
+``paid`` (in transit -> cash) or ``failed`` (back to payable, with the reason).  A paid payout
+may later be ``reversed`` by the provider.
+
+The provider idempotency key is derived from the payout id and fixed in the ``Requested``
+event, before the first attempt; every retry, after any crash, reuses it.  An unknown outcome
+is resolved by asking the provider (``find_transfer``), never by sending under a new key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidStateError
+from domain.ids import stable_id
+
+STATUSES = ("requested", "paid", "failed", "reversed")
+
+
+class Payout(Aggregate):
+    class Requested(Aggregate.Created):
+        run_id: str
+        creator_id: UUID
+        currency: str
+        amount_minor: int
+        destination: str
+        idempotency_key: str
+        effective_at: datetime
+
+    class Paid(Aggregate.Event):
+        transfer_id: str
+        currency: str
+        amount_minor: int
+        effective_at: datetime
+
+    class Failed(Aggregate.Event):
+        code: str
+        reason: str
+        effective_at: datetime
+
+    class Reversed(Aggregate.Event):
+        reversal_id: str
+        amount_minor: int
+        reason: str
+        effective_at: datetime
+
+    @staticmethod
+    def create_id(run_id: str, creator_id: UUID, currency: str) -> UUID:
+        return stable_id("payout", run_id, creator_id, currency)
+
+    @staticmethod
+    def idempotency_key_for(payout_id: UUID) -> str:
+        """The provider idempotency key of a payout: a function of its id alone."""
+        return f"creator-ledger-payout-{payout_id}"
+
+    @event(Requested)
+    def __init__(
+        self,
+        run_id: str,
+        creator_id: UUID,
+        currency: str,
+        amount_minor: int,
+        destination: str,
+        idempotency_key: str,
+        effective_at: datetime,
+    ) -> None:
+        self.run_id = run_id
+        self.creator_id = creator_id
+        self.currency = currency
+        self.amount_minor = amount_minor
+        self.destination = destination
+        self.idempotency_key = idempotency_key
+        self.status = "requested"
+        self.transfer_id: str | None = None
+        self.failure: str | None = None
+        self.reversed_minor = 0
+
+    @classmethod
+    def request(
+        cls,
+        *,
+        run_id: str,
+        creator_id: UUID,
+        currency: str,
+        amount_minor: int,
+        destination: str,
+        effective_at: datetime,
+    ) -> Payout:
+        payout_id = cls.create_id(run_id, creator_id, currency)
+        return cls(
+            run_id=run_id,
+            creator_id=creator_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            destination=destination,
+            idempotency_key=cls.idempotency_key_for(payout_id),
+            effective_at=effective_at,
+        )
+
+    def mark_paid(self, transfer_id: str, *, effective_at: datetime) -> None:
+        self._check("requested")
+        self._paid(
+            transfer_id=transfer_id,
+            currency=self.currency,
+            amount_minor=self.amount_minor,
+            effective_at=effective_at,
+        )
+
+    def mark_failed(self, *, code: str, reason: str, effective_at: datetime) -> None:
+        self._check("requested")
+        self._failed(code=code, reason=reason, effective_at=effective_at)
+
+    def mark_reversed(
+        self, reversal_id: str, amount_minor: int, *, reason: str, effective_at: datetime
+    ) -> None:
+        self._check("paid")
+        if not 0 < amount_minor <= self.amount_minor - self.reversed_minor:
+            msg = f"payout {self.id} cannot have {amount_minor} reversed"
+            raise InvalidStateError(msg, payout_id=str(self.id))
+        self._reversed(
+            reversal_id=reversal_id,
+            amount_minor=amount_minor,
+            reason=reason,
+            effective_at=effective_at,
+        )
+
+    def _check(self, status: str) -> None:
+        if self.status != status:
+            msg = f"payout {self.id} is {self.status}, not {status}"
+            raise InvalidStateError(msg, payout_id=str(self.id), status=self.status)
+
+    @event(Paid)
+    def _paid(
+        self, transfer_id: str, currency: str, amount_minor: int, effective_at: datetime
+    ) -> None:
+        self.status = "paid"
+        self.transfer_id = transfer_id
+
+    @event(Failed)
+    def _failed(self, code: str, reason: str, effective_at: datetime) -> None:
+        self.status = "failed"
+        self.failure = f"{code}: {reason}"
+
+    @event(Reversed)
+    def _reversed(
+        self, reversal_id: str, amount_minor: int, reason: str, effective_at: datetime
+    ) -> None:
+        self.reversed_minor += amount_minor
+        if self.reversed_minor == self.amount_minor:
+            self.status = "reversed"

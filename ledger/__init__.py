@@ -1,0 +1,51 @@
+"""creator-ledger: the application layer and public Python API.
+
+from ledger import CreatorLedger
+"""
+
+from domain.errors import (
+    AlreadyExistsError,
+    ConcurrencyError,
+    CurrencyMismatchError,
+    IdempotencyConflictError,
+    InsufficientBalanceError,
+    InsufficientBudgetError,
+    InvalidAmountError,
+    InvalidInputError,
+    InvalidStateError,
+    LedgerError,
+    NotEligibleError,
+    NotFoundError,
+    PaymentOutcomeUnknownError,
+    PaymentRejectedError,
+    StalePlanError,
+    UnknownCurrencyError,
+    WebhookSignatureError,
+)
+from ledger.facade import CreatorLedger
+from ledger.programs import PoolShareRule, RatePerMilleRule
+from ledger.settings import Settings
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConcurrencyError",
+    "CreatorLedger",
+    "CurrencyMismatchError",
+    "IdempotencyConflictError",
+    "InsufficientBalanceError",
+    "InsufficientBudgetError",
+    "InvalidAmountError",
+    "InvalidInputError",
+    "InvalidStateError",
+    "LedgerError",
+    "NotEligibleError",
+    "NotFoundError",
+    "PaymentOutcomeUnknownError",
+    "PaymentRejectedError",
+    "PoolShareRule",
+    "RatePerMilleRule",
+    "Settings",
+    "StalePlanError",
+    "UnknownCurrencyError",
+    "WebhookSignatureError",
+]

@@ -1,0 +1,287 @@
+"""Creators: enrolment (one or in bulk), payout account, KYC/tax, contracts, holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import StringConstraints
+
+from domain.book import AccountBook
+from domain.creator import Creator
+from domain.errors import AlreadyExistsError, InvalidInputError
+from domain.idempotency import CommandRecord
+from domain.ids import book_shard
+from ledger.core import LedgerCore, fingerprint
+from ledger.results import CreatorRef, Done, EnrolledCreators
+from ledger.validation import Currency, Key, NonNegativeMinor, Reason, Text, arguments, command
+
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+AccountStatus = Literal["pending", "active", "restricted", "disabled"]
+#: Creators per transaction in a bulk enrolment.
+ENROL_CHUNK = 2_000
+
+
+class CreatorCommands(LedgerCore):
+    def _creator(self, creator_ref: str) -> Creator:
+        return self._get(Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref)
+
+    def _new_book(self, shard: int, at: datetime) -> AccountBook:
+        return AccountBook(shard=shard, effective_at=at)
+
+    @command
+    def enrol_creator(
+        self,
+        *,
+        creator_ref: Key,
+        display_name: Text,
+        country: Country,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> CreatorRef:
+        """Enrol a creator; ``creator_ref`` is the platform's own id for them."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], CreatorRef]:
+            at = self._at(effective_at)
+            creator_id = Creator.create_id(creator_ref)
+            shard = book_shard(creator_id)
+            book = self._load_book(shard) or self._new_book(shard, at)
+            if book.has_account(creator_id.hex):
+                msg = f"creator {creator_ref!r} is enrolled already"
+                raise AlreadyExistsError(msg, creator_ref=creator_ref)
+            creator = Creator.enrol(
+                creator_ref=creator_ref, display_name=display_name, country=country, effective_at=at
+            )
+            book.open_account(creator_id.hex, effective_at=at)
+            return [creator, book], CreatorRef(creator_ref=creator_ref, creator_id=creator_id.hex)
+
+        return self._execute("enrol_creator", idempotency_key, args, CreatorRef, work)
+
+    @command
+    def enrol_creators(
+        self,
+        *,
+        creators: Sequence[tuple[Key, Text, Country]],
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> EnrolledCreators:
+        """Enrol many creators ``(creator_ref, display_name, country)``; those enrolled already
+        are counted and left alone.  Written in transactions of :data:`ENROL_CHUNK` creators;
+        re-running with the same key after an interruption finishes the job."""
+        args = arguments(locals())
+        refs = [c[0] for c in creators]
+        if len(set(refs)) != len(refs):
+            raise InvalidInputError("creator_ref appears more than once in the batch")
+        print_ = fingerprint("enrol_creators", args)
+        previous = self._previous(
+            CommandRecord.create_id(idempotency_key),
+            "enrol_creators",
+            print_,
+            idempotency_key,
+            EnrolledCreators,
+        )
+        if previous is not None:
+            return previous
+        at = self._at(effective_at)
+        enrolled = already = 0
+        chunks = [creators[i : i + ENROL_CHUNK] for i in range(0, len(creators), ENROL_CHUNK)] or [
+            []
+        ]
+        for n, chunk in enumerate(chunks):
+            todo = [(Creator.create_id(ref), ref, name, country) for ref, name, country in chunk]
+            books = self._books(book_shard(cid) for cid, *_ in todo)
+            touched: dict[int, AccountBook] = {}
+            new: list[Creator] = []
+            for cid, ref, name, country in todo:
+                shard = book_shard(cid)
+                book = books.get(shard) or touched.get(shard) or self._new_book(shard, at)
+                if book.has_account(cid.hex):
+                    already += 1
+                    continue
+                new.append(
+                    Creator.enrol(
+                        creator_ref=ref, display_name=name, country=country, effective_at=at
+                    )
+                )
+                book.open_account(cid.hex, effective_at=at)
+                touched[shard] = book
+                enrolled += 1
+            records: list[CommandRecord] = []
+            result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+            if n == len(chunks) - 1:
+                records.append(
+                    CommandRecord(
+                        key=idempotency_key,
+                        command="enrol_creators",
+                        fingerprint=print_,
+                        result=result.model_dump(mode="json"),
+                        effective_at=self.clock(),
+                    )
+                )
+            self.app.save(*new, *touched.values(), *records)
+        return EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+
+    def _creator_update(
+        self, name: str, idempotency_key: str, args: dict[str, Any], creator_ref: str, change: Any
+    ) -> Done:
+        def work() -> tuple[list[Any], Done]:
+            creator = self._creator(creator_ref)
+            change(creator)
+            return [creator], Done(id=creator.id.hex)
+
+        return self._execute(name, idempotency_key, args, Done, work)
+
+    @command
+    def link_payout_account(
+        self,
+        *,
+        creator_ref: Key,
+        account_ref: Key,
+        provider: Key = "stripe",
+        status: AccountStatus = "pending",
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """Link the creator's connected account at the payment provider (e.g. ``acct_...``)."""
+        args = arguments(locals())
+        at = self._at(effective_at)
+        return self._creator_update(
+            "link_payout_account",
+            idempotency_key,
+            args,
+            creator_ref,
+            lambda c: c.link_payout_account(
+                provider=provider, account_ref=account_ref, status=status, effective_at=at
+            ),
+        )
+
+    @command
+    def set_payout_account_status(
+        self,
+        *,
+        creator_ref: Key,
+        status: AccountStatus,
+        reason: Text = "",
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        args = arguments(locals())
+        at = self._at(effective_at)
+        return self._creator_update(
+            "set_payout_account_status",
+            idempotency_key,
+            args,
+            creator_ref,
+            lambda c: c.set_payout_account_status(status, reason=reason, effective_at=at),
+        )
+
+    @command
+    def set_kyc_status(
+        self,
+        *,
+        creator_ref: Key,
+        kyc_status: Literal["pending", "verified", "rejected"],
+        tax_status: Literal["missing", "submitted", "verified"],
+        reason: Text = "",
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        args = arguments(locals())
+        at = self._at(effective_at)
+        return self._creator_update(
+            "set_kyc_status",
+            idempotency_key,
+            args,
+            creator_ref,
+            lambda c: c.set_kyc_status(
+                kyc_status=kyc_status, tax_status=tax_status, reason=reason, effective_at=at
+            ),
+        )
+
+    @command
+    def sign_contract(
+        self,
+        *,
+        creator_ref: Key,
+        contract_id: Key,
+        kind: Literal["nda", "production", "exclusivity"],
+        signed_on: date,
+        reimbursement_currency: Currency | None = None,
+        reimbursement_budget_minor: NonNegativeMinor = 0,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """Record a signed contract; NDA and production contracts may carry a reimbursement
+        budget for production costs."""
+        args = arguments(locals())
+        at = self._at(effective_at)
+        return self._creator_update(
+            "sign_contract",
+            idempotency_key,
+            args,
+            creator_ref,
+            lambda c: c.sign_contract(
+                contract_id,
+                kind=kind,
+                signed_on=signed_on,
+                reimbursement_currency=reimbursement_currency,
+                reimbursement_budget_minor=reimbursement_budget_minor,
+                effective_at=at,
+            ),
+        )
+
+    @command
+    def place_hold(
+        self,
+        *,
+        creator_ref: Key,
+        hold_id: Key,
+        kind: Literal["payout", "accrual"],
+        reason: Reason,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """A ``payout`` hold keeps the creator out of payout runs; an ``accrual`` hold credits
+        everything they earn to ``held`` until it is released."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            at = self._at(effective_at)
+            creator = self._creator(creator_ref)
+            creator.place_hold(hold_id, kind=kind, reason=reason, effective_at=at)
+            touched: list[Any] = [creator]
+            if kind == "accrual":
+                book = self._book(creator.id, creator_ref=creator_ref)
+                book.place_accrual_hold(creator.id.hex, hold_id, effective_at=at)
+                touched.append(book)
+            return touched, Done(id=creator.id.hex)
+
+        return self._execute("place_hold", idempotency_key, args, Done, work)
+
+    @command
+    def release_hold(
+        self,
+        *,
+        creator_ref: Key,
+        hold_id: Key,
+        reason: Text = "",
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """Release a hold; releasing the last accrual hold moves held earnings to payable."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            at = self._at(effective_at)
+            creator = self._creator(creator_ref)
+            kind = creator.release_hold(hold_id, reason=reason, effective_at=at)
+            touched: list[Any] = [creator]
+            if kind == "accrual":
+                book = self._book(creator.id, creator_ref=creator_ref)
+                book.release_accrual_hold(creator.id.hex, hold_id, effective_at=at)
+                touched.append(book)
+            return touched, Done(id=creator.id.hex)
+
+        return self._execute("release_hold", idempotency_key, args, Done, work)

@@ -1,0 +1,81 @@
+"""Creator funds: create, top up, and the fund's figures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.errors import AlreadyExistsError
+from domain.fund import CreatorFund
+from ledger.core import LedgerCore
+from ledger.results import FundFigures
+from ledger.validation import Currency, Key, PositiveMinor, Text, arguments, command
+
+
+def fund_figures(fund: CreatorFund) -> FundFigures:
+    return FundFigures(
+        fund_key=fund.fund_key,
+        fund_id=str(fund.id),
+        name=fund.name,
+        currency=fund.currency,
+        budget_minor=fund.budget_minor,
+        committed_minor=fund.committed_minor,
+        spent_minor=fund.spent_minor,
+        available_minor=fund.available_minor,
+    )
+
+
+class FundCommands(LedgerCore):
+    def _fund(self, fund_key: str) -> CreatorFund:
+        return self._get(CreatorFund, CreatorFund.create_id(fund_key), what="fund", key=fund_key)
+
+    @command
+    def create_fund(
+        self,
+        *,
+        fund_key: Key,
+        name: Text,
+        currency: Currency,
+        budget_minor: PositiveMinor,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> FundFigures:
+        """Create a creator fund with a budget (e.g. US$200M = 20,000,000,000 USD minor units)."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[CreatorFund], FundFigures]:
+            if self._exists(CreatorFund.create_id(fund_key)):
+                raise AlreadyExistsError(f"fund {fund_key!r} exists already", fund_key=fund_key)
+            fund = CreatorFund.open(
+                fund_key=fund_key,
+                name=name,
+                currency=currency,
+                budget_minor=budget_minor,
+                effective_at=self._at(effective_at),
+            )
+            return [fund], fund_figures(fund)
+
+        return self._execute("create_fund", idempotency_key, args, FundFigures, work)
+
+    @command
+    def top_up_fund(
+        self,
+        *,
+        fund_key: Key,
+        amount_minor: PositiveMinor,
+        reference: Text = "",
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> FundFigures:
+        args = arguments(locals())
+
+        def work() -> tuple[list[CreatorFund], FundFigures]:
+            fund = self._fund(fund_key)
+            fund.top_up(amount_minor, reference=reference, effective_at=self._at(effective_at))
+            return [fund], fund_figures(fund)
+
+        return self._execute("top_up_fund", idempotency_key, args, FundFigures, work)
+
+    @command
+    def fund(self, fund_key: Key) -> FundFigures:
+        """A fund's budget, committed (outstanding), spent and available, from the write model."""
+        return fund_figures(self._fund(fund_key))

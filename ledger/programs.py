@@ -1,0 +1,350 @@
+"""Per-view programs: rules, periods, usage, invalid traffic, estimates, and the period close."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.allocation import Split
+from domain.creator import Creator
+from domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError, NotFoundError
+from domain.fund import CreatorFund
+from domain.ids import book_shard
+from domain.period import ProgramPeriod, check_usage_rows
+from domain.program import ViewProgram
+from ledger.core import LedgerCore
+from ledger.results import Done, PeriodEstimate, PeriodFigures, SplitLine, UsageRecorded
+from ledger.validation import Key, NonNegativeMinor, PositiveMinor, Reason, Text, arguments, command
+
+
+class PoolShareRule(BaseModel):
+    """A fixed pool per period, shared by qualified views."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    kind: Literal["pool_share"] = "pool_share"
+    pool_minor: PositiveMinor
+    creator_cap_minor: PositiveMinor | None = None
+
+
+class RatePerMilleRule(BaseModel):
+    """A fixed rate per 1,000 qualified views, in millionths of a minor unit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    kind: Literal["rate_per_mille"] = "rate_per_mille"
+    rate_micros_per_mille: PositiveMinor
+    creator_cap_minor: PositiveMinor | None = None
+    period_cap_minor: PositiveMinor | None = None
+
+
+Rule = Annotated[PoolShareRule | RatePerMilleRule, Field(discriminator="kind")]
+#: ``(creator_ref, content_id, views)``
+UsageRow = tuple[Key, Key, int]
+
+
+def _figures(period: ProgramPeriod, split: Split, status: str) -> PeriodFigures:
+    return PeriodFigures(
+        program_key=period.program_key,
+        period_key=period.period_key,
+        status=status,
+        currency=period.currency,
+        rule_version=period.rule_version,
+        pool_minor=split.pool_minor,
+        total_qualified_views=sum(period.qualified_views().values()),
+        distributed_minor=split.distributed_minor,
+        returned_minor=split.returned_minor,
+        scaled_from_minor=split.scaled_from_minor,
+        creators=sum(1 for a in split.amounts.values() if a > 0),
+        capped=len(split.capped),
+    )
+
+
+class ProgramCommands(LedgerCore):
+    def _program(self, program_key: str) -> ViewProgram:
+        return self._get(
+            ViewProgram, ViewProgram.create_id(program_key), what="program", key=program_key
+        )
+
+    def _period(self, program: ViewProgram, period_key: str) -> ProgramPeriod:
+        program.period_status(period_key)  # NotFoundError names the program and period
+        return self._get(
+            ProgramPeriod,
+            ProgramPeriod.create_id(program.id, period_key),
+            what="period",
+            key=f"{program.program_key}/{period_key}",
+        )
+
+    @command
+    def create_program(
+        self,
+        *,
+        program_key: Key,
+        name: Text,
+        fund_key: Key,
+        rule: Rule,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """A per-view program paid from ``fund_key``, in the fund's currency."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            if self._exists(ViewProgram.create_id(program_key)):
+                raise AlreadyExistsError(f"program {program_key!r} exists already")
+            fund = self._get(
+                CreatorFund, CreatorFund.create_id(fund_key), what="fund", key=fund_key
+            )
+            program = ViewProgram.start(
+                program_key=program_key,
+                name=name,
+                fund_id=fund.id,
+                currency=fund.currency,
+                rule=rule.model_dump(),
+                effective_at=self._at(effective_at),
+            )
+            return [program], Done(id=str(program.id))
+
+        return self._execute("create_program", idempotency_key, args, Done, work)
+
+    @command
+    def change_program_rule(
+        self,
+        *,
+        program_key: Key,
+        rule: Rule,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """A new rule version, used by periods opened from now on."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            program = self._program(program_key)
+            version = program.change_rule(rule.model_dump(), effective_at=self._at(effective_at))
+            return [program], Done(id=f"{program.id}/v{version}")
+
+        return self._execute("change_program_rule", idempotency_key, args, Done, work)
+
+    @command
+    def open_period(
+        self,
+        *,
+        program_key: Key,
+        period_key: Key,
+        starts_on: date,
+        ends_on: date,
+        pool_minor: NonNegativeMinor | None = None,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """Open a period and commit its budget from the fund: the pool (``pool_minor`` or the
+        rule's), or a rate program's period cap.  Refused if the fund cannot cover it."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            at = self._at(effective_at)
+            program = self._program(program_key)
+            fund = self._get(CreatorFund, program.fund_id, what="fund", key=str(program.fund_id))
+            rule = program.rule
+            if rule["kind"] == "pool_share":
+                budget = rule["pool_minor"] if pool_minor is None else pool_minor
+            else:
+                if pool_minor is not None:
+                    msg = "pool_minor is for pool_share programs; a rate program's budget is its period cap"
+                    raise InvalidInputError(msg)
+                budget = rule.get("period_cap_minor") or 0
+            program.open_period(period_key, starts_on=starts_on, ends_on=ends_on, effective_at=at)
+            commitment_id = f"program/{program_key}/{period_key}"
+            fund.commit(
+                commitment_id, budget, purpose=f"{program_key} period {period_key}", effective_at=at
+            )
+            period = ProgramPeriod(
+                program_id=program.id,
+                program_key=program_key,
+                period_key=period_key,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                fund_id=fund.id,
+                currency=program.currency,
+                rule_version=program.rule_version,
+                rule=rule,
+                pool_minor=budget,
+                commitment_id=commitment_id,
+                effective_at=at,
+            )
+            return [program, fund, period], Done(id=str(period.id))
+
+        return self._execute("open_period", idempotency_key, args, Done, work)
+
+    def _creator_ids(self, rows: Sequence[UsageRow]) -> dict[str, str]:
+        """creator_ref -> creator id (hex); unknown creators are refused, naming them."""
+        refs = {row[0] for row in rows}
+        ids = {ref: Creator.create_id(ref) for ref in refs}
+        books = self._books(book_shard(cid) for cid in ids.values())
+        unknown = sorted(
+            ref
+            for ref, cid in ids.items()
+            if book_shard(cid) not in books or not books[book_shard(cid)].has_account(cid.hex)
+        )
+        if unknown:
+            shown = ", ".join(repr(r) for r in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise NotFoundError(f"unknown creator {shown}{more}", creator_refs=unknown[:100])
+        return {ref: cid.hex for ref, cid in ids.items()}
+
+    def _rows(self, rows: Sequence[UsageRow], what: str) -> list[list[Any]]:
+        ids = self._creator_ids(rows)
+        return check_usage_rows(([ids[r], c, v] for r, c, v in rows), what=what)
+
+    @command
+    def report_usage(
+        self,
+        *,
+        program_key: Key,
+        period_key: Key,
+        report_id: Key,
+        rows: Sequence[UsageRow],
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> UsageRecorded:
+        """Record a usage report: rows of ``(creator_ref, content_id, views)``.  Usage for a
+        period that has closed counts in the program's next open period."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], UsageRecorded]:
+            at = self._at(effective_at)
+            program = self._program(program_key)
+            target: str | None = period_key
+            late_from: str | None = None
+            if program.period_status(period_key) == "closed":
+                target, late_from = program.next_open_period(period_key), period_key
+                if target is None:
+                    msg = (
+                        f"period {period_key!r} is closed and program {program_key!r} has no"
+                        " later open period to count this late usage in; open one first"
+                    )
+                    raise InvalidStateError(msg, period=period_key)
+            data = self._rows(rows, "usage")
+            assert target is not None
+            period = self._period(program, target)
+            period.report_usage(report_id, data, effective_at=at, late_from=late_from)
+            return [period], UsageRecorded(
+                program_key=program_key,
+                period_key=period_key,
+                report_id=report_id,
+                rows=len(data),
+                recorded_in_period=target,
+                late_from_period=late_from,
+            )
+
+        return self._execute("report_usage", idempotency_key, args, UsageRecorded, work)
+
+    @command
+    def deduct_invalid_traffic(
+        self,
+        *,
+        program_key: Key,
+        period_key: Key,
+        adjustment_id: Key,
+        rows: Sequence[UsageRow],
+        reason: Reason,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """Remove invalid views (bots, fraud) from an open period, per creator and content."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            program = self._program(program_key)
+            period = self._period(program, period_key)
+            period.deduct_invalid_traffic(
+                adjustment_id,
+                self._rows(rows, "adjustment"),
+                reason=reason,
+                effective_at=self._at(effective_at),
+            )
+            return [period], Done(id=str(period.id))
+
+        return self._execute("deduct_invalid_traffic", idempotency_key, args, Done, work)
+
+    @command
+    def estimate_period(self, *, program_key: Key, period_key: Key) -> PeriodEstimate:
+        """What the period would pay if it closed now (writes nothing)."""
+        program = self._program(program_key)
+        period = self._period(program, period_key)
+        split = period.allocate()
+        views = period.qualified_views()
+        status = "final" if period.closed else "estimate"
+        lines = [
+            SplitLine(
+                creator_id=c, qualified_views=views[c], amount_minor=a, capped=c in split.capped
+            )
+            for c, a in sorted(split.amounts.items())
+        ]
+        return PeriodEstimate(figures=_figures(period, split, status), lines=lines)
+
+    @command
+    def close_period(
+        self,
+        *,
+        program_key: Key,
+        period_key: Key,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> PeriodFigures:
+        """Close a period: fix final earnings, credit every creator (one event per account
+        book), spend the fund's commitment and return what nobody could take."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], PeriodFigures]:
+            at = self._at(effective_at)
+            program = self._program(program_key)
+            period = self._period(program, period_key)
+            fund = self._get(CreatorFund, period.fund_id, what="fund", key=str(period.fund_id))
+            views = period.qualified_views()
+            split = period.close(effective_at=at)
+            program.mark_closed(period_key, effective_at=at)
+            reference = f"{program_key}/{period_key}"
+            from_commitment = min(
+                split.distributed_minor, fund.outstanding_minor(period.commitment_id)
+            )
+            if from_commitment:
+                fund.spend(
+                    period.commitment_id, from_commitment, reference=reference, effective_at=at
+                )
+            extra = split.distributed_minor - from_commitment
+            if extra:
+                # Only a rate program without a period cap gets here: it committed nothing at
+                # open, so it commits what it pays now (refused if the fund cannot cover it).
+                settlement = f"{period.commitment_id}/settlement"
+                fund.commit(settlement, extra, purpose=f"{reference} settlement", effective_at=at)
+                fund.spend(settlement, extra, reference=reference, effective_at=at)
+            fund.release(period.commitment_id, reason=f"{reference} closed", effective_at=at)
+            lines_by_shard: dict[int, list[list[Any]]] = defaultdict(list)
+            for creator in sorted(split.amounts):
+                shard = book_shard(UUID(hex=creator))
+                lines_by_shard[shard].append(
+                    [creator, views[creator], split.amounts[creator], creator in split.capped]
+                )
+            books = self._books(lines_by_shard)
+            for shard, lines in lines_by_shard.items():
+                books[shard].credit_view_earnings(
+                    program_id=program.id,
+                    period_id=period.id,
+                    period_key=period_key,
+                    fund_id=fund.id,
+                    currency=period.currency,
+                    lines=lines,
+                    effective_at=at,
+                )
+            touched: list[Any] = [period, program, fund, *books.values()]
+            return touched, _figures(period, split, "final")
+
+        return self._execute("close_period", idempotency_key, args, PeriodFigures, work)
+
+
+__all__ = ["PoolShareRule", "ProgramCommands", "RatePerMilleRule"]

@@ -1,0 +1,215 @@
+"""Queries: a creator's balances (now, or as of a business date), the trial balance, and the
+creator statement that explains every line."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, timedelta
+from fractions import Fraction
+from typing import Any
+from uuid import UUID
+
+from domain.accounts import (
+    CREATOR_HELD,
+    CREATOR_KINDS,
+    CREATOR_PAYABLE,
+    CREATOR_RECEIVABLE,
+    normal_balance,
+)
+from domain.creator import Creator
+from domain.vesting import vested_minor
+from ledger.core import LedgerCore
+from ledger.results import (
+    CreatorBalances,
+    CurrencyBalance,
+    ReimbursementLine,
+    Statement,
+    StatementLine,
+    TrialBalance,
+    VestingLine,
+)
+from ledger.validation import Key, command
+
+_ACCOUNT_NAMES = {
+    CREATOR_PAYABLE: "payable",
+    CREATOR_HELD: "held",
+    CREATOR_RECEIVABLE: "receivable",
+}
+
+
+def _balances_from_rows(rows: list[tuple[str, str, int]]) -> list[CurrencyBalance]:
+    per: dict[str, dict[str, int]] = defaultdict(dict)
+    for kind, currency, balance in rows:
+        if kind in CREATOR_KINDS:
+            per[currency][kind] = normal_balance(kind, balance)
+    return [
+        CurrencyBalance(
+            currency=c,
+            payable_minor=k.get(CREATOR_PAYABLE, 0),
+            held_minor=k.get(CREATOR_HELD, 0),
+            receivable_minor=k.get(CREATOR_RECEIVABLE, 0),
+        )
+        for c, k in sorted(per.items())
+    ]
+
+
+def _explain_share(views: int, facts: dict[str, Any]) -> dict[str, Any]:
+    total = facts.get("total_qualified_views") or 0
+    out: dict[str, Any] = {
+        "program": facts["program"],
+        "rule_kind": facts["rule"]["kind"],
+        "rule_version": facts["rule_version"],
+        "qualified_views": views,
+        "total_qualified_views": total,
+    }
+    if facts["rule"]["kind"] == "pool_share":
+        out["pool_minor"] = facts["pool_minor"]
+        if total:
+            share = Fraction(views, total)
+            out["share"] = f"{share.numerator}/{share.denominator}"
+            out["share_pct"] = f"{float(share * 100):.6f}"
+    else:
+        out["rate_micros_per_mille"] = facts["rule"]["rate_micros_per_mille"]
+        if facts.get("scaled_from_minor"):
+            out["scaled_down_from_minor"] = facts["scaled_from_minor"]
+            out["period_cap_minor"] = facts["rule"].get("period_cap_minor")
+    out["creator_cap_minor"] = facts["rule"].get("creator_cap_minor")
+    return out
+
+
+class Queries(LedgerCore):
+    @command
+    def balances(self, creator_ref: Key, *, as_of: date | None = None) -> CreatorBalances:
+        """A creator's payable, held and receivable balances per currency: now (exact, from
+        the write model) or at the end of business day ``as_of`` (from the journal)."""
+        creator_id = Creator.create_id(creator_ref)
+        if as_of is None:
+            book = self._book(creator_id, creator_ref=creator_ref)
+            balances = [
+                CurrencyBalance(currency=c, payable_minor=p, held_minor=h, receivable_minor=r)
+                for c, (p, h, r) in sorted(book.balances(creator_id.hex).items())
+            ]
+        else:
+            self._book(creator_id, creator_ref=creator_ref)  # unknown creator -> NotFoundError
+            self.catch_up()
+            balances = _balances_from_rows(
+                self.read_models.owner_balances_as_of(creator_id.hex, as_of)
+            )
+        return CreatorBalances(
+            creator_ref=creator_ref, creator_id=creator_id.hex, as_of=as_of, balances=balances
+        )
+
+    def trial_balance(self) -> TrialBalance:
+        """The sum of every account's balance per currency and kind; each currency sums to 0."""
+        self.catch_up()
+        by_currency = self.read_models.trial_balance()
+        imbalance = {c: s for c, kinds in by_currency.items() if (s := sum(kinds.values()))}
+        return TrialBalance(by_currency=by_currency, imbalance=imbalance)
+
+    @command
+    def statement(self, creator_ref: Key, *, since: date, until: date) -> Statement:
+        """Every line of a creator's money in ``[since, until]``, each explained: pool size,
+        the creator's qualified views, total views, share, rule version and cap for view
+        earnings; instalment and vesting for bonuses; each reimbursement item's decision."""
+        creator = self._get(
+            Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref
+        )
+        self.catch_up()
+        rm = self.read_models
+        owner = creator.id.hex
+        rows = rm.creator_statement_postings(owner, since, until)
+        facts = rm.period_facts(
+            (str(_uuid(d["program"])), d["period"])
+            for d in (json.loads(r[6]) for r in rows if r[6])
+            if "program" in d
+        )
+        lines = []
+        for _entry, on, entry_kind, kind, currency, amount, detail_json, description in rows:
+            detail: dict[str, Any] = json.loads(detail_json) if detail_json else {}
+            explanation = dict(detail)
+            if "program" in detail:
+                key = (str(_uuid(detail["program"])), detail["period"])
+                if key in facts:
+                    explanation = {**_explain_share(detail["views"], facts[key]), **detail}
+                    explanation["program"] = facts[key]["program"]
+            lines.append(
+                StatementLine(
+                    effective_on=on if isinstance(on, date) else date.fromisoformat(on),
+                    kind=entry_kind,
+                    description=description,
+                    account=_ACCOUNT_NAMES[kind],
+                    currency=currency.strip(),
+                    amount_minor=normal_balance(kind, int(amount)),
+                    explanation=explanation,
+                )
+            )
+        bonuses = []
+        for (
+            key,
+            currency,
+            total,
+            credited,
+            starts,
+            ends,
+            _sched,
+            vesting,
+            status,
+            _ended,
+            forfeited,
+            clawback,
+        ) in rm.creator_agreements(owner):
+            starts_on = starts if isinstance(starts, date) else date.fromisoformat(starts)
+            ends_on = ends if isinstance(ends, date) else date.fromisoformat(ends)
+            bonuses.append(
+                VestingLine(
+                    agreement_key=key,
+                    currency=currency.strip(),
+                    total_minor=int(total),
+                    credited_minor=int(credited),
+                    vested_minor=vested_minor(
+                        int(total), starts_on=starts_on, ends_on=ends_on, on=until, rule=vesting
+                    ),
+                    vesting=vesting,
+                    starts_on=starts_on,
+                    ends_on=ends_on,
+                    status=status,
+                    forfeited_minor=None if forfeited is None else int(forfeited),
+                    clawback_minor=None if clawback is None else int(clawback),
+                )
+            )
+        reimbursements = [
+            ReimbursementLine(
+                claim_key=ck,
+                item_id=item,
+                description=desc,
+                receipt_ref=receipt,
+                currency=cur.strip(),
+                claimed_minor=int(claimed),
+                status=status,
+                approved_minor=int(approved),
+                reason=reason,
+            )
+            for ck, item, desc, receipt, cur, claimed, status, approved, reason, _sub, _dec in rm.creator_claim_items(
+                owner, since, until
+            )
+        ]
+        return Statement(
+            creator_ref=creator_ref,
+            creator_id=owner,
+            since=since,
+            until=until,
+            opening=_balances_from_rows(rm.owner_balances_as_of(owner, since - timedelta(days=1))),
+            closing=_balances_from_rows(rm.owner_balances_as_of(owner, until)),
+            lines=lines,
+            bonuses=bonuses,
+            reimbursements=reimbursements,
+            holds=[
+                {"hold_id": h, "kind": k, "reason": r}
+                for h, (k, r) in sorted(creator.holds.items())
+            ],
+        )
+
+
+def _uuid(hex_: str) -> UUID:
+    return UUID(hex=hex_)

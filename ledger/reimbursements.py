@@ -1,0 +1,131 @@
+"""Reimbursement claims: submit with receipts, approve or reject each item."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from domain.creator import Creator
+from domain.errors import AlreadyExistsError, NotEligibleError
+from domain.reimbursement import ReimbursementClaim
+from ledger.core import LedgerCore
+from ledger.results import ClaimItemDecision, Done
+from ledger.validation import Currency, Key, PositiveMinor, Reason, Text, arguments, command
+
+#: ``(item_id, description, amount_minor, receipt_ref)``
+ClaimItem = tuple[Key, Text, PositiveMinor, Key]
+
+
+class ReimbursementCommands(LedgerCore):
+    def _claim(self, claim_key: str) -> ReimbursementClaim:
+        return self._get(
+            ReimbursementClaim, ReimbursementClaim.create_id(claim_key), what="claim", key=claim_key
+        )
+
+    @command
+    def submit_claim(
+        self,
+        *,
+        claim_key: Key,
+        creator_ref: Key,
+        currency: Currency,
+        items: Sequence[ClaimItem],
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> Done:
+        """Claim production costs, item by item with receipt references.  Only creators who
+        signed an NDA or production contract can claim."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], Done]:
+            if self._exists(ReimbursementClaim.create_id(claim_key)):
+                raise AlreadyExistsError(f"claim {claim_key!r} exists already")
+            creator = self._get(
+                Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref
+            )
+            if not creator.can_be_reimbursed():
+                msg = (
+                    f"creator {creator_ref!r} has not signed an NDA or production contract:"
+                    " production costs are reimbursed only under one"
+                )
+                raise NotEligibleError(msg, creator_ref=creator_ref)
+            claim = ReimbursementClaim.submit(
+                claim_key=claim_key,
+                creator_id=creator.id,
+                currency=currency,
+                items=[list(i) for i in items],
+                effective_at=self._at(effective_at),
+            )
+            return [claim], Done(id=str(claim.id))
+
+        return self._execute("submit_claim", idempotency_key, args, Done, work)
+
+    @command
+    def approve_claim_item(
+        self,
+        *,
+        claim_key: Key,
+        item_id: Key,
+        amount_minor: PositiveMinor | None = None,
+        note: Text = "",
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> ClaimItemDecision:
+        """Approve an item (for the claimed amount, or less with a note): it becomes payable.
+        Refused beyond the creator's reimbursement budget."""
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], ClaimItemDecision]:
+            at = self._at(effective_at)
+            claim = self._claim(claim_key)
+            creator = self._get(Creator, claim.creator_id, what="creator", key=claim.creator_id.hex)
+            amount = claim.approve(item_id, amount_minor=amount_minor, note=note, effective_at=at)
+            creator.use_reimbursement_budget(
+                claim.id, item_id, claim.currency, amount, effective_at=at
+            )
+            book = self._book(creator.id, creator_ref=creator.creator_ref)
+            book.credit_reimbursement(
+                claim_id=claim.id,
+                item_id=item_id,
+                creator_id=creator.id.hex,
+                currency=claim.currency,
+                amount_minor=amount,
+                effective_at=at,
+            )
+            decision = ClaimItemDecision(
+                claim_key=claim_key,
+                item_id=item_id,
+                status="approved",
+                approved_minor=amount,
+                reason=note,
+            )
+            return [claim, creator, book], decision
+
+        return self._execute("approve_claim_item", idempotency_key, args, ClaimItemDecision, work)
+
+    @command
+    def reject_claim_item(
+        self,
+        *,
+        claim_key: Key,
+        item_id: Key,
+        reason: Reason,
+        effective_at: datetime | None = None,
+        idempotency_key: Key,
+    ) -> ClaimItemDecision:
+        args = arguments(locals())
+
+        def work() -> tuple[list[Any], ClaimItemDecision]:
+            claim = self._claim(claim_key)
+            claim.reject(item_id, reason=reason, effective_at=self._at(effective_at))
+            decision = ClaimItemDecision(
+                claim_key=claim_key,
+                item_id=item_id,
+                status="rejected",
+                approved_minor=0,
+                reason=reason,
+            )
+            return [claim], decision
+
+        return self._execute("reject_claim_item", idempotency_key, args, ClaimItemDecision, work)

@@ -1,0 +1,83 @@
+"""Validation at the boundary: every public command's arguments are checked by pydantic (strict:
+no float for an int, no string for a date) before anything is loaded or written.
+
+A rejected argument raises the ledger's own error — the specific one where there is one
+(:class:`~domain.errors.InvalidAmountError`, :class:`~domain.errors.UnknownCurrencyError`), else
+:class:`~domain.errors.InvalidInputError` — saying which argument, what was wrong and what is
+accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from pydantic import BeforeValidator, ConfigDict, StringConstraints, ValidationError, validate_call
+
+from domain.errors import InvalidInputError, LedgerError
+from domain.money import check_amount, check_currency
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _currency(value: object) -> str:
+    if isinstance(value, str):
+        value = value.strip().upper()
+    return check_currency(value)
+
+
+def _positive(value: object) -> int:
+    return check_amount(value)
+
+
+def _non_negative(value: object) -> int:
+    return check_amount(value, allow_zero=True)
+
+
+Currency = Annotated[str, BeforeValidator(_currency)]
+PositiveMinor = Annotated[int, BeforeValidator(_positive)]
+NonNegativeMinor = Annotated[int, BeforeValidator(_non_negative)]
+#: Caller-chosen names: funds, programs, periods, creators, agreements, claims, keys.
+Key = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"),
+]
+Text = Annotated[str, StringConstraints(max_length=2_000)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+
+_CONFIG = ConfigDict(strict=True, arbitrary_types_allowed=False)
+
+
+def translate(error: ValidationError) -> LedgerError:
+    """The ledger error for a pydantic error: the first domain error inside, or a summary."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        inner = (item.get("ctx") or {}).get("error")
+        if isinstance(inner, LedgerError):
+            inner.message = f"{where}: {inner.message}"
+            inner.args = (inner.message,)
+            return inner
+        problems.append(f"{where}: {item['msg']} (got {item.get('input')!r})")
+    return InvalidInputError("invalid input: " + "; ".join(problems), problems=problems)
+
+
+def command(fn: Callable[P, R]) -> Callable[P, R]:
+    """Validate a use-case method's arguments strictly, translating errors (see module doc)."""
+    validated = validate_call(config=_CONFIG)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return validated(*args, **kwargs)
+        except ValidationError as e:
+            raise translate(e) from None
+
+    return wrapper
+
+
+def arguments(local_vars: dict[str, Any]) -> dict[str, Any]:
+    """A command's arguments, for its idempotency fingerprint (without self and the key)."""
+    return {k: v for k, v in local_vars.items() if k not in {"self", "idempotency_key"}}
