@@ -59,6 +59,7 @@ class AccountBook(Aggregate):
 
     class BonusCredited(Aggregate.Event):
         agreement_id: UUID
+        agreement_key: str
         instalment_id: str
         fund_id: UUID
         creator_id: str
@@ -69,6 +70,7 @@ class AccountBook(Aggregate):
 
     class ReimbursementCredited(Aggregate.Event):
         claim_id: UUID
+        claim_key: str
         item_id: str
         creator_id: str
         currency: str
@@ -78,6 +80,7 @@ class AccountBook(Aggregate):
 
     class BonusClawedBack(Aggregate.Event):
         agreement_id: UUID
+        agreement_key: str
         fund_id: UUID
         creator_id: str
         currency: str
@@ -213,6 +216,7 @@ class AccountBook(Aggregate):
         self,
         *,
         agreement_id: UUID,
+        agreement_key: str,
         instalment_id: str,
         fund_id: UUID,
         creator_id: str,
@@ -223,6 +227,7 @@ class AccountBook(Aggregate):
         self._account(creator_id)
         self._bonus_credited(
             agreement_id=agreement_id,
+            agreement_key=agreement_key,
             instalment_id=instalment_id,
             fund_id=fund_id,
             creator_id=creator_id,
@@ -236,6 +241,7 @@ class AccountBook(Aggregate):
         self,
         *,
         claim_id: UUID,
+        claim_key: str,
         item_id: str,
         creator_id: str,
         currency: str,
@@ -245,6 +251,7 @@ class AccountBook(Aggregate):
         self._account(creator_id)
         self._reimbursement_credited(
             claim_id=claim_id,
+            claim_key=claim_key,
             item_id=item_id,
             creator_id=creator_id,
             currency=currency,
@@ -257,6 +264,7 @@ class AccountBook(Aggregate):
         self,
         *,
         agreement_id: UUID,
+        agreement_key: str,
         fund_id: UUID,
         creator_id: str,
         currency: str,
@@ -272,6 +280,7 @@ class AccountBook(Aggregate):
         to_receivable = amount_minor - from_payable - from_held
         self._clawed_back(
             agreement_id=agreement_id,
+            agreement_key=agreement_key,
             fund_id=fund_id,
             creator_id=creator_id,
             currency=currency,
@@ -429,6 +438,7 @@ class AccountBook(Aggregate):
     def _bonus_credited(
         self,
         agreement_id: UUID,
+        agreement_key: str,
         instalment_id: str,
         fund_id: UUID,
         creator_id: str,
@@ -443,6 +453,7 @@ class AccountBook(Aggregate):
     def _reimbursement_credited(
         self,
         claim_id: UUID,
+        claim_key: str,
         item_id: str,
         creator_id: str,
         currency: str,
@@ -456,6 +467,7 @@ class AccountBook(Aggregate):
     def _clawed_back(
         self,
         agreement_id: UUID,
+        agreement_key: str,
         fund_id: UUID,
         creator_id: str,
         currency: str,

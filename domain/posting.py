@@ -110,7 +110,7 @@ def _bonus(e: AccountBook.BonusCredited) -> JournalEntry | None:
         _creator_account(e.creator_id, e.to_held),
         e.amount_minor,
         f"exclusivity bonus, instalment {e.instalment_id}",
-        {"agreement": e.agreement_id.hex, "instalment": e.instalment_id},
+        {"agreement": e.agreement_key, "instalment": e.instalment_id},
     )
 
 
@@ -121,7 +121,7 @@ def _reimbursement(e: AccountBook.ReimbursementCredited) -> JournalEntry | None:
         _creator_account(e.creator_id, e.to_held),
         e.amount_minor,
         f"reimbursement, item {e.item_id}",
-        {"claim": e.claim_id.hex, "item": e.item_id},
+        {"claim": e.claim_key, "item": e.item_id},
     )
 
 
@@ -129,7 +129,7 @@ def _clawback(e: AccountBook.BonusClawedBack) -> JournalEntry | None:
     total = e.from_payable_minor + e.from_held_minor + e.to_receivable_minor
     if not total:
         return None
-    detail = {"agreement": e.agreement_id.hex}
+    detail = {"agreement": e.agreement_key}
     postings = [
         Posting(Account(kind, e.creator_id), e.currency, amount, detail)
         for kind, amount in (

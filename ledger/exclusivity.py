@@ -60,6 +60,7 @@ class ExclusivityCommands(LedgerCore):
             )
             book.credit_bonus(
                 agreement_id=agreement.id,
+                agreement_key=agreement.agreement_key,
                 instalment_id=instalment_id,
                 fund_id=fund.id,
                 creator_id=agreement.creator_id.hex,
@@ -212,6 +213,7 @@ class ExclusivityCommands(LedgerCore):
             if clawback:
                 split = book.claw_back_bonus(
                     agreement_id=a.id,
+                    agreement_key=a.agreement_key,
                     fund_id=fund.id,
                     creator_id=a.creator_id.hex,
                     currency=a.currency,

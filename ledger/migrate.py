@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import resources
 
 from yoyo import get_backend, read_migrations
+from yoyo.migrations import MigrationList
 
 from ledger.settings import Settings
 
@@ -19,13 +20,18 @@ def _yoyo_url(settings: Settings) -> str:
     return f"postgresql+psycopg://{auth}@{p['host']}:{p['port']}/{p['dbname']}"
 
 
+def _migrations(folder: str) -> MigrationList:
+    # ``migrations/`` is a package so its SQL ships with the wheel; its __init__.py is not one.
+    return MigrationList([m for m in read_migrations(folder) if m.id != "__init__"])
+
+
 def migrate(settings: Settings) -> list[str]:
     """Apply pending migrations; returns the ids applied now (empty when up to date)."""
     if not settings.is_postgres:
         return []  # the embedded SQLite store creates its schema itself
     backend = get_backend(_yoyo_url(settings))
     with resources.as_file(resources.files("migrations")) as folder:
-        migrations = read_migrations(str(folder))
+        migrations = _migrations(str(folder))
         with backend.lock():
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
@@ -37,5 +43,5 @@ def applied(settings: Settings) -> list[str]:
         return []
     backend = get_backend(_yoyo_url(settings))
     with resources.as_file(resources.files("migrations")) as folder:
-        migrations = read_migrations(str(folder))
+        migrations = _migrations(str(folder))
         return [m.id for m in migrations if backend.is_applied(m)]

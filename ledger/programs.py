@@ -154,7 +154,10 @@ class ProgramCommands(LedgerCore):
                 budget = rule["pool_minor"] if pool_minor is None else pool_minor
             else:
                 if pool_minor is not None:
-                    msg = "pool_minor is for pool_share programs; a rate program's budget is its period cap"
+                    msg = (
+                        "pool_minor is for pool_share programs;"
+                        " a rate program's budget is its period cap"
+                    )
                     raise InvalidInputError(msg)
                 budget = rule.get("period_cap_minor") or 0
             program.open_period(period_key, starts_on=starts_on, ends_on=ends_on, effective_at=at)

@@ -190,9 +190,19 @@ class Queries(LedgerCore):
                 approved_minor=int(approved),
                 reason=reason,
             )
-            for ck, item, desc, receipt, cur, claimed, status, approved, reason, _sub, _dec in rm.creator_claim_items(
-                owner, since, until
-            )
+            for (
+                ck,
+                item,
+                desc,
+                receipt,
+                cur,
+                claimed,
+                status,
+                approved,
+                reason,
+                _sub,
+                _dec,
+            ) in rm.creator_claim_items(owner, since, until)
         ]
         return Statement(
             creator_ref=creator_ref,

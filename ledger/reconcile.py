@@ -143,9 +143,8 @@ class InternalReconciliation(LedgerCore):
                 add("trial-balance", currency, 0, total, "trial balance does not net to zero")
         self._check_funds(fund_ids, replayed, add)
         self._check_books(replayed, add)
-        checks = {
-            name: 0 for name in ("replay", "postings", "entries", "trial-balance", "funds", "books")
-        }
+        names = ("replay", "postings", "entries", "trial-balance", "funds", "books")
+        checks = dict.fromkeys(names, 0)
         for d in found:
             checks[d.check] += 1
         n_entries, n_postings = rm.journal_count()

@@ -87,6 +87,7 @@ class ReimbursementCommands(LedgerCore):
             book = self._book(creator.id, creator_ref=creator.creator_ref)
             book.credit_reimbursement(
                 claim_id=claim.id,
+                claim_key=claim.claim_key,
                 item_id=item_id,
                 creator_id=creator.id.hex,
                 currency=claim.currency,

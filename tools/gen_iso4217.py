@@ -32,4 +32,4 @@ def render() -> str:
 if __name__ == "__main__":
     target = Path(__file__).resolve().parent.parent / "domain" / "iso4217_data.py"
     target.write_text(render(), encoding="utf-8")
-    print(f"wrote {len(table())} currencies to {target}")
+    print(f"wrote {len(table())} currencies to {target}")  # noqa: T201 - a command-line tool

@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any
 
 from adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
-from adapters.sql import Cursor, Database, SqliteDatabase, as_date
+from adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
 
 BATCH_QUERY_CHUNK = 5_000
 
@@ -441,7 +441,8 @@ class ReadModels:
             return None
         ref, name, country, account, status, kyc, tax = rows[0]
         holds = self.db.query(
-            "SELECT hold_id, kind, reason FROM creator_holds WHERE creator_id = %s ORDER BY hold_id",
+            "SELECT hold_id, kind, reason FROM creator_holds WHERE creator_id = %s"
+            " ORDER BY hold_id",
             (creator_id,),
         )
         return {
@@ -460,7 +461,8 @@ class ReadModels:
         payout hold reasons)."""
         out: dict[str, tuple[str, str | None, str, str, list[str]]] = {}
         for cid, ref, account, status, kyc in self.db.query(
-            "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status FROM creators"
+            "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status"
+            " FROM creators"
         ):
             out[cid] = (ref, account, status, kyc, [])
         for cid, hold_id, reason in self.db.query(
@@ -519,13 +521,19 @@ class ReadModels:
     def creator_claim_items(
         self, creator_id: str, since: date, until: date
     ) -> list[tuple[Any, ...]]:
-        """Items of the creator's claims submitted or decided in the window."""
-        return self.db.query(
+        """Items of the creator's claims submitted or decided in ``[since, until]``."""
+        rows = self.db.query(
             "SELECT claim_key, item_id, description, receipt_ref, currency, claimed_minor, status,"
             " approved_minor, reason, submitted_at, decided_at FROM claim_items"
             " WHERE creator_id = %s ORDER BY claim_key, item_id",
             (creator_id,),
         )
+        return [
+            r
+            for r in rows
+            if since <= as_datetime(r[9]).date() <= until
+            or (r[10] is not None and since <= as_datetime(r[10]).date() <= until)
+        ]
 
     def creator_agreements(self, creator_id: str) -> list[tuple[Any, ...]]:
         return self.db.query(

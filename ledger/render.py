@@ -1,0 +1,40 @@
+"""Tables for people (rich) and JSON for machines: how the CLI prints results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from domain.money import format_minor
+
+console = Console(highlight=False, soft_wrap=False, width=120)
+
+
+def money(amount_minor: int | None, currency: str) -> str:
+    return "-" if amount_minor is None else format_minor(amount_minor, currency)
+
+
+def print_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    else:
+        text = json.dumps(value, indent=2, default=str, sort_keys=False)
+    sys.stdout.write(text + "\n")
+
+
+def table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()
+) -> Table:
+    t = Table(title=title, title_justify="left", show_lines=False)
+    right_cols = set(right)
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="right" if i in right_cols else "left")
+    for row in rows:
+        t.add_row(*(str(v) for v in row))
+    return t
