@@ -66,6 +66,12 @@ def build_schedule(
         if not 1 <= instalments <= MAX_INSTALMENTS:
             msg = f"monthly instalments must be 1..{MAX_INSTALMENTS}, got {instalments}"
             raise InvalidInputError(msg, instalments=instalments)
+        if total_minor < instalments:
+            msg = (
+                f"{instalments} monthly instalments need a total of at least {instalments}"
+                f" minor units (one each), got {total_minor}"
+            )
+            raise InvalidInputError(msg, instalments=instalments, total_minor=total_minor)
         keys = [f"month-{n + 1:03d}" for n in range(instalments)]
         parts = largest_remainder(total_minor, dict.fromkeys(keys, 1), salt="monthly")
         return [[k, add_months(starts_on, n), parts[k]] for n, k in enumerate(keys)]

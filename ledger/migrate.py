@@ -30,11 +30,14 @@ def migrate(settings: Settings) -> list[str]:
     if not settings.is_postgres:
         return []  # the embedded SQLite store creates its schema itself
     backend = get_backend(_yoyo_url(settings))
-    with resources.as_file(resources.files("migrations")) as folder:
-        migrations = _migrations(str(folder))
-        with backend.lock():
-            pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
+    try:
+        with resources.as_file(resources.files("migrations")) as folder:
+            migrations = _migrations(str(folder))
+            with backend.lock():
+                pending = backend.to_apply(migrations)
+                backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()
     return [m.id for m in pending]
 
 
@@ -42,6 +45,9 @@ def applied(settings: Settings) -> list[str]:
     if not settings.is_postgres:
         return []
     backend = get_backend(_yoyo_url(settings))
-    with resources.as_file(resources.files("migrations")) as folder:
-        migrations = _migrations(str(folder))
-        return [m.id for m in migrations if backend.is_applied(m)]
+    try:
+        with resources.as_file(resources.files("migrations")) as folder:
+            migrations = _migrations(str(folder))
+            return [m.id for m in migrations if backend.is_applied(m)]
+    finally:
+        backend.connection.close()

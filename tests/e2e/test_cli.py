@@ -1,0 +1,142 @@
+"""The command line in a subprocess, as an operator or a cron job runs it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    done = run("demo", "--creators", "60", "--database", str(path))
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def test_the_demo_prints_the_same_story_for_the_same_seed() -> None:
+    first = run("demo", "--creators", "60", "--seed", "3")
+    second = run("demo", "--creators", "60", "--seed", "3")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    out = first.stdout
+    for expected in (
+        "Fund creator-fund-2026",
+        "200,000,000.00 USD",
+        "TOTAL (must be zero)",
+        "Statement of creator-0007",
+        "rejected",
+        "clean",
+    ):
+        assert expected in out
+    other = run("demo", "--creators", "60", "--seed", "4")
+    assert other.stdout != first.stdout
+
+
+def test_reconcile_internal_exits_0_when_clean_and_1_listing_every_discrepancy(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{demo_db}"
+    clean = run("reconcile", "internal", "--json", "--database", url)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["clean"] is True
+
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(demo_db.read_bytes())
+    with sqlite3.connect(broken) as conn:
+        conn.execute(
+            "UPDATE balances SET balance_minor = balance_minor + 1 WHERE rowid IN"
+            " (SELECT rowid FROM balances WHERE kind = 'creator:payable' LIMIT 2)"
+        )
+    report = run("reconcile", "internal", "--json", "--database", f"sqlite:///{broken}")
+    assert report.returncode == 1
+    body = json.loads(report.stdout)
+    assert body["clean"] is False
+    assert body["checks"]["replay"] == 2
+    assert body["checks"]["postings"] == 2
+    assert body["checks"]["books"] == 0  # the account books agree with the events
+    assert body["checks"]["trial-balance"] == 1
+
+
+def test_queries_print_tables_or_json(demo_db: Path) -> None:
+    url = f"sqlite:///{demo_db}"
+    balances = run("balances", "creator-0003", "--json", "--database", url)
+    assert balances.returncode == 0, balances.stderr
+    assert json.loads(balances.stdout)["balances"][0]["currency"] == "USD"
+    assert (
+        "payable"
+        in run("balances", "creator-0003", "--as-of", "2026-01-02", "--database", url).stdout
+    )
+    statement = run(
+        "statement",
+        "creator-0003",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-03-31",
+        "--database",
+        url,
+    )
+    assert "receipt-88123" in statement.stdout
+    assert "rejected" in statement.stdout
+    tb = run("trial-balance", "--json", "--database", url)
+    assert tb.returncode == 0
+    assert json.loads(tb.stdout)["balanced"] is True
+    journal = run("journal", "--limit", "5", "--database", url)
+    assert journal.stdout.splitlines()[0].startswith("entry_id,effective_on")
+    assert len(journal.stdout.splitlines()) == 6
+
+
+def test_bad_usage_exits_2_with_a_clear_message(demo_db: Path) -> None:
+    url = f"sqlite:///{demo_db}"
+    unknown = run("balances", "nobody", "--database", url)
+    assert unknown.returncode == 2
+    assert "unknown creator 'nobody'" in unknown.stderr
+    bad_date = run("balances", "creator-0003", "--as-of", "yesterday", "--database", url)
+    assert bad_date.returncode == 2
+    assert "YYYY-MM-DD" in bad_date.stderr
+
+
+def test_a_rebuild_from_the_cli_reproduces_the_read_models(demo_db: Path) -> None:
+    url = f"sqlite:///{demo_db}"
+    before = run("trial-balance", "--json", "--database", url).stdout
+    rebuilt = run("projections", "rebuild", "--database", url)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt read models from" in rebuilt.stdout
+    assert run("trial-balance", "--json", "--database", url).stdout == before
+    assert run("reconcile", "internal", "--database", url).returncode == 0
+
+
+@pytest.mark.postgres
+def test_migrate_applies_the_schema_once(pg_template: str) -> None:
+    from tests.conftest import pg_admin, pg_url
+
+    name = f"{pg_template}_cli"
+    with pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        first = run("migrate", "--database", pg_url(name))
+        assert first.returncode == 0, first.stderr
+        assert "0001_event_store" in first.stdout
+        again = run("migrate", "--database", pg_url(name))
+        assert again.returncode == 0
+        assert "up to date" in again.stdout
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,19 @@
+"""Test doubles served over real HTTP: a stateful Stripe-compatible fake (:mod:`.stripe_server`)."""
+
+from tests.fakes.stripe_server import (
+    DEFAULT_API_KEY,
+    FakeStripeServer,
+    Fault,
+    LoggedRequest,
+    fake_stripe,
+    wait_until,
+)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "FakeStripeServer",
+    "Fault",
+    "LoggedRequest",
+    "fake_stripe",
+    "wait_until",
+]

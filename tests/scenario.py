@@ -1,0 +1,132 @@
+"""Small builders for tests: a fund, creators, a pool program with open periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from ledger import CreatorLedger, PoolShareRule, RatePerMilleRule
+
+DAY = date(2026, 1, 1)
+
+
+def at(d: date = DAY, hour: int = 12) -> datetime:
+    return datetime(d.year, d.month, d.day, hour, tzinfo=UTC)
+
+
+def fund(
+    cl: CreatorLedger, key: str = "fund", budget_minor: int = 100_000_000, currency: str = "USD"
+) -> str:
+    cl.create_fund(
+        fund_key=key,
+        name=key,
+        currency=currency,
+        budget_minor=budget_minor,
+        effective_at=at(),
+        idempotency_key=f"fund/{key}",
+    )
+    return key
+
+
+def creators(
+    cl: CreatorLedger, n: int, prefix: str = "c", *, payout_ready: bool = False
+) -> list[str]:
+    refs = [f"{prefix}{i}" for i in range(n)]
+    cl.enrol_creators(
+        creators=[(r, r.upper(), "US") for r in refs],
+        effective_at=at(),
+        idempotency_key=f"enrol/{prefix}/{n}",
+    )
+    if payout_ready:
+        for i, r in enumerate(refs):
+            cl.link_payout_account(
+                creator_ref=r,
+                account_ref=f"acct_{prefix}{i:05d}",
+                status="active",
+                effective_at=at(),
+                idempotency_key=f"acct/{r}",
+            )
+            cl.set_kyc_status(
+                creator_ref=r,
+                kyc_status="verified",
+                tax_status="verified",
+                effective_at=at(),
+                idempotency_key=f"kyc/{r}",
+            )
+    return refs
+
+
+def pool_program(
+    cl: CreatorLedger,
+    key: str = "pool",
+    *,
+    fund_key: str = "fund",
+    pool_minor: int = 100_000,
+    cap_minor: int | None = None,
+    days: int = 1,
+) -> list[str]:
+    cl.create_program(
+        program_key=key,
+        name=key,
+        fund_key=fund_key,
+        rule=PoolShareRule(pool_minor=pool_minor, creator_cap_minor=cap_minor),
+        effective_at=at(),
+        idempotency_key=f"program/{key}",
+    )
+    return [open_day(cl, key, DAY + timedelta(days=i)) for i in range(days)]
+
+
+def rate_program(
+    cl: CreatorLedger,
+    key: str = "rate",
+    *,
+    rate: int = 4_000_000,
+    period_cap_minor: int | None = None,
+) -> str:
+    cl.create_program(
+        program_key=key,
+        name=key,
+        fund_key="fund",
+        rule=RatePerMilleRule(rate_micros_per_mille=rate, period_cap_minor=period_cap_minor),
+        effective_at=at(),
+        idempotency_key=f"program/{key}",
+    )
+    return open_day(cl, key, DAY)
+
+
+def open_day(cl: CreatorLedger, program: str, d: date) -> str:
+    cl.open_period(
+        program_key=program,
+        period_key=d.isoformat(),
+        starts_on=d,
+        ends_on=d,
+        effective_at=at(d, 0),
+        idempotency_key=f"open/{program}/{d}",
+    )
+    return d.isoformat()
+
+
+def usage(
+    cl: CreatorLedger,
+    program: str,
+    period: str,
+    rows: list[tuple[str, str, int]],
+    report: str = "r1",
+) -> None:
+    cl.report_usage(
+        program_key=program,
+        period_key=period,
+        report_id=report,
+        rows=rows,
+        effective_at=at(),
+        idempotency_key=f"usage/{program}/{period}/{report}",
+    )
+
+
+def close(cl: CreatorLedger, program: str, period: str, d: date | None = None) -> None:
+    when = at(d or date.fromisoformat(period) + timedelta(days=1), 1) if "-" in period else at()
+    cl.close_period(
+        program_key=program,
+        period_key=period,
+        effective_at=when,
+        idempotency_key=f"close/{program}/{period}",
+    )

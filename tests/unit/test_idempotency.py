@@ -1,0 +1,226 @@
+"""Every command is idempotent by its key: the same key and content returns the first result and
+writes nothing; the same key with other content is refused and writes nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from domain.errors import IdempotencyConflictError
+from ledger import CreatorLedger, PoolShareRule
+from tests.conftest import event_count
+from tests.scenario import DAY, at
+
+# (command, arguments, a change of one argument) in an order in which each is valid once.
+STEPS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    (
+        "create_fund",
+        {"fund_key": "f", "name": "F", "currency": "USD", "budget_minor": 10_000_000},
+        {"budget_minor": 1},
+    ),
+    ("top_up_fund", {"fund_key": "f", "amount_minor": 500}, {"amount_minor": 501}),
+    (
+        "enrol_creator",
+        {"creator_ref": "a", "display_name": "A", "country": "US"},
+        {"country": "DE"},
+    ),
+    (
+        "enrol_creators",
+        {"creators": [("b", "B", "US"), ("c", "C", "FR")]},
+        {"creators": [("b", "B", "US")]},
+    ),
+    (
+        "link_payout_account",
+        {"creator_ref": "a", "account_ref": "acct_a", "status": "active"},
+        {"account_ref": "acct_x"},
+    ),
+    (
+        "set_payout_account_status",
+        {"creator_ref": "a", "status": "restricted"},
+        {"status": "active"},
+    ),
+    (
+        "set_kyc_status",
+        {"creator_ref": "a", "kyc_status": "verified", "tax_status": "verified"},
+        {"kyc_status": "rejected"},
+    ),
+    (
+        "sign_contract",
+        {
+            "creator_ref": "a",
+            "contract_id": "nda",
+            "kind": "nda",
+            "signed_on": DAY,
+            "reimbursement_currency": "USD",
+            "reimbursement_budget_minor": 1_000,
+        },
+        {"kind": "production"},
+    ),
+    (
+        "place_hold",
+        {"creator_ref": "b", "hold_id": "h", "kind": "accrual", "reason": "review"},
+        {"kind": "payout"},
+    ),
+    ("release_hold", {"creator_ref": "b", "hold_id": "h"}, {"reason": "other"}),
+    (
+        "create_program",
+        {"program_key": "p", "name": "P", "fund_key": "f", "rule": PoolShareRule(pool_minor=1_000)},
+        {"name": "Q"},
+    ),
+    (
+        "change_program_rule",
+        {"program_key": "p", "rule": PoolShareRule(pool_minor=2_000)},
+        {"rule": PoolShareRule(pool_minor=3_000)},
+    ),
+    (
+        "open_period",
+        {"program_key": "p", "period_key": "d1", "starts_on": DAY, "ends_on": DAY},
+        {"ends_on": date(2026, 1, 2)},
+    ),
+    (
+        "report_usage",
+        {
+            "program_key": "p",
+            "period_key": "d1",
+            "report_id": "r",
+            "rows": [("a", "v", 10), ("b", "v", 30)],
+        },
+        {"rows": [("a", "v", 11)]},
+    ),
+    (
+        "deduct_invalid_traffic",
+        {
+            "program_key": "p",
+            "period_key": "d1",
+            "adjustment_id": "i",
+            "rows": [("b", "v", 10)],
+            "reason": "bots",
+        },
+        {"reason": "other"},
+    ),
+    ("close_period", {"program_key": "p", "period_key": "d1"}, {"period_key": "d2"}),
+    (
+        "agree_exclusivity",
+        {
+            "agreement_key": "x",
+            "creator_ref": "a",
+            "fund_key": "f",
+            "total_minor": 12_000,
+            "starts_on": DAY,
+            "ends_on": date(2027, 1, 1),
+            "schedule": "monthly",
+            "instalments": 12,
+        },
+        {"total_minor": 12_001},
+    ),
+    (
+        "credit_due_instalments",
+        {"agreement_key": "x", "on": date(2026, 3, 1)},
+        {"on": date(2026, 4, 1)},
+    ),
+    (
+        "breach_exclusivity",
+        {"agreement_key": "x", "on": date(2026, 3, 2), "reason": "breach"},
+        {"reason": "other"},
+    ),
+    (
+        "agree_exclusivity",
+        {
+            "agreement_key": "y",
+            "creator_ref": "c",
+            "fund_key": "f",
+            "total_minor": 5_000,
+            "starts_on": DAY,
+            "ends_on": date(2027, 1, 1),
+            "schedule": "milestones",
+            "milestones": [("m1", 2_000), ("m2", 3_000)],
+        },
+        {"vesting": "cliff"},
+    ),
+    ("reach_milestone", {"agreement_key": "y", "milestone_id": "m1"}, {"milestone_id": "m2"}),
+    (
+        "terminate_exclusivity",
+        {"agreement_key": "y", "on": date(2026, 2, 1), "reason": "amicable"},
+        {"reason": "x"},
+    ),
+    (
+        "submit_claim",
+        {
+            "claim_key": "k",
+            "creator_ref": "a",
+            "currency": "USD",
+            "items": [("i1", "camera", 300, "r1"), ("i2", "food", 50, "r2")],
+        },
+        {"currency": "EUR"},
+    ),
+    (
+        "approve_claim_item",
+        {"claim_key": "k", "item_id": "i1"},
+        {"amount_minor": 200, "note": "partial"},
+    ),
+    (
+        "reject_claim_item",
+        {"claim_key": "k", "item_id": "i2", "reason": "not a production cost"},
+        {"reason": "nope"},
+    ),
+]
+
+
+def test_every_command_twice_with_one_key_writes_once_and_other_content_is_refused(
+    cl: CreatorLedger,
+) -> None:
+    names = set()
+    for n, (name, args, change) in enumerate(STEPS):
+        names.add(name)
+        command = getattr(cl, name)
+        key = f"key-{n}"
+        first = command(**args, effective_at=at(), idempotency_key=key)
+        written = event_count(cl)
+        again = command(**args, effective_at=at(), idempotency_key=key)
+        assert again == first, name
+        assert event_count(cl) == written, f"{name} wrote again on a replay"
+        with pytest.raises(IdempotencyConflictError, match="different command or content"):
+            command(**{**args, **change}, effective_at=at(), idempotency_key=key)
+        assert event_count(cl) == written, f"{name} wrote on a conflicting replay"
+    public = {
+        name
+        for name in dir(CreatorLedger)
+        if not name.startswith("_")
+        and "idempotency_key" in getattr(getattr(CreatorLedger, name), "__annotations__", {})
+    }
+    assert public <= names, f"commands without an idempotency test: {sorted(public - names)}"
+    assert cl.reconcile_internal().clean
+
+
+def test_one_key_used_for_another_command_is_refused(cl: CreatorLedger) -> None:
+    cl.create_fund(fund_key="f", name="F", currency="USD", budget_minor=10, idempotency_key="same")
+    written = event_count(cl)
+    with pytest.raises(IdempotencyConflictError):
+        cl.enrol_creator(creator_ref="a", display_name="A", country="US", idempotency_key="same")
+    assert event_count(cl) == written
+
+
+def test_a_replay_returns_the_first_result_even_after_later_changes(cl: CreatorLedger) -> None:
+    first = cl.create_fund(
+        fund_key="f",
+        name="F",
+        currency="USD",
+        budget_minor=10,
+        effective_at=at(),
+        idempotency_key="k",
+    )
+    cl.top_up_fund(fund_key="f", amount_minor=5, idempotency_key="t")
+    assert (
+        cl.create_fund(
+            fund_key="f",
+            name="F",
+            currency="USD",
+            budget_minor=10,
+            effective_at=at(),
+            idempotency_key="k",
+        )
+        == first
+    )
+    assert cl.fund("f").budget_minor == 15
