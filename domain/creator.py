@@ -98,6 +98,16 @@ class Creator(Aggregate):
         amount_minor: int
         effective_at: datetime
 
+    class BankPayoutReported(Aggregate.Event):
+        """The provider reported a payout from the creator's connected account to their bank."""
+
+        provider_payout_id: str
+        status: str  # "paid" | "failed"
+        currency: str
+        amount_minor: int
+        failure: str
+        effective_at: datetime
+
     @staticmethod
     def create_id(creator_ref: str) -> UUID:
         return stable_id("creator", creator_ref)
@@ -121,6 +131,8 @@ class Creator(Aggregate):
         self.holds: dict[str, list[str]] = {}
         #: currency -> [budget_minor, used_minor]
         self.reimbursement_budget: dict[str, list[int]] = {}
+        #: [provider payout id, status, failure] of the last bank payout reported
+        self.last_bank_payout: list[str] | None = None
 
     @classmethod
     def enrol(
@@ -273,7 +285,39 @@ class Creator(Aggregate):
             effective_at=effective_at,
         )
 
+    def report_bank_payout(
+        self,
+        *,
+        provider_payout_id: str,
+        status: str,
+        currency: str,
+        amount_minor: int,
+        failure: str,
+        effective_at: datetime,
+    ) -> None:
+        _check_choice(status, ("paid", "failed"), "bank payout status")
+        self._bank_payout_reported(
+            provider_payout_id=provider_payout_id,
+            status=status,
+            currency=currency,
+            amount_minor=amount_minor,
+            failure=failure,
+            effective_at=effective_at,
+        )
+
     # -- events --------------------------------------------------------------------------
+
+    @event(BankPayoutReported)
+    def _bank_payout_reported(
+        self,
+        provider_payout_id: str,
+        status: str,
+        currency: str,
+        amount_minor: int,
+        failure: str,
+        effective_at: datetime,
+    ) -> None:
+        self.last_bank_payout = [provider_payout_id, status, failure]
 
     @event(PayoutAccountLinked)
     def _account_linked(

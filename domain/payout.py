@@ -153,3 +153,84 @@ class Payout(Aggregate):
         self.reversed_minor += amount_minor
         if self.reversed_minor == self.amount_minor:
             self.status = "reversed"
+
+
+class PayoutRun(Aggregate):
+    """The execution of one payout plan: which batches of it have been requested.
+
+    Batches are fixed by the plan (its lines in order, cut every ``batch_size``), so a run that
+    is interrupted and started again skips the batches it has requested and goes on with the
+    rest; two executors of the same plan race on this aggregate's version, and the loser
+    moves on to the next batch.
+    """
+
+    class Started(Aggregate.Created):
+        run_id: str
+        plan_hash: str
+        currency: str
+        lines: int
+        total_minor: int
+        batch_size: int
+        effective_at: datetime
+
+    class BatchRequested(Aggregate.Event):
+        batch: int
+        requested: int
+        skipped: list[list[str]]  # [creator_id, reason] left out because their balance changed
+        effective_at: datetime
+
+    class Finished(Aggregate.Event):
+        paid: int
+        failed: int
+        effective_at: datetime
+
+    @staticmethod
+    def create_id(run_id: str) -> UUID:
+        return stable_id("payout-run", run_id)
+
+    @event(Started)
+    def __init__(
+        self,
+        run_id: str,
+        plan_hash: str,
+        currency: str,
+        lines: int,
+        total_minor: int,
+        batch_size: int,
+        effective_at: datetime,
+    ) -> None:
+        self.run_id = run_id
+        self.plan_hash = plan_hash
+        self.currency = currency
+        self.lines = lines
+        self.total_minor = total_minor
+        self.batch_size = batch_size
+        self.batches: dict[str, int] = {}  # batch number (str) -> payouts requested
+        self.skipped: list[list[str]] = []
+        self.finished = False
+
+    def has_requested(self, batch: int) -> bool:
+        return str(batch) in self.batches
+
+    def record_batch(
+        self, batch: int, requested: int, skipped: list[list[str]], *, effective_at: datetime
+    ) -> None:
+        assert not self.has_requested(batch), batch
+        self._batch_requested(
+            batch=batch, requested=requested, skipped=skipped, effective_at=effective_at
+        )
+
+    def finish(self, *, paid: int, failed: int, effective_at: datetime) -> None:
+        if not self.finished:
+            self._finished(paid=paid, failed=failed, effective_at=effective_at)
+
+    @event(BatchRequested)
+    def _batch_requested(
+        self, batch: int, requested: int, skipped: list[list[str]], effective_at: datetime
+    ) -> None:
+        self.batches[str(batch)] = requested
+        self.skipped.extend(skipped)
+
+    @event(Finished)
+    def _finished(self, paid: int, failed: int, effective_at: datetime) -> None:
+        self.finished = True

@@ -9,22 +9,20 @@ from __future__ import annotations
 import csv
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from adapters.payments.memory import InMemoryProvider
 from domain.accounts import CREATOR_PAYABLE, normal_balance
-from domain.errors import LedgerError
 from ledger import demo as demo_story
+from ledger.cli_payouts import payouts_app, print_plan, print_run, reconcile_provider_command
+from ledger.cli_support import DatabaseOption, JsonOption, fail, guarded, opened, progress_bar
 from ledger.facade import CreatorLedger
 from ledger.migrate import migrate as run_migrations
-from ledger.reconcile import ReconciliationReport
-from ledger.render import console, money, print_json, table
+from ledger.render import console, money, print_json, print_report, table
 from ledger.results import Statement
 from ledger.settings import Settings
 
@@ -45,58 +43,7 @@ reconcile_app = typer.Typer(
 )
 app.add_typer(projections_app, name="projections")
 app.add_typer(reconcile_app, name="reconcile")
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        envvar="LEDGER_DATABASE_URL",
-        help="sqlite:///path.sqlite or postgresql://user@host:port/db (default: sqlite:///creator-ledger.sqlite)",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def opened(database: str | None) -> Iterator[CreatorLedger]:
-    settings = Settings.from_env()
-    if database:
-        settings = Settings(
-            database_url=database,
-            postgres_pool_size=settings.postgres_pool_size,
-            payout_thresholds=settings.payout_thresholds,
-        )
-    try:
-        with CreatorLedger.open(settings) as cl:
-            yield cl
-    except LedgerError as e:
-        fail(e.message)
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except LedgerError as e:
-        fail(e.message)
-        raise  # unreachable: fail() exits
-
-
-def progress_bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    )
-
+app.add_typer(payouts_app, name="payouts")
 
 # -- migrate ---------------------------------------------------------------------------------
 
@@ -248,6 +195,8 @@ def _explain(e: dict[str, Any], currency: str) -> str:
         return f"claim {e['claim']}, item {e['item']} (see reimbursement items)"
     if "agreement" in e:
         return f"agreement {e['agreement']}: credited but unvested on the breach date"
+    if "payout" in e:
+        return f"payout {e['payout']}"
     return ", ".join(f"{k}={v}" for k, v in e.items())
 
 
@@ -385,27 +334,7 @@ def projections_rebuild(database: DatabaseOption = None) -> None:
 # -- reconcile -------------------------------------------------------------------------------
 
 
-def print_report(report: ReconciliationReport) -> None:
-    console.print(
-        table(
-            f"Reconciliation ({report.kind})",
-            ["check", "discrepancies"],
-            [(name, n) for name, n in report.checks.items()],
-            right=(1,),
-        )
-    )
-    if report.discrepancies:
-        console.print(
-            table(
-                "Discrepancies",
-                ["check", "subject", "expected", "actual", "what"],
-                [
-                    (d.check, d.subject, d.expected, d.actual, d.message)
-                    for d in report.discrepancies
-                ],
-            )
-        )
-    console.print("clean" if report.clean else f"{len(report.discrepancies)} discrepancies")
+reconcile_app.command("provider")(reconcile_provider_command)
 
 
 @reconcile_app.command("internal")
@@ -441,29 +370,31 @@ def demo(
         fail(f"{database} exists already: the demo needs a fresh ledger")
     with tempfile.TemporaryDirectory(prefix="creator-ledger-demo-") as tmp:
         path = database or Path(tmp) / "demo.sqlite"
-        with CreatorLedger.open(Settings(database_url=f"sqlite:///{path}")) as cl:
-            steps = [
-                "fund",
-                "creators",
-                "daily pool",
-                "fixed-rate program",
-                "exclusivity",
-                "reimbursement",
-                "read models",
-            ]
+        clock = demo_story.StoryClock(demo_story.at(demo_story.START, 0))
+        provider = InMemoryProvider(clock=clock)
+        settings = Settings(database_url=f"sqlite:///{path}", payment_provider="memory")
+        with CreatorLedger.open(settings, clock=clock) as cl:
+            steps = demo_story.STEPS
             with progress_bar("seed story") as bar:
                 task = bar.add_task("steps", total=len(steps))
                 result = guarded(
                     lambda: demo_story.play(
-                        cl, seed=seed, creators=creators, progress=lambda _m: bar.advance(task)
+                        cl,
+                        clock=clock,
+                        provider=provider,
+                        seed=seed,
+                        creators=creators,
+                        progress=lambda _m: bar.advance(task),
                     )
                 )
-            print_demo(cl, result)
+            print_demo(cl, result, provider)
         if database is not None:
             console.print(f"\nledger kept in {database}")
 
 
-def print_demo(cl: CreatorLedger, result: demo_story.DemoResult) -> None:
+def print_demo(
+    cl: CreatorLedger, result: demo_story.DemoResult, provider: InMemoryProvider
+) -> None:
     console.print(
         f"[bold]creator-ledger demo[/bold] — seed {result.seed}, {result.creators:,} creators\n"
     )
@@ -502,6 +433,11 @@ def print_demo(cl: CreatorLedger, result: demo_story.DemoResult) -> None:
     counted_in = result.facts["late_usage_counted_in"]
     console.print(f"  late usage for {demo_story.START} was counted in period {counted_in}")
     _print_trial_balance(cl.trial_balance())
+    assert result.plan is not None
+    console.print("\n[bold]Second payout run[/bold]: the dry run an operator sees first")
+    print_plan(result.plan)
+    for run in result.runs:
+        print_run(run)
     print_statement(
         cl.statement(result.statement_creator, since=demo_story.START, until=date(2026, 6, 30))
     )
@@ -509,6 +445,10 @@ def print_demo(cl: CreatorLedger, result: demo_story.DemoResult) -> None:
         cl.statement(demo_story.NDA_CREATOR, since=demo_story.START, until=date(2026, 6, 30))
     )
     print_report(cl.reconcile_internal())
+    window = (demo_story.at(demo_story.START, 0), demo_story.at(date(2026, 7, 1), 0))
+    print_report(cl.reconcile_provider(provider, since=window[0], until=window[1]))
+    window = (demo_story.at(demo_story.START, 0), demo_story.at(date(2026, 7, 1), 0))
+    print_report(cl.reconcile_provider(provider, since=window[0], until=window[1]))
 
 
 def _balance_line(b: Any) -> str:

@@ -2,8 +2,10 @@
 
 A US$200M creator fund; a daily pool shared among ~1,000 creators by views over a few days
 (with a per-creator cap, invalid traffic removed, and usage reported late); a fixed-rate
-program with a period cap; an exclusivity deal paid upfront and breached after some months; a
-production-cost reimbursement under an NDA with one item rejected.  Everything is derived from
+program with a period cap; an exclusivity deal paid upfront, paid out, and breached after some
+months (the clawback becomes a receivable); a production-cost reimbursement under an NDA with
+one item rejected; two payout runs through the in-memory provider, the second recovering the
+receivable from June's earnings by an offset line.  Everything is derived from
 the seed, and business dates are fixed, so the same seed prints the same output.
 """
 
@@ -14,8 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from adapters.payments.memory import InMemoryProvider
 from ledger.facade import CreatorLedger
+from ledger.plan import PayoutPlan
 from ledger.programs import PoolShareRule, RatePerMilleRule
+from ledger.results import RunResult
 
 FUND = "creator-fund-2026"
 POOL_PROGRAM = "daily-pool"
@@ -40,16 +45,52 @@ class DemoResult:
     creators: int
     statement_creator: str
     facts: dict[str, Any] = field(default_factory=dict)
+    runs: list[RunResult] = field(default_factory=list)
+    plan: PayoutPlan | None = None
 
 
 def creator_ref(n: int) -> str:
     return f"creator-{n:04d}"
 
 
+class StoryClock:
+    """The story's clock: business time moves as the story does, so output is deterministic."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+
+STEPS = (
+    "fund",
+    "creators",
+    "daily pool",
+    "fixed-rate program",
+    "exclusivity",
+    "reimbursement",
+    "payout run 1",
+    "breach",
+    "June pool",
+    "payout run 2",
+    "read models",
+)
+
+
 def play(
-    cl: CreatorLedger, *, seed: int = 7, creators: int = 1_000, progress: Any = None
+    cl: CreatorLedger,
+    *,
+    clock: StoryClock,
+    provider: InMemoryProvider,
+    seed: int = 7,
+    creators: int = 1_000,
+    progress: Any = None,
 ) -> DemoResult:
-    """Play the seed story into ``cl`` (which should be empty)."""
+    """Play the seed story into ``cl`` (which should be empty), paying through ``provider``."""
     rng = random.Random(seed)
     tick = progress or (lambda _msg: None)
     result = DemoResult(seed=seed, creators=creators, statement_creator=EXCLUSIVE_CREATOR)
@@ -72,12 +113,59 @@ def play(
     tick("fixed-rate program")
     _rate_program(cl, refs, weights)
     tick("exclusivity")
-    result.facts["clawback_minor"] = _exclusivity(cl)
+    _exclusivity(cl)
     tick("reimbursement")
     _reimbursement(cl)
+    tick("payout run 1")
+    clock.set(at(date(2026, 2, 28), 18))
+    first = cl.plan(currency="USD", as_of=date(2026, 2, 28))
+    result.runs.append(cl.execute(first, provider))
+    tick("breach")
+    breach = cl.breach_exclusivity(
+        agreement_key="excl-0007",
+        on=date(2026, 5, 15),
+        reason="posted the same series first on another platform",
+        effective_at=at(date(2026, 5, 15), 9),
+        idempotency_key="demo/breach",
+    )
+    result.facts["clawback_minor"] = breach.clawback_minor
+    result.facts["clawback_to_receivable_minor"] = breach.clawback_to_receivable_minor
+    tick("June pool")
+    _june_pool(cl, refs, weights)
+    tick("payout run 2")
+    clock.set(at(date(2026, 6, 30), 18))
+    result.plan = cl.plan(currency="USD", as_of=date(2026, 6, 30))
+    result.runs.append(cl.execute(result.plan, provider))
     tick("read models")
     cl.catch_up()
     return result
+
+
+def _june_pool(cl: CreatorLedger, refs: list[str], weights: dict[str, float]) -> None:
+    day = date(2026, 6, 1)
+    cl.open_period(
+        program_key=POOL_PROGRAM,
+        period_key=day.isoformat(),
+        starts_on=day,
+        ends_on=day,
+        pool_minor=25_000_000,  # a US$250,000 summer special
+        effective_at=at(day, 0),
+        idempotency_key="demo/open/june",
+    )
+    cl.report_usage(
+        program_key=POOL_PROGRAM,
+        period_key=day.isoformat(),
+        report_id="usage-june",
+        rows=[(ref, f"summer-{ref[-4:]}", int(weights[ref] * 1_000)) for ref in refs],
+        effective_at=at(day, 23),
+        idempotency_key="demo/usage/june",
+    )
+    cl.close_period(
+        program_key=POOL_PROGRAM,
+        period_key=day.isoformat(),
+        effective_at=at(day + timedelta(days=1), 1),
+        idempotency_key="demo/close/june",
+    )
 
 
 def _creators(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]:
@@ -229,7 +317,7 @@ def _rate_program(cl: CreatorLedger, refs: list[str], weights: dict[str, float])
     )
 
 
-def _exclusivity(cl: CreatorLedger) -> int:
+def _exclusivity(cl: CreatorLedger) -> None:
     cl.agree_exclusivity(
         agreement_key="excl-0007",
         creator_ref=EXCLUSIVE_CREATOR,
@@ -242,14 +330,6 @@ def _exclusivity(cl: CreatorLedger) -> int:
         effective_at=at(START, 5),
         idempotency_key="demo/exclusivity",
     )
-    breach = cl.breach_exclusivity(
-        agreement_key="excl-0007",
-        on=date(2026, 5, 15),
-        reason="posted the same series first on another platform",
-        effective_at=at(date(2026, 5, 15), 9),
-        idempotency_key="demo/breach",
-    )
-    return breach.clawback_minor
 
 
 def _reimbursement(cl: CreatorLedger) -> None:

@@ -21,9 +21,11 @@ from ledger.core import utc_now
 from ledger.creators import CreatorCommands
 from ledger.exclusivity import ExclusivityCommands
 from ledger.funds import FundCommands
+from ledger.payouts import PayoutCommands
 from ledger.programs import ProgramCommands
 from ledger.queries import Queries
 from ledger.reconcile import InternalReconciliation
+from ledger.reconcile_provider import ProviderReconciliation
 from ledger.reimbursements import ReimbursementCommands
 from ledger.settings import Settings
 
@@ -34,8 +36,10 @@ class CreatorLedger(
     CreatorCommands,
     ExclusivityCommands,
     ReimbursementCommands,
+    PayoutCommands,
     Queries,
     InternalReconciliation,
+    ProviderReconciliation,
 ):
     """The creator-ledger Python API: commands (validated, idempotent by key), queries and
     reconciliation.  Build one with :meth:`open`; close it (or use ``with``) when done."""

@@ -171,7 +171,7 @@ _HANDLERS: dict[type, Handler] = {
         b, "payout_status", "failed", None, f"{e.code}: {e.reason}", 0, e.effective_at, _ref(e)
     ),
     Payout.Reversed: lambda e, b: _op(
-        b, "payout_status", "paid", None, None, e.amount_minor, e.effective_at, _ref(e)
+        b, "payout_reversed", e.amount_minor, e.amount_minor, e.effective_at, _ref(e)
     ),
 }
 

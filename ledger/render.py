@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.money import format_minor
+from ledger.reconcile import ReconciliationReport
 
 console = Console(highlight=False, soft_wrap=False, width=120)
 
@@ -38,3 +39,26 @@ def table(
     for row in rows:
         t.add_row(*(str(v) for v in row))
     return t
+
+
+def print_report(report: ReconciliationReport) -> None:
+    console.print(
+        table(
+            f"Reconciliation ({report.kind})",
+            ["check", "discrepancies"],
+            [(name, n) for name, n in report.checks.items()],
+            right=(1,),
+        )
+    )
+    if report.discrepancies:
+        console.print(
+            table(
+                "Discrepancies",
+                ["check", "subject", "expected", "actual", "what"],
+                [
+                    (d.check, d.subject, d.expected, d.actual, d.message)
+                    for d in report.discrepancies
+                ],
+            )
+        )
+    console.print("clean" if report.clean else f"{len(report.discrepancies)} discrepancies")

@@ -182,3 +182,46 @@ class Statement(Result):
     bonuses: list[VestingLine]
     reimbursements: list[ReimbursementLine]
     holds: list[dict[str, str]]
+
+
+class SkippedPayout(Result):
+    creator_id: str
+    reason: str
+
+
+class RunResult(Result):
+    """What one ``execute`` call did (a resumed run reports the whole run)."""
+
+    run_id: str
+    currency: str
+    planned: int
+    requested: int
+    paid: int
+    failed: int
+    unresolved: int  # outcome still unknown after asking the provider: run execute again
+    paid_minor: int
+    skipped: list[SkippedPayout]
+    failures: list[dict[str, str]]
+
+    @property
+    def complete(self) -> bool:
+        return self.unresolved == 0
+
+
+class RunStatus(Result):
+    run_id: str
+    by_status: dict[str, int]
+    amount_by_status_minor: dict[str, int]
+    currency: str | None
+    failures: list[dict[str, str]]
+    unresolved: list[str]
+
+
+class ProviderEventResult(Result):
+    event_id: str
+    type: str
+    action: str  # reversal_recorded | bank_payout_recorded | already_recorded | ignored
+    payout_id: str | None = None
+    creator_id: str | None = None
+    amount_minor: int | None = None
+    detail: str = ""

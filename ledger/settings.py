@@ -9,7 +9,15 @@
     Connections per pool (default 5).
 ``LEDGER_PAYOUT_THRESHOLDS``
     Minimum payout per currency in minor units, e.g. ``USD=1000,EUR=1000,JPY=1000`` (default:
-    1,000 minor units... see :data:`DEFAULT_THRESHOLDS`).
+    1,000 minor units, see :data:`DEFAULT_THRESHOLDS`).
+``LEDGER_PAYMENT_PROVIDER``
+    ``stripe`` (default) or ``memory`` (an in-process provider for trying things out: what it
+    "pays" is forgotten when the process ends).
+``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE``
+    The Stripe key for transfers, and optionally another API address (a local Stripe-compatible
+    server).
+``STRIPE_WEBHOOK_SECRET``
+    The signing secret of the webhook endpoint (``whsec_...``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     postgres_pool_size: int = 5
     payout_thresholds: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    payment_provider: str = "stripe"
+    stripe_secret_key: str | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,10 +58,18 @@ class Settings:
                 msg = f"LEDGER_PAYOUT_THRESHOLDS: {part!r} is not CUR=minor_units (e.g. USD=1000)"
                 raise InvalidInputError(msg)
             thresholds[check_currency(code.strip())] = check_amount(int(amount), allow_zero=True)
+        provider = env.get("LEDGER_PAYMENT_PROVIDER", "stripe")
+        if provider not in {"stripe", "memory"}:
+            msg = f"LEDGER_PAYMENT_PROVIDER must be stripe or memory, got {provider!r}"
+            raise InvalidInputError(msg)
         return cls(
             database_url=env.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL),
             postgres_pool_size=int(env.get("LEDGER_POSTGRES_POOL_SIZE", "5")),
             payout_thresholds=thresholds,
+            payment_provider=provider,
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
         )
 
     def threshold_minor(self, currency: str) -> int:

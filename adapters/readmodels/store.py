@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
 from adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
@@ -123,6 +124,11 @@ OPS: dict[str, str] = {
         "INSERT INTO payouts (payout_id, run_id, creator_id, currency, amount_minor, destination,"
         " status, requested_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,'requested',%s,%s)"
     ),
+    "payout_reversed": (
+        "UPDATE payouts SET status = CASE WHEN reversed_minor + %s >= amount_minor"
+        " THEN 'reversed' ELSE status END, reversed_minor = reversed_minor + %s, updated_at = %s"
+        " WHERE payout_id = %s"
+    ),
     "payout_status": (
         "UPDATE payouts SET status = %s, transfer_id = COALESCE(%s, transfer_id),"
         " failure = COALESCE(%s, failure), reversed_minor = reversed_minor + %s, updated_at = %s"
@@ -153,6 +159,14 @@ _ENTRY_COLUMNS = (
 )
 
 AccountKey = tuple[str, str, str]  # (owner, kind, currency)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 class ReadModels:
@@ -555,6 +569,48 @@ class ReadModels:
         if run_id is not None:
             return self.db.query(sql + " WHERE run_id = %s ORDER BY creator_id", (run_id,))
         return self.db.query(sql + " ORDER BY requested_at, payout_id")
+
+    def payout_by_transfer(self, transfer_id: str) -> str | None:
+        rows = self.db.query("SELECT payout_id FROM payouts WHERE transfer_id = %s", (transfer_id,))
+        return str(rows[0][0]) if rows else None
+
+    def payout_ids(self, payout_ids: Sequence[str]) -> set[str]:
+        """Which of ``payout_ids`` the ledger knows (ids that are not UUIDs are not ours)."""
+        payout_ids = [p for p in payout_ids if _is_uuid(p)]
+        found: set[str] = set()
+        for start in range(0, len(payout_ids), BATCH_QUERY_CHUNK):
+            chunk = payout_ids[start : start + BATCH_QUERY_CHUNK]
+            marks = ",".join(["%s"] * len(chunk))
+            rows = self.db.query(
+                f"SELECT payout_id FROM payouts WHERE payout_id IN ({marks})", chunk
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
+
+    def payouts_in_transit(self) -> dict[str, int]:
+        """currency -> total of payouts still waiting for an outcome."""
+        rows = self.db.query(
+            "SELECT currency, SUM(amount_minor) FROM payouts WHERE status = 'requested'"
+            " GROUP BY currency"
+        )
+        return {c.strip(): int(s) for c, s in rows}
+
+    def creator_by_payout_account(self, account_ref: str) -> str | None:
+        rows = self.db.query(
+            "SELECT creator_id FROM creators WHERE payout_account = %s", (account_ref,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def creator_payables_as_of(self, currency: str, on: date) -> dict[str, int]:
+        """creator id -> payable balance (debit-positive) at the end of business day ``on``."""
+        rows = self.db.query(
+            "SELECT owner, balance_after FROM (SELECT owner, balance_after, ROW_NUMBER() OVER"
+            " (PARTITION BY owner ORDER BY effective_on DESC, entry_id DESC, seq DESC) AS rn"
+            " FROM postings WHERE kind = 'creator:payable' AND currency = %s"
+            " AND effective_on <= %s) t WHERE rn = 1",
+            (currency, on),
+        )
+        return {owner: int(b) for owner, b in rows}
 
     def payouts_in_window(self, since: Any, until: Any) -> list[tuple[Any, ...]]:
         return self.db.query(

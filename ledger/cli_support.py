@@ -1,0 +1,73 @@
+"""What the CLI commands share: options, opening the ledger, errors, progress bars."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain.errors import LedgerError
+from ledger.facade import CreatorLedger
+from ledger.render import console
+from ledger.settings import Settings
+
+T = TypeVar("T")
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="LEDGER_DATABASE_URL",
+        help="sqlite:///path.sqlite or postgresql://user@host:port/db (default: sqlite:///creator-ledger.sqlite)",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_for(database: str | None) -> Settings:
+    try:
+        settings = Settings.from_env()
+    except LedgerError as e:
+        fail(e.message)
+        raise
+    return dataclasses.replace(settings, database_url=database) if database else settings
+
+
+@contextmanager
+def opened(database: str | None) -> Iterator[CreatorLedger]:
+    settings = settings_for(database)
+    try:
+        with CreatorLedger.open(settings) as cl:
+            yield cl
+    except LedgerError as e:
+        fail(e.message)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except LedgerError as e:
+        fail(e.message)
+        raise  # unreachable: fail() exits
+
+
+def progress_bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
