@@ -16,7 +16,7 @@ from domain.errors import InvalidInputError, StalePlanError, WebhookSignatureErr
 from ledger import CreatorLedger
 from ledger.plan import PayoutPlan
 from tests.conftest import event_count
-from tests.scenario import DAY, at, close, creators, fund, open_day, pool_program, usage
+from tests.scenario import DAY, at, close, creators, fund, open_day, usage
 
 SECRET = "whsec_test_secret"
 
