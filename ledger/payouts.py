@@ -208,6 +208,11 @@ class PayoutCommands(LedgerCore):
         self.catch_up()
         current = self._compute_plan(plan.currency, plan.as_of, plan.threshold_minor)
         if current.inputs_hash != plan.inputs_hash:
+            # A concurrent executor of this very plan may have just started it (and so changed
+            # the balances): then join its run instead of calling the plan stale.
+            started = self._load_run(plan.run_id)
+            if started is not None and started.plan_hash == plan.content_hash:
+                return started
             raise StalePlanError(_staleness(plan, current), run_id=plan.run_id)
         return PayoutRun(
             run_id=plan.run_id,
