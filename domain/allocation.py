@@ -59,19 +59,27 @@ def largest_remainder(pool_minor: int, weights: Mapping[str, int], *, salt: str)
     total = sum(weights.values())
     assert total > 0, "largest_remainder needs a positive total weight"
     amounts: dict[str, int] = {}
-    remainders: list[tuple[int, int, bytes, str]] = []
+    remainders: list[tuple[int, int, str]] = []
     given = 0
     for key, weight in weights.items():
         assert weight >= 0
         base, remainder = divmod(pool_minor * weight, total)
         amounts[key] = base
         given += base
-        remainders.append((-remainder, -weight, tie_break(salt, key), key))
+        remainders.append((-remainder, -weight, key))
     left = pool_minor - given
     assert 0 <= left < max(1, len(weights))
     if left:
-        remainders.sort()
-        for _, _, _, key in remainders[:left]:
+        remainders.sort(key=lambda r: (r[0], r[1]))
+        # Entries tied with the last one to get a unit are ordered by the stable hash; the hash
+        # is only computed for them, not for everyone.
+        edge = remainders[left - 1][:2]
+        tied = [r for r in remainders if r[:2] == edge]
+        ahead = sum(1 for r in remainders[:left] if r[:2] != edge)
+        for _, _, key in remainders[:ahead]:
+            amounts[key] += 1
+        tied.sort(key=lambda r: tie_break(salt, r[2]))
+        for _, _, key in tied[: left - ahead]:
             amounts[key] += 1
     assert sum(amounts.values()) == pool_minor
     return amounts

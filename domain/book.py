@@ -39,8 +39,10 @@ class AccountBook(Aggregate):
         shard: int
         effective_at: datetime
 
-    class AccountOpened(Aggregate.Event):
-        creator_id: str
+    class AccountsOpened(Aggregate.Event):
+        """Accounts for newly enrolled creators (one event per book per enrolment batch)."""
+
+        creator_ids: list[str]
         effective_at: datetime
 
     class ViewEarningsCredited(Aggregate.Event):
@@ -181,9 +183,11 @@ class AccountBook(Aggregate):
 
     # -- commands ------------------------------------------------------------------------
 
-    def open_account(self, creator_id: str, *, effective_at: datetime) -> None:
-        assert creator_id not in self.accounts, creator_id
-        self._account_opened(creator_id=creator_id, effective_at=effective_at)
+    def open_accounts(self, creator_ids: list[str], *, effective_at: datetime) -> None:
+        assert creator_ids
+        assert not any(c in self.accounts for c in creator_ids), creator_ids
+        assert len(set(creator_ids)) == len(creator_ids)
+        self._accounts_opened(creator_ids=creator_ids, effective_at=effective_at)
 
     def credit_view_earnings(
         self,
@@ -416,9 +420,10 @@ class AccountBook(Aggregate):
             cell = acct[currency] = [0, 0, 0]
         return cell
 
-    @event(AccountOpened)
-    def _account_opened(self, creator_id: str, effective_at: datetime) -> None:
-        self.accounts[creator_id] = {}
+    @event(AccountsOpened)
+    def _accounts_opened(self, creator_ids: list[str], effective_at: datetime) -> None:
+        for creator_id in creator_ids:
+            self.accounts[creator_id] = {}
 
     @event(ViewEarningsCredited)
     def _view_earnings_credited(

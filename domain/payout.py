@@ -46,6 +46,7 @@ class Payout(Aggregate):
     class Reversed(Aggregate.Event):
         reversal_id: str
         amount_minor: int
+        fully_reversed: bool
         reason: str
         effective_at: datetime
 
@@ -125,6 +126,7 @@ class Payout(Aggregate):
         self._reversed(
             reversal_id=reversal_id,
             amount_minor=amount_minor,
+            fully_reversed=self.reversed_minor + amount_minor == self.amount_minor,
             reason=reason,
             effective_at=effective_at,
         )
@@ -148,10 +150,15 @@ class Payout(Aggregate):
 
     @event(Reversed)
     def _reversed(
-        self, reversal_id: str, amount_minor: int, reason: str, effective_at: datetime
+        self,
+        reversal_id: str,
+        amount_minor: int,
+        fully_reversed: bool,
+        reason: str,
+        effective_at: datetime,
     ) -> None:
         self.reversed_minor += amount_minor
-        if self.reversed_minor == self.amount_minor:
+        if fully_reversed:
             self.status = "reversed"
 
 

@@ -22,6 +22,7 @@ from domain.errors import (
     UnknownCurrencyError,
     WebhookSignatureError,
 )
+from ledger.creators import CreatorRecord
 from ledger.facade import CreatorLedger
 from ledger.programs import PoolShareRule, RatePerMilleRule
 from ledger.settings import Settings
@@ -30,6 +31,7 @@ __all__ = [
     "AlreadyExistsError",
     "ConcurrencyError",
     "CreatorLedger",
+    "CreatorRecord",
     "CurrencyMismatchError",
     "IdempotencyConflictError",
     "InsufficientBalanceError",

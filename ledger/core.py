@@ -26,6 +26,7 @@ from domain.errors import (
 from domain.idempotency import CommandRecord
 from domain.ids import BOOK_SHARDS, book_shard
 from ledger.app import LedgerApplication
+from ledger.loading import AggregateLoader
 from ledger.projections import Projector
 from ledger.results import Result
 from ledger.settings import Settings
@@ -73,6 +74,7 @@ class LedgerCore:
         self.settings = settings
         self.clock = clock
         self.projector = Projector(app, read_models)
+        self.loader = AggregateLoader(app, read_models.db)
 
     def catch_up(self) -> int:
         """Bring the read models up to date with every event recorded so far; returns how many
@@ -118,13 +120,14 @@ class LedgerCore:
         return book
 
     def _books(self, shards: Iterable[int]) -> dict[int, AccountBook]:
-        """The existing books among ``shards``."""
+        """The existing books among ``shards``, loaded together."""
+        wanted = sorted(set(shards))
+        assert all(0 <= s < BOOK_SHARDS for s in wanted)
+        loaded = self.loader.get_many(AccountBook.create_id(s) for s in wanted)
         out = {}
-        for shard in sorted(set(shards)):
-            assert 0 <= shard < BOOK_SHARDS
-            book = self._load_book(shard)
-            if book is not None:
-                out[shard] = book
+        for aggregate in loaded.values():
+            assert isinstance(aggregate, AccountBook)
+            out[aggregate.shard] = aggregate
         return out
 
     # -- the idempotent, retried save ---------------------------------------------------------

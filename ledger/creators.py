@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from domain.book import AccountBook
 from domain.creator import Creator
@@ -21,6 +21,20 @@ Country = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r
 AccountStatus = Literal["pending", "active", "restricted", "disabled"]
 #: Creators per transaction in a bulk enrolment.
 ENROL_CHUNK = 2_000
+
+
+class CreatorRecord(BaseModel):
+    """One creator in a bulk enrolment, optionally with their payout account and KYC status
+    (as when a platform moves its creators onto the ledger)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    creator_ref: Key
+    display_name: Text
+    country: Country
+    payout_account: Key | None = None
+    account_status: AccountStatus = "pending"
+    kyc_status: Literal["pending", "verified", "rejected"] = "pending"
+    tax_status: Literal["missing", "submitted", "verified"] = "missing"
 
 
 class CreatorCommands(LedgerCore):
@@ -54,7 +68,7 @@ class CreatorCommands(LedgerCore):
             creator = Creator.enrol(
                 creator_ref=creator_ref, display_name=display_name, country=country, effective_at=at
             )
-            book.open_account(creator_id.hex, effective_at=at)
+            book.open_accounts([creator_id.hex], effective_at=at)
             return [creator, book], CreatorRef(creator_ref=creator_ref, creator_id=creator_id.hex)
 
         return self._execute("enrol_creator", idempotency_key, args, CreatorRef, work)
@@ -63,15 +77,22 @@ class CreatorCommands(LedgerCore):
     def enrol_creators(
         self,
         *,
-        creators: Sequence[tuple[Key, Text, Country]],
+        creators: Sequence[tuple[Key, Text, Country] | CreatorRecord],
         effective_at: datetime | None = None,
         idempotency_key: Key,
     ) -> EnrolledCreators:
-        """Enrol many creators ``(creator_ref, display_name, country)``; those enrolled already
+        """Enrol many creators, each ``(creator_ref, display_name, country)`` or a
+        :class:`CreatorRecord` (with a payout account and KYC status); those enrolled already
         are counted and left alone.  Written in transactions of :data:`ENROL_CHUNK` creators;
         re-running with the same key after an interruption finishes the job."""
         args = arguments(locals())
-        refs = [c[0] for c in creators]
+        incoming = [
+            c
+            if isinstance(c, CreatorRecord)
+            else CreatorRecord(creator_ref=c[0], display_name=c[1], country=c[2])
+            for c in creators
+        ]
+        refs = [c.creator_ref for c in incoming]
         if len(set(refs)) != len(refs):
             raise InvalidInputError("creator_ref appears more than once in the batch")
         print_ = fingerprint("enrol_creators", args)
@@ -86,31 +107,29 @@ class CreatorCommands(LedgerCore):
             return previous
         at = self._at(effective_at)
         enrolled = already = 0
-        chunks = [creators[i : i + ENROL_CHUNK] for i in range(0, len(creators), ENROL_CHUNK)] or [
-            []
-        ]
-        for n, chunk in enumerate(chunks):
-            todo = [(Creator.create_id(ref), ref, name, country) for ref, name, country in chunk]
-            books = self._books(book_shard(cid) for cid, *_ in todo)
-            touched: dict[int, AccountBook] = {}
+        chunks = [incoming[i : i + ENROL_CHUNK] for i in range(0, len(incoming), ENROL_CHUNK)]
+        for n, chunk in enumerate(chunks or [[]]):
+            todo = [(Creator.create_id(r.creator_ref), r) for r in chunk]
+            books = self._books(book_shard(cid) for cid, _ in todo)
+            opened: dict[int, list[str]] = {}
             new: list[Creator] = []
-            for cid, ref, name, country in todo:
+            for cid, r in todo:
                 shard = book_shard(cid)
-                book = books.get(shard) or touched.get(shard) or self._new_book(shard, at)
-                if book.has_account(cid.hex):
+                book = books.get(shard)
+                if book is not None and book.has_account(cid.hex):
                     already += 1
                     continue
-                new.append(
-                    Creator.enrol(
-                        creator_ref=ref, display_name=name, country=country, effective_at=at
-                    )
-                )
-                book.open_account(cid.hex, effective_at=at)
-                touched[shard] = book
+                new.append(self._import_creator(r, at))
+                opened.setdefault(shard, []).append(cid.hex)
                 enrolled += 1
+            touched: list[AccountBook] = []
+            for shard, ids in opened.items():
+                book = books.get(shard) or self._new_book(shard, at)
+                book.open_accounts(ids, effective_at=at)
+                touched.append(book)
             records: list[CommandRecord] = []
             result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
-            if n == len(chunks) - 1:
+            if n == max(len(chunks), 1) - 1:
                 records.append(
                     CommandRecord(
                         key=idempotency_key,
@@ -120,8 +139,29 @@ class CreatorCommands(LedgerCore):
                         effective_at=self.clock(),
                     )
                 )
-            self.app.save(*new, *touched.values(), *records)
+            self.app.save(*new, *touched, *records)
         return EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+
+    @staticmethod
+    def _import_creator(r: CreatorRecord, at: datetime) -> Creator:
+        creator = Creator.enrol(
+            creator_ref=r.creator_ref,
+            display_name=r.display_name,
+            country=r.country,
+            effective_at=at,
+        )
+        if r.payout_account is not None:
+            creator.link_payout_account(
+                provider="stripe",
+                account_ref=r.payout_account,
+                status=r.account_status,
+                effective_at=at,
+            )
+        if (r.kyc_status, r.tax_status) != ("pending", "missing"):
+            creator.set_kyc_status(
+                kyc_status=r.kyc_status, tax_status=r.tax_status, reason="import", effective_at=at
+            )
+        return creator
 
     def _creator_update(
         self, name: str, idempotency_key: str, args: dict[str, Any], creator_ref: str, change: Any

@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from adapters.readmodels import PostingRow, ProjectionBatch, ReadModels
+from adapters.readmodels import ProjectionBatch, ReadModels
 from adapters.readmodels.store import StaleProjectionError
 from domain.creator import Creator
 from domain.exclusivity import ExclusivityAgreement
@@ -35,165 +35,280 @@ MAX_STALE_RETRIES = 20
 Handler = Callable[[Any, ProjectionBatch], None]
 
 
-def _op(batch: ProjectionBatch, name: str, *params: Any) -> None:
-    batch.ops.append((name, params))
-
-
 def _ref(e: Any) -> str:
     return str(e.originator_id)
 
 
-_HANDLERS: dict[type, Handler] = {
-    CreatorFund.Created: lambda e, b: _op(b, "fund", _ref(e), e.fund_key, e.name, e.currency),
-    ViewProgram.Created: lambda e, b: _op(
-        b,
-        "program",
-        _ref(e),
-        e.program_key,
-        e.name,
-        str(e.fund_id),
-        e.currency,
-        e.rule["kind"],
-        1,
-        json.dumps(e.rule, sort_keys=True),
-    ),
-    ViewProgram.RuleChanged: lambda e, b: _op(
-        b, "program_rule", e.rule_version, json.dumps(e.rule, sort_keys=True), _ref(e)
-    ),
-    ProgramPeriod.Opened: lambda e, b: _op(
-        b,
-        "period_open",
-        _ref(e),
-        str(e.program_id),
-        e.period_key,
-        e.starts_on,
-        e.ends_on,
-        e.rule_version,
-        json.dumps(e.rule, sort_keys=True),
-        e.pool_minor,
-    ),
-    ProgramPeriod.UsageReported: lambda e, b: _op(
-        b, "period_usage", sum(r[2] for r in e.rows), _ref(e)
-    ),
-    ProgramPeriod.InvalidTrafficDeducted: lambda e, b: _op(
-        b, "period_invalid", sum(r[2] for r in e.rows), _ref(e)
-    ),
-    ProgramPeriod.Closed: lambda e, b: _op(
-        b,
-        "period_close",
-        e.total_qualified_views,
-        e.pool_minor,
-        e.distributed_minor,
-        e.returned_minor,
-        e.scaled_from_minor,
-        e.creators,
-        e.capped,
-        e.effective_at,
-        _ref(e),
-    ),
-    Creator.Enrolled: lambda e, b: _op(
-        b, "creator", e.originator_id.hex, e.creator_ref, e.display_name, e.country, e.effective_at
-    ),
-    Creator.PayoutAccountLinked: lambda e, b: _op(
-        b, "creator_account", e.provider, e.account_ref, e.status, e.originator_id.hex
-    ),
-    Creator.PayoutAccountStatusChanged: lambda e, b: _op(
-        b, "creator_account_status", e.status, e.originator_id.hex
-    ),
-    Creator.KycStatusChanged: lambda e, b: _op(
-        b, "creator_kyc", e.kyc_status, e.tax_status, e.originator_id.hex
-    ),
-    Creator.ContractSigned: lambda e, b: _op(
-        b, "contract", e.originator_id.hex, e.contract_id, e.kind, e.signed_on
-    ),
-    Creator.HoldPlaced: lambda e, b: _op(
-        b, "hold_placed", e.originator_id.hex, e.hold_id, e.kind, e.reason, e.effective_at
-    ),
-    Creator.HoldReleased: lambda e, b: _op(b, "hold_released", e.originator_id.hex, e.hold_id),
-    ExclusivityAgreement.Agreed: lambda e, b: _op(
-        b,
-        "agreement",
-        _ref(e),
-        e.agreement_key,
-        e.creator_id.hex,
-        str(e.fund_id),
-        e.currency,
-        e.total_minor,
-        e.starts_on,
-        e.ends_on,
-        e.schedule,
-        e.vesting,
-    ),
-    ExclusivityAgreement.InstalmentCredited: lambda e, b: _op(
-        b, "agreement_credited", e.amount_minor, _ref(e)
-    ),
-    ExclusivityAgreement.Breached: lambda e, b: _op(
-        b,
-        "agreement_ended",
-        "breached",
-        e.breached_on,
-        e.forfeited_minor,
-        e.clawback_minor,
-        _ref(e),
-    ),
-    ExclusivityAgreement.Terminated: lambda e, b: _op(
-        b, "agreement_ended", "terminated", e.terminated_on, e.cancelled_minor, 0, _ref(e)
-    ),
-    ReimbursementClaim.ItemApproved: lambda e, b: _op(
-        b,
-        "claim_item_decided",
-        "approved",
-        e.amount_minor,
-        e.note,
-        e.effective_at,
-        _ref(e),
-        e.item_id,
-    ),
-    ReimbursementClaim.ItemRejected: lambda e, b: _op(
-        b, "claim_item_decided", "rejected", 0, e.reason, e.effective_at, _ref(e), e.item_id
-    ),
-    Payout.Requested: lambda e, b: _op(
-        b,
-        "payout",
-        _ref(e),
-        e.run_id,
-        e.creator_id.hex,
-        e.currency,
-        e.amount_minor,
-        e.destination,
-        e.effective_at,
-        e.effective_at,
-    ),
-    Payout.Paid: lambda e, b: _op(
-        b, "payout_status", "paid", e.transfer_id, None, 0, e.effective_at, _ref(e)
-    ),
-    Payout.Failed: lambda e, b: _op(
-        b, "payout_status", "failed", None, f"{e.code}: {e.reason}", 0, e.effective_at, _ref(e)
-    ),
-    Payout.Reversed: lambda e, b: _op(
-        b, "payout_reversed", e.amount_minor, e.amount_minor, e.effective_at, _ref(e)
-    ),
-}
+def _fund_created(e: CreatorFund.Created, b: ProjectionBatch) -> None:
+    b.insert(
+        "funds",
+        {"fund_id": _ref(e), "fund_key": e.fund_key, "name": e.name, "currency": e.currency},
+    )
+
+
+def _program_created(e: ViewProgram.Created, b: ProjectionBatch) -> None:
+    b.insert(
+        "programs",
+        {
+            "program_id": _ref(e),
+            "program_key": e.program_key,
+            "name": e.name,
+            "fund_id": str(e.fund_id),
+            "currency": e.currency,
+            "rule_kind": e.rule["kind"],
+            "rule_version": 1,
+            "rule": json.dumps(e.rule, sort_keys=True),
+        },
+    )
+
+
+def _rule_changed(e: ViewProgram.RuleChanged, b: ProjectionBatch) -> None:
+    b.update(
+        "programs",
+        {"program_id": _ref(e)},
+        set_={"rule_version": e.rule_version, "rule": json.dumps(e.rule, sort_keys=True)},
+    )
+
+
+def _period_opened(e: ProgramPeriod.Opened, b: ProjectionBatch) -> None:
+    b.insert(
+        "periods",
+        {
+            "period_id": _ref(e),
+            "program_id": str(e.program_id),
+            "period_key": e.period_key,
+            "starts_on": e.starts_on,
+            "ends_on": e.ends_on,
+            "status": "open",
+            "rule_version": e.rule_version,
+            "rule": json.dumps(e.rule, sort_keys=True),
+            "pool_minor": e.pool_minor,
+            "reported_views": 0,
+            "invalid_views": 0,
+            "reports": 0,
+        },
+    )
+
+
+def _period_closed(e: ProgramPeriod.Closed, b: ProjectionBatch) -> None:
+    b.update(
+        "periods",
+        {"period_id": _ref(e)},
+        set_={
+            "status": "closed",
+            "total_qualified_views": e.total_qualified_views,
+            "pool_minor": e.pool_minor,
+            "distributed_minor": e.distributed_minor,
+            "returned_minor": e.returned_minor,
+            "scaled_from_minor": e.scaled_from_minor,
+            "creators": e.creators,
+            "capped": e.capped,
+            "closed_at": e.effective_at,
+        },
+    )
+
+
+def _creator_enrolled(e: Creator.Enrolled, b: ProjectionBatch) -> None:
+    b.insert(
+        "creators",
+        {
+            "creator_id": e.originator_id.hex,
+            "creator_ref": e.creator_ref,
+            "display_name": e.display_name,
+            "country": e.country,
+            "payout_provider": None,
+            "payout_account": None,
+            "account_status": "none",
+            "kyc_status": "pending",
+            "tax_status": "missing",
+            "enrolled_at": e.effective_at,
+        },
+    )
+
+
+def _creator_key(e: Any) -> dict[str, Any]:
+    return {"creator_id": e.originator_id.hex}
 
 
 def _claim_submitted(e: ReimbursementClaim.Submitted, b: ProjectionBatch) -> None:
     for item_id, description, amount, receipt in e.items:
-        _op(
-            b,
-            "claim_item",
-            _ref(e),
-            e.claim_key,
-            item_id,
-            e.creator_id.hex,
-            e.currency,
-            description,
-            receipt,
-            amount,
-            e.effective_at,
+        b.insert(
+            "claim_items",
+            {
+                "claim_id": _ref(e),
+                "claim_key": e.claim_key,
+                "item_id": item_id,
+                "creator_id": e.creator_id.hex,
+                "currency": e.currency,
+                "description": description,
+                "receipt_ref": receipt,
+                "claimed_minor": amount,
+                "status": "pending",
+                "approved_minor": 0,
+                "reason": "",
+                "submitted_at": e.effective_at,
+                "decided_at": None,
+            },
         )
 
 
-_HANDLERS[ReimbursementClaim.Submitted] = _claim_submitted
+def _agreement_agreed(e: ExclusivityAgreement.Agreed, b: ProjectionBatch) -> None:
+    b.insert(
+        "agreements",
+        {
+            "agreement_id": _ref(e),
+            "agreement_key": e.agreement_key,
+            "creator_id": e.creator_id.hex,
+            "fund_id": str(e.fund_id),
+            "currency": e.currency,
+            "total_minor": e.total_minor,
+            "credited_minor": 0,
+            "starts_on": e.starts_on,
+            "ends_on": e.ends_on,
+            "schedule": e.schedule,
+            "vesting": e.vesting,
+            "status": "active",
+        },
+    )
+
+
+def _payout_requested(e: Payout.Requested, b: ProjectionBatch) -> None:
+    b.insert(
+        "payouts",
+        {
+            "payout_id": _ref(e),
+            "run_id": e.run_id,
+            "creator_id": e.creator_id.hex,
+            "currency": e.currency,
+            "amount_minor": e.amount_minor,
+            "destination": e.destination,
+            "status": "requested",
+            "transfer_id": None,
+            "failure": None,
+            "reversed_minor": 0,
+            "requested_at": e.effective_at,
+            "updated_at": e.effective_at,
+        },
+    )
+
+
+_HANDLERS: dict[type, Handler] = {
+    CreatorFund.Created: _fund_created,
+    ViewProgram.Created: _program_created,
+    ViewProgram.RuleChanged: _rule_changed,
+    ProgramPeriod.Opened: _period_opened,
+    ProgramPeriod.UsageReported: lambda e, b: b.update(
+        "periods",
+        {"period_id": _ref(e)},
+        add={"reported_views": sum(r[2] for r in e.rows), "reports": 1},
+    ),
+    ProgramPeriod.InvalidTrafficDeducted: lambda e, b: b.update(
+        "periods",
+        {"period_id": _ref(e)},
+        add={"invalid_views": sum(r[2] for r in e.rows), "reports": 1},
+    ),
+    ProgramPeriod.Closed: _period_closed,
+    Creator.Enrolled: _creator_enrolled,
+    Creator.PayoutAccountLinked: lambda e, b: b.update(
+        "creators",
+        _creator_key(e),
+        set_={
+            "payout_provider": e.provider,
+            "payout_account": e.account_ref,
+            "account_status": e.status,
+        },
+    ),
+    Creator.PayoutAccountStatusChanged: lambda e, b: b.update(
+        "creators", _creator_key(e), set_={"account_status": e.status}
+    ),
+    Creator.KycStatusChanged: lambda e, b: b.update(
+        "creators", _creator_key(e), set_={"kyc_status": e.kyc_status, "tax_status": e.tax_status}
+    ),
+    Creator.ContractSigned: lambda e, b: b.insert(
+        "creator_contracts",
+        {
+            "creator_id": e.originator_id.hex,
+            "contract_id": e.contract_id,
+            "kind": e.kind,
+            "signed_on": e.signed_on,
+        },
+    ),
+    Creator.HoldPlaced: lambda e, b: b.insert(
+        "creator_holds",
+        {
+            "creator_id": e.originator_id.hex,
+            "hold_id": e.hold_id,
+            "kind": e.kind,
+            "reason": e.reason,
+            "placed_at": e.effective_at,
+        },
+    ),
+    Creator.HoldReleased: lambda e, b: b.delete(
+        "creator_holds", {"creator_id": e.originator_id.hex, "hold_id": e.hold_id}
+    ),
+    ExclusivityAgreement.Agreed: _agreement_agreed,
+    ExclusivityAgreement.InstalmentCredited: lambda e, b: b.update(
+        "agreements", {"agreement_id": _ref(e)}, add={"credited_minor": e.amount_minor}
+    ),
+    ExclusivityAgreement.Breached: lambda e, b: b.update(
+        "agreements",
+        {"agreement_id": _ref(e)},
+        set_={
+            "status": "breached",
+            "ended_on": e.breached_on,
+            "forfeited_minor": e.forfeited_minor,
+            "clawback_minor": e.clawback_minor,
+        },
+    ),
+    ExclusivityAgreement.Terminated: lambda e, b: b.update(
+        "agreements",
+        {"agreement_id": _ref(e)},
+        set_={
+            "status": "terminated",
+            "ended_on": e.terminated_on,
+            "forfeited_minor": e.cancelled_minor,
+            "clawback_minor": 0,
+        },
+    ),
+    ReimbursementClaim.Submitted: _claim_submitted,
+    ReimbursementClaim.ItemApproved: lambda e, b: b.update(
+        "claim_items",
+        {"claim_id": _ref(e), "item_id": e.item_id},
+        set_={
+            "status": "approved",
+            "approved_minor": e.amount_minor,
+            "reason": e.note,
+            "decided_at": e.effective_at,
+        },
+    ),
+    ReimbursementClaim.ItemRejected: lambda e, b: b.update(
+        "claim_items",
+        {"claim_id": _ref(e), "item_id": e.item_id},
+        set_={
+            "status": "rejected",
+            "approved_minor": 0,
+            "reason": e.reason,
+            "decided_at": e.effective_at,
+        },
+    ),
+    Payout.Requested: _payout_requested,
+    Payout.Paid: lambda e, b: b.update(
+        "payouts",
+        {"payout_id": _ref(e)},
+        set_={"status": "paid", "transfer_id": e.transfer_id, "updated_at": e.effective_at},
+    ),
+    Payout.Failed: lambda e, b: b.update(
+        "payouts",
+        {"payout_id": _ref(e)},
+        set_={"status": "failed", "failure": f"{e.code}: {e.reason}", "updated_at": e.effective_at},
+    ),
+    Payout.Reversed: lambda e, b: b.update(
+        "payouts",
+        {"payout_id": _ref(e)},
+        set_={"updated_at": e.effective_at, **({"status": "reversed"} if e.fully_reversed else {})},
+        add={"reversed_minor": e.amount_minor},
+    ),
+}
 
 
 def project(event: Any, notification_id: int, batch: ProjectionBatch) -> None:
@@ -217,17 +332,19 @@ def project(event: Any, notification_id: int, batch: ProjectionBatch) -> None:
             entry.description,
         )
     )
+    append = batch.postings.append
     for seq, p in enumerate(entry.postings):
-        batch.postings.append(
-            PostingRow(
-                entry_id=notification_id,
-                seq=seq,
-                kind=p.account.kind,
-                owner=p.account.owner,
-                currency=p.currency,
-                amount_minor=p.amount_minor,
-                effective_on=effective_on,
-                detail=json.dumps(p.detail, sort_keys=True) if p.detail else None,
+        detail = json.dumps(p.detail, sort_keys=True) if p.detail else None
+        append(
+            (
+                notification_id,
+                seq,
+                p.account.kind,
+                p.account.owner,
+                p.currency,
+                p.amount_minor,
+                effective_on,
+                detail,
             )
         )
 

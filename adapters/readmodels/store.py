@@ -13,7 +13,6 @@ the current balance; a back-dated posting makes the rows after it be recomputed.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,110 +30,93 @@ class StaleProjectionError(Exception):
     """Another projector moved the position first; nothing was written."""
 
 
+#: Entity tables the projector writes, and the columns that identify a row.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "funds": ("fund_id",),
+    "programs": ("program_id",),
+    "periods": ("period_id",),
+    "creators": ("creator_id",),
+    "creator_holds": ("creator_id", "hold_id"),
+    "creator_contracts": ("creator_id", "contract_id"),
+    "agreements": ("agreement_id",),
+    "claim_items": ("claim_id", "item_id"),
+    "payouts": ("payout_id",),
+}
+#: PostgreSQL applies a group of at least this many rows with COPY and one statement.
+BULK_MIN_ROWS = 50
+
+#: (entry_id, seq, kind, owner, currency, amount_minor, effective_on, detail)
+PostingRow = tuple[int, int, str, str, str, int, date, str | None]
+
+
 @dataclass(slots=True)
-class PostingRow:
-    entry_id: int
-    seq: int
-    kind: str
-    owner: str
-    currency: str
-    amount_minor: int
-    effective_on: date
-    detail: str | None
+class _Change:
+    """The net change of one row in a batch: insert, update (set and add), or delete."""
+
+    kind: str  # "insert" | "update" | "delete"
+    values: dict[str, Any] = field(default_factory=dict)  # insert: the row; update: set
+    add: dict[str, int] = field(default_factory=dict)  # update: increments
 
 
 @dataclass(slots=True)
 class ProjectionBatch:
-    """Rows derived from a contiguous run of events, ending at ``last_notification_id``."""
+    """Rows derived from a contiguous run of events, ending at ``last_notification_id``.
+
+    Entity changes are folded per row as they arrive (an update after an insert becomes part
+    of the insert; later values win; increments add up), so a batch writes each row once and
+    the writes group well, whatever order the events came in.
+    """
 
     last_notification_id: int
     #: (entry_id, kind, originator_id, originator_version, effective_at, effective_on,
     #:  recorded_at, description)
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     postings: list[PostingRow] = field(default_factory=list)
-    #: (operation name, parameters) in event order; names are keys of :data:`OPS`.
-    ops: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    changes: dict[str, dict[tuple[Any, ...], _Change]] = field(default_factory=dict)
 
+    def _rows(self, table: str) -> dict[tuple[Any, ...], _Change]:
+        rows = self.changes.get(table)
+        if rows is None:
+            rows = self.changes[table] = {}
+        return rows
 
-OPS: dict[str, str] = {
-    "fund": "INSERT INTO funds (fund_id, fund_key, name, currency) VALUES (%s,%s,%s,%s)",
-    "program": (
-        "INSERT INTO programs (program_id, program_key, name, fund_id, currency, rule_kind,"
-        " rule_version, rule) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)"
-    ),
-    "program_rule": "UPDATE programs SET rule_version = %s, rule = %s WHERE program_id = %s",
-    "period_open": (
-        "INSERT INTO periods (period_id, program_id, period_key, starts_on, ends_on, status,"
-        " rule_version, rule, pool_minor) VALUES (%s,%s,%s,%s,%s,'open',%s,%s,%s)"
-    ),
-    "period_usage": (
-        "UPDATE periods SET reported_views = reported_views + %s, reports = reports + 1"
-        " WHERE period_id = %s"
-    ),
-    "period_invalid": (
-        "UPDATE periods SET invalid_views = invalid_views + %s, reports = reports + 1"
-        " WHERE period_id = %s"
-    ),
-    "period_close": (
-        "UPDATE periods SET status = 'closed', total_qualified_views = %s, pool_minor = %s,"
-        " distributed_minor = %s, returned_minor = %s, scaled_from_minor = %s, creators = %s,"
-        " capped = %s, closed_at = %s WHERE period_id = %s"
-    ),
-    "creator": (
-        "INSERT INTO creators (creator_id, creator_ref, display_name, country, account_status,"
-        " kyc_status, tax_status, enrolled_at) VALUES (%s,%s,%s,%s,'none','pending','missing',%s)"
-    ),
-    "creator_account": (
-        "UPDATE creators SET payout_provider = %s, payout_account = %s, account_status = %s"
-        " WHERE creator_id = %s"
-    ),
-    "creator_account_status": "UPDATE creators SET account_status = %s WHERE creator_id = %s",
-    "creator_kyc": "UPDATE creators SET kyc_status = %s, tax_status = %s WHERE creator_id = %s",
-    "hold_placed": (
-        "INSERT INTO creator_holds (creator_id, hold_id, kind, reason, placed_at)"
-        " VALUES (%s,%s,%s,%s,%s)"
-    ),
-    "hold_released": "DELETE FROM creator_holds WHERE creator_id = %s AND hold_id = %s",
-    "contract": (
-        "INSERT INTO creator_contracts (creator_id, contract_id, kind, signed_on)"
-        " VALUES (%s,%s,%s,%s)"
-    ),
-    "agreement": (
-        "INSERT INTO agreements (agreement_id, agreement_key, creator_id, fund_id, currency,"
-        " total_minor, starts_on, ends_on, schedule, vesting, status)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'active')"
-    ),
-    "agreement_credited": (
-        "UPDATE agreements SET credited_minor = credited_minor + %s WHERE agreement_id = %s"
-    ),
-    "agreement_ended": (
-        "UPDATE agreements SET status = %s, ended_on = %s, forfeited_minor = %s,"
-        " clawback_minor = %s WHERE agreement_id = %s"
-    ),
-    "claim_item": (
-        "INSERT INTO claim_items (claim_id, claim_key, item_id, creator_id, currency, description,"
-        " receipt_ref, claimed_minor, status, submitted_at)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s)"
-    ),
-    "claim_item_decided": (
-        "UPDATE claim_items SET status = %s, approved_minor = %s, reason = %s, decided_at = %s"
-        " WHERE claim_id = %s AND item_id = %s"
-    ),
-    "payout": (
-        "INSERT INTO payouts (payout_id, run_id, creator_id, currency, amount_minor, destination,"
-        " status, requested_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,'requested',%s,%s)"
-    ),
-    "payout_reversed": (
-        "UPDATE payouts SET status = CASE WHEN reversed_minor + %s >= amount_minor"
-        " THEN 'reversed' ELSE status END, reversed_minor = reversed_minor + %s, updated_at = %s"
-        " WHERE payout_id = %s"
-    ),
-    "payout_status": (
-        "UPDATE payouts SET status = %s, transfer_id = COALESCE(%s, transfer_id),"
-        " failure = COALESCE(%s, failure), reversed_minor = reversed_minor + %s, updated_at = %s"
-        " WHERE payout_id = %s"
-    ),
-}
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        key = tuple(row[k] for k in TABLE_KEYS[table])
+        rows = self._rows(table)
+        previous = rows.get(key)
+        assert previous is None or previous.kind == "delete", (table, key)
+        rows[key] = _Change("insert", dict(row))
+
+    def update(
+        self,
+        table: str,
+        key: dict[str, Any],
+        *,
+        set_: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+    ) -> None:
+        ident = tuple(key[k] for k in TABLE_KEYS[table])
+        rows = self._rows(table)
+        change = rows.get(ident)
+        if change is None:
+            change = rows[ident] = _Change("update", dict(key))
+        assert change.kind != "delete", (table, ident)
+        change.values.update(set_ or {})
+        for column, amount in (add or {}).items():
+            if change.kind == "insert" or column in change.values:
+                change.values[column] = change.values.get(column, 0) + amount
+            else:
+                change.add[column] = change.add.get(column, 0) + amount
+
+    def delete(self, table: str, key: dict[str, Any]) -> None:
+        ident = tuple(key[k] for k in TABLE_KEYS[table])
+        rows = self._rows(table)
+        change = rows.get(ident)
+        if change is not None and change.kind == "insert":
+            del rows[ident]  # inserted and deleted within the batch: nothing to write
+        else:
+            rows[ident] = _Change("delete", dict(key))
+
 
 _POSTING_COLUMNS = (
     "entry_id",
@@ -159,6 +141,7 @@ _ENTRY_COLUMNS = (
 )
 
 AccountKey = tuple[str, str, str]  # (owner, kind, currency)
+_ORDER = {"insert": 0, "update": 1, "delete": 2}
 
 
 def _is_uuid(text: str) -> bool:
@@ -207,12 +190,69 @@ class ReadModels:
                 self.db.copy_rows(cur, "journal_entries", _ENTRY_COLUMNS, batch.entries)
             if batch.postings:
                 self._write_postings(cur, batch.postings)
-            for name, group in itertools.groupby(batch.ops, key=lambda op: op[0]):
-                params = [p for _, p in group]
-                if len(params) == 1:
-                    cur.execute(OPS[name], params[0])
+            for table, rows in batch.changes.items():
+                self._write_changes(cur, table, list(rows.values()))
+
+    def _write_changes(self, cur: Cursor, table: str, changes: list[_Change]) -> None:
+        """Write a table's net row changes: inserts, then updates, then deletes, each group of
+        the same shape in one go (``COPY`` and one statement on PostgreSQL when large)."""
+        keys = TABLE_KEYS[table]
+        groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[_Change]] = {}
+        for c in changes:
+            shape = (c.kind, tuple(sorted(c.values)), tuple(sorted(c.add)))
+            groups.setdefault(shape, []).append(c)
+        for (kind, columns, added), group in sorted(groups.items(), key=lambda g: _ORDER[g[0][0]]):
+            bulk = self.db.dialect == "postgres" and len(group) >= BULK_MIN_ROWS
+            if kind == "insert":
+                rows = [tuple(c.values[col] for col in columns) for c in group]
+                if bulk:
+                    self.db.copy_rows(cur, table, columns, rows)
                 else:
-                    cur.executemany(OPS[name], params)
+                    marks = ",".join(["%s"] * len(columns))
+                    cur.executemany(
+                        f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows
+                    )
+                continue
+            sets = [col for col in columns if col not in keys]
+            rows = [
+                tuple(c.values[col] for col in sets)
+                + tuple(c.add[a] for a in added)
+                + tuple(c.values[k] for k in keys)
+                for c in group
+            ]
+            if bulk:
+                self._bulk_change(cur, table, kind, keys, sets, added, rows)
+            elif kind == "update":
+                assignments = [f"{col} = %s" for col in sets] + [f"{a} = {a} + %s" for a in added]
+                where = " AND ".join(f"{k} = %s" for k in keys)
+                cur.executemany(f"UPDATE {table} SET {', '.join(assignments)} WHERE {where}", rows)
+            else:
+                where = " AND ".join(f"{k} = %s" for k in keys)
+                cur.executemany(f"DELETE FROM {table} WHERE {where}", rows)
+
+    def _bulk_change(
+        self,
+        cur: Cursor,
+        table: str,
+        kind: str,
+        keys: tuple[str, ...],
+        sets: list[str],
+        added: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """PostgreSQL: many updates or deletes of one shape via a temporary table."""
+        temp = f"batch_{table}"
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {table} WITH NO DATA")
+        cur.execute(f"TRUNCATE {temp}")
+        self.db.copy_rows(cur, temp, [*sets, *added, *keys], rows)
+        match = " AND ".join(f"x.{k} = t.{k}" for k in keys)
+        if kind == "update":
+            assignments = [f"{c} = t.{c}" for c in sets] + [f"{a} = x.{a} + t.{a}" for a in added]
+            cur.execute(
+                f"UPDATE {table} x SET {', '.join(assignments)} FROM {temp} t WHERE {match}"
+            )
+        else:
+            cur.execute(f"DELETE FROM {table} x USING {temp} t WHERE {match}")
 
     def _claim_position(self, cur: Cursor, expected: int, new: int) -> None:
         lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
@@ -267,33 +307,93 @@ class ReadModels:
         return out
 
     def _write_postings(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        keys = list(dict.fromkeys((p.owner, p.kind, p.currency) for p in postings))
+        if self.db.dialect == "postgres":
+            self._write_postings_set_based(cur, postings)
+        else:
+            self._write_postings_row_by_row(cur, postings)
+
+    def _write_postings_set_based(self, cur: Cursor, postings: list[PostingRow]) -> None:
+        """PostgreSQL: ``COPY`` the batch, then running balances and balances in three
+        statements (window functions), whatever the batch size."""
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS batch_postings (entry_id bigint, seq integer,"
+            " kind text, owner text, currency char(3), amount_minor bigint, effective_on date,"
+            " detail text) ON COMMIT DELETE ROWS"
+        )
+        self.db.copy_rows(
+            cur,
+            "batch_postings",
+            (
+                "entry_id",
+                "seq",
+                "kind",
+                "owner",
+                "currency",
+                "amount_minor",
+                "effective_on",
+                "detail",
+            ),
+            postings,
+        )
+        # Accounts whose batch reaches back before their latest posting: recomputed below.
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS batch_backdated (owner text, kind text,"
+            " currency char(3)) ON COMMIT DELETE ROWS"
+        )
+        cur.execute(
+            "INSERT INTO batch_backdated SELECT DISTINCT p.owner, p.kind, p.currency"
+            " FROM batch_postings p JOIN balances b"
+            " ON b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency"
+            " WHERE p.effective_on < b.last_effective_on"
+        )
+        backdated = cur.rowcount
+        cur.execute(
+            "INSERT INTO postings (entry_id, seq, kind, owner, currency, amount_minor,"
+            " effective_on, balance_after, detail)"
+            " SELECT p.entry_id, p.seq, p.kind, p.owner, p.currency, p.amount_minor,"
+            " p.effective_on, COALESCE(b.balance_minor, 0) + SUM(p.amount_minor) OVER ("
+            "  PARTITION BY p.owner, p.kind, p.currency"
+            "  ORDER BY p.effective_on, p.entry_id, p.seq ROWS UNBOUNDED PRECEDING),"
+            " p.detail"
+            " FROM batch_postings p LEFT JOIN balances b"
+            " ON b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency"
+        )
+        if backdated:  # rare: only then are earlier rows of those accounts recomputed
+            cur.execute(
+                "UPDATE postings x SET balance_after = r.running FROM ("
+                " SELECT q.entry_id, q.seq, SUM(q.amount_minor) OVER ("
+                "  PARTITION BY q.owner, q.kind, q.currency"
+                "  ORDER BY q.effective_on, q.entry_id, q.seq ROWS UNBOUNDED PRECEDING) AS running"
+                " FROM postings q JOIN batch_backdated d"
+                " ON q.owner = d.owner AND q.kind = d.kind AND q.currency = d.currency) r"
+                " WHERE x.entry_id = r.entry_id AND x.seq = r.seq AND x.balance_after <> r.running"
+            )
+        cur.execute(
+            "INSERT INTO balances (kind, owner, currency, balance_minor, last_effective_on)"
+            " SELECT kind, owner, currency, SUM(amount_minor), MAX(effective_on)"
+            " FROM batch_postings GROUP BY kind, owner, currency"
+            " ON CONFLICT (owner, kind, currency) DO UPDATE"
+            " SET balance_minor = balances.balance_minor + excluded.balance_minor,"
+            " last_effective_on = GREATEST(balances.last_effective_on, excluded.last_effective_on)"
+        )
+
+    def _write_postings_row_by_row(self, cur: Cursor, postings: list[PostingRow]) -> None:
+        """SQLite: running balances computed in memory from the current balances."""
+        keys = list(dict.fromkeys((p[3], p[2], p[4]) for p in postings))
         current = self._current_balances(cur, keys)
         backdated: dict[AccountKey, date] = {}
         rows: list[tuple[Any, ...]] = []
-        for p in postings:
-            key = (p.owner, p.kind, p.currency)
-            balance, last = current.get(key, (0, p.effective_on))
-            if key in backdated or p.effective_on < last:
-                backdated[key] = min(backdated.get(key, p.effective_on), p.effective_on)
-                current[key] = (balance + p.amount_minor, last)
+        for entry_id, seq, kind, owner, currency, amount, effective_on, detail in postings:
+            key = (owner, kind, currency)
+            balance, last = current.get(key, (0, effective_on))
+            if key in backdated or effective_on < last:
+                backdated[key] = min(backdated.get(key, effective_on), effective_on)
+                current[key] = (balance + amount, last)
                 after = 0  # recomputed below
             else:
-                after = balance + p.amount_minor
-                current[key] = (after, p.effective_on)
-            rows.append(
-                (
-                    p.entry_id,
-                    p.seq,
-                    p.kind,
-                    p.owner,
-                    p.currency,
-                    p.amount_minor,
-                    p.effective_on,
-                    after,
-                    p.detail,
-                )
-            )
+                after = balance + amount
+                current[key] = (after, effective_on)
+            rows.append((entry_id, seq, kind, owner, currency, amount, effective_on, after, detail))
         self.db.copy_rows(cur, "postings", _POSTING_COLUMNS, rows)
         for key, since in backdated.items():
             self._recompute_running(cur, key, since)

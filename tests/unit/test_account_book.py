@@ -34,7 +34,7 @@ def app(tmp_path: Path) -> Iterator[LedgerApplication]:
 
 def funded_book(app: LedgerApplication, amount: int) -> AccountBook:
     book = AccountBook(shard=1, effective_at=AT)
-    book.open_account(CREATOR, effective_at=AT)
+    book.open_accounts([CREATOR], effective_at=AT)
     book.credit_reimbursement(
         claim_id=uuid5(NAMESPACE, "c"),
         claim_key="c",
@@ -50,7 +50,7 @@ def funded_book(app: LedgerApplication, amount: int) -> AccountBook:
 
 def test_a_payout_larger_than_payable_is_refused_and_nothing_changes() -> None:
     book = AccountBook(shard=1, effective_at=AT)
-    book.open_account(CREATOR, effective_at=AT)
+    book.open_accounts([CREATOR], effective_at=AT)
     version = book.version
     with pytest.raises(InsufficientBalanceError, match="overdraw"):
         book.request_payouts(

@@ -1,0 +1,1 @@
+"""creator-ledger benchmarks: ``python -m bench`` (see ``python -m bench --help``)."""

@@ -1,0 +1,264 @@
+"""The workloads W1-W6 (see ``bench/__main__.py``)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import random
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from adapters.payments.memory import InMemoryProvider
+from bench.measure import percentile, timed
+from domain.accounts import IN_TRANSIT
+from ledger import CreatorLedger, CreatorRecord, PoolShareRule, Settings
+
+DAY = date(2026, 1, 1)
+WARMUP_OPS = 20
+ITEMS_PER_CLAIM = 5
+
+
+def at(d: date, hour: int = 12) -> datetime:
+    return datetime(d.year, d.month, d.day, hour, tzinfo=UTC)
+
+
+def ref(n: int) -> str:
+    return f"creator-{n:07d}"
+
+
+def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """A fund and ``creators`` payout-ready creators (bulk import)."""
+    cl.create_fund(
+        fund_key="bench",
+        name="Bench fund",
+        currency="USD",
+        budget_minor=10**15,
+        effective_at=at(DAY, 0),
+        idempotency_key="fund",
+    )
+    records = [
+        CreatorRecord(
+            creator_ref=ref(n),
+            display_name=f"Creator {n}",
+            country="US",
+            payout_account=f"acct_bench{n:07d}",
+            account_status="active",
+            kyc_status="verified",
+            tax_status="verified",
+        )
+        for n in range(creators)
+    ]
+    with timed() as enrol:
+        cl.enrol_creators(creators=records, effective_at=at(DAY, 1), idempotency_key="enrol")
+    with timed() as project:
+        events = cl.catch_up()
+    return {
+        "enrol_s": enrol.seconds,
+        "enrol_creators_per_s": creators / enrol.seconds,
+        "project_events": events,
+        "project_s": project.seconds,
+    }
+
+
+def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """Per-view earnings of every creator for one period: split, events stored, read models
+    caught up."""
+    cl.create_program(
+        program_key="daily",
+        name="Daily pool",
+        fund_key="bench",
+        rule=PoolShareRule(pool_minor=creators * 10_000, creator_cap_minor=200_000),
+        effective_at=at(DAY, 2),
+        idempotency_key="program",
+    )
+    cl.open_period(
+        program_key="daily",
+        period_key="d1",
+        starts_on=DAY,
+        ends_on=DAY,
+        effective_at=at(DAY, 3),
+        idempotency_key="open",
+    )
+    rng = random.Random(7)
+    rows = [(ref(n), f"video-{n}", int(rng.paretovariate(1.2) * 1_000)) for n in range(creators)]
+    with timed() as usage:
+        cl.report_usage(
+            program_key="daily",
+            period_key="d1",
+            report_id="usage-d1",
+            rows=rows,
+            effective_at=at(DAY, 23),
+            idempotency_key="usage",
+        )
+    cl.catch_up()
+    with timed() as close:
+        figures = cl.close_period(
+            program_key="daily",
+            period_key="d1",
+            effective_at=at(DAY + timedelta(days=1), 1),
+            idempotency_key="close",
+        )
+    with timed() as project:
+        events = cl.catch_up()
+    total = close.seconds + project.seconds
+    return {
+        "creators": creators,
+        "credited": figures.creators,
+        "usage_rows_per_s": creators / usage.seconds,
+        "close_s": close.seconds,
+        "project_s": project.seconds,
+        "project_events": events,
+        "seconds": total,
+        "creators_per_s": creators / total,
+    }
+
+
+def w2_setup(cl: CreatorLedger, claims: int) -> list[tuple[str, str]]:
+    """``claims`` creators with an NDA and a claim of ITEMS_PER_CLAIM items each."""
+    items: list[tuple[str, str]] = []
+    for n in range(claims):
+        creator = ref(n)
+        cl.sign_contract(
+            creator_ref=creator,
+            contract_id=f"nda-{n}",
+            kind="nda",
+            signed_on=DAY,
+            reimbursement_currency="USD",
+            reimbursement_budget_minor=10_000_000,
+            effective_at=at(DAY, 4),
+            idempotency_key=f"nda-{n}",
+        )
+        claim = f"claim-{n}"
+        cl.submit_claim(
+            claim_key=claim,
+            creator_ref=creator,
+            currency="USD",
+            items=[
+                (f"i{k}", "production cost", 1_000 + k, f"receipt-{n}-{k}")
+                for k in range(ITEMS_PER_CLAIM)
+            ],
+            effective_at=at(DAY, 5),
+            idempotency_key=f"claim-{n}",
+        )
+        items.extend((claim, f"i{k}") for k in range(ITEMS_PER_CLAIM))
+    return items
+
+
+def _w2_worker(url: str, items: list[tuple[str, str]], barrier: Any, out: Any) -> None:
+    cl = CreatorLedger.open(Settings(database_url=url))
+    latencies = []
+    try:
+        for claim, item in items[:WARMUP_OPS]:
+            cl.approve_claim_item(
+                claim_key=claim, item_id=item, idempotency_key=f"approve/{claim}/{item}"
+            )
+        barrier.wait()
+        start = time.perf_counter()
+        for claim, item in items[WARMUP_OPS:]:
+            t0 = time.perf_counter()
+            cl.approve_claim_item(
+                claim_key=claim, item_id=item, idempotency_key=f"approve/{claim}/{item}"
+            )
+            latencies.append(time.perf_counter() - t0)
+        out.put((latencies, time.perf_counter() - start))
+    finally:
+        cl.close()
+
+
+def w2_single_commands(
+    url: str, items: list[tuple[str, str]], clients: int, ops_per_client: int
+) -> dict[str, Any]:
+    """Reimbursement approvals, one command at a time per client, ``clients`` processes at once."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(clients)
+    out = ctx.Queue()
+    # Each client works on whole claims of its own, so clients only meet on shared account books.
+    per = WARMUP_OPS + ops_per_client
+    chunks = [items[i * per : (i + 1) * per] for i in range(clients)]
+    assert all(len(c) == per for c in chunks), "not enough claim items for W2"
+    procs = [ctx.Process(target=_w2_worker, args=(url, chunk, barrier, out)) for chunk in chunks]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    latencies = [x for lat, _ in results for x in lat]
+    wall = max(s for _, s in results)
+    return {
+        "clients": clients,
+        "ops": len(latencies),
+        "ops_per_s": len(latencies) / wall,
+        "p50_ms": percentile(latencies, 50) * 1_000,
+        "p99_ms": percentile(latencies, 99) * 1_000,
+    }
+
+
+def w3_reads(cl: CreatorLedger, creators: int, samples: int) -> dict[str, Any]:
+    """A creator's balance among all of them; an as-of balance of a very busy account."""
+    rng = random.Random(3)
+    cl.catch_up()
+    lat = []
+    for _ in range(samples):
+        who = ref(rng.randrange(creators))
+        t0 = time.perf_counter()
+        cl.balances(who)
+        lat.append(time.perf_counter() - t0)
+    rm = cl.read_models
+    postings = rm.db.query(
+        "SELECT COUNT(*) FROM postings WHERE kind = %s AND owner = '' AND currency = 'USD'",
+        (IN_TRANSIT,),
+    )[0][0]
+    as_of = []
+    days = [DAY + timedelta(days=d) for d in range(400)]
+    for _ in range(samples):
+        day = rng.choice(days)
+        t0 = time.perf_counter()
+        rm.balance_as_of(IN_TRANSIT, "", "USD", day)
+        as_of.append(time.perf_counter() - t0)
+    return {
+        "samples": samples,
+        "balance_p50_ms": percentile(lat, 50) * 1_000,
+        "balance_p99_ms": percentile(lat, 99) * 1_000,
+        "as_of_account_postings": int(postings),
+        "as_of_p50_ms": percentile(as_of, 50) * 1_000,
+        "as_of_p99_ms": percentile(as_of, 99) * 1_000,
+    }
+
+
+def w4_payouts(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
+    with timed() as plan_t:
+        plan = cl.plan(currency="USD")
+    with timed() as exec_t:
+        result = cl.execute(plan, provider)
+    assert result.complete
+    assert result.paid == len(plan.lines)
+    return {
+        "plan_creators": len(plan.lines) + len(plan.excluded),
+        "plan_s": plan_t.seconds,
+        "payouts": result.paid,
+        "execute_s": exec_t.seconds,
+        "payouts_per_s": result.paid / exec_t.seconds,
+    }
+
+
+def w5_rebuild(cl: CreatorLedger) -> dict[str, Any]:
+    with timed() as t:
+        events = cl.projector.rebuild()
+    _, postings = cl.read_models.journal_count()
+    return {
+        "events": events,
+        "postings": postings,
+        "seconds": t.seconds,
+        "events_per_s": events / t.seconds,
+        "postings_per_s": postings / t.seconds,
+    }
+
+
+def w6_reconcile(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with timed() as t:
+        report = cl.reconcile_provider(
+            provider, since=now - timedelta(days=1), until=now + timedelta(minutes=1)
+        )
+    assert report.clean, report.discrepancies[:5]
+    return {"payouts": report.facts["ledger_payouts"], "seconds": t.seconds}
