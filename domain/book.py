@@ -202,10 +202,15 @@ class AccountBook(Aggregate):
     ) -> None:
         """``lines``: ``[creator_id, qualified_views, amount_minor, capped]``; holds decide
         payable vs held here, on this book's exact state."""
-        out = []
-        for creator, views, amount, capped in lines:
-            self._account(creator)
-            out.append([creator, views, amount, int(self.accrual_held(creator)), int(capped)])
+        unknown = [line[0] for line in lines if line[0] not in self.accounts]
+        if unknown:
+            msg = f"creator {unknown[0]} has no account (not enrolled)"
+            raise NotFoundError(msg, creator_id=unknown[0])
+        held = self.accrual_holds
+        out = [
+            [c, views, amount, int(bool(held.get(c))), int(capped)]
+            for c, views, amount, capped in lines
+        ]
         self._view_earnings_credited(
             program_id=program_id,
             period_id=period_id,

@@ -151,9 +151,9 @@ class ProgramPeriod(Aggregate):
                 out[creator] = total
         return out
 
-    def allocate(self) -> Split:
+    def allocate(self, views: dict[str, int] | None = None) -> Split:
         """The split of this period on the usage so far (an estimate while open)."""
-        views = self.qualified_views()
+        views = self.qualified_views() if views is None else views
         cap = self.rule.get("creator_cap_minor")
         if self.rule["kind"] == "pool_share":
             return split_pool(self.pool_minor, views, salt=self.salt, cap_minor=cap)
@@ -204,12 +204,14 @@ class ProgramPeriod(Aggregate):
             adjustment_id=adjustment_id, rows=rows, reason=reason, effective_at=effective_at
         )
 
-    def close(self, *, effective_at: datetime) -> Split:
-        """Fix the final split of the period and return it (the caller credits the creators)."""
+    def close(self, *, effective_at: datetime) -> tuple[Split, dict[str, int]]:
+        """Fix the final split of the period; returns it with each creator's qualified views
+        (the caller credits the creators)."""
         self._check_open()
-        split = self.allocate()
+        views = self.qualified_views()
+        split = self.allocate(views)
         self._closed(
-            total_qualified_views=sum(self.qualified_views().values()),
+            total_qualified_views=sum(views.values()),
             pool_minor=split.pool_minor,
             distributed_minor=split.distributed_minor,
             returned_minor=split.returned_minor,
@@ -218,7 +220,7 @@ class ProgramPeriod(Aggregate):
             capped=len(split.capped),
             effective_at=effective_at,
         )
-        return split
+        return split, views
 
     def _check_open(self) -> None:
         if self.closed:

@@ -63,17 +63,15 @@ def _fund_created(e: CreatorFund.Created) -> JournalEntry | None:
 def _view_earnings(e: AccountBook.ViewEarningsCredited) -> JournalEntry | None:
     postings: list[Posting] = []
     total = 0
-    for creator, views, amount, to_held, capped in e.lines:
+    # One line per creator; the statement explains each from this event (views, share, cap),
+    # so the postings carry no detail of their own.
+    currency = e.currency
+    for creator, _views, amount, to_held, _capped in e.lines:
         if not amount:
             continue
         total += amount
-        detail = {
-            "program": e.program_id.hex,
-            "period": e.period_key,
-            "views": views,
-            "capped": bool(capped),
-        }
-        postings.append(Posting(_creator_account(creator, to_held), e.currency, -amount, detail))
+        account = Account(CREATOR_HELD if to_held else CREATOR_PAYABLE, creator)
+        postings.append(Posting(account, currency, -amount))
     if not total:
         return None
     postings.append(Posting(Account(EXPENSE_CREATOR_FUND, e.fund_id.hex), e.currency, total))

@@ -44,7 +44,7 @@ from domain.errors import (
     PaymentRejectedError,
     StalePlanError,
 )
-from domain.ids import book_shard
+from domain.ids import book_shard, book_shard_hex
 from domain.payout import Payout, PayoutRun
 from ledger.core import MAX_ATTEMPTS, LedgerCore
 from ledger.plan import PayoutPlan, compute_plan
@@ -231,12 +231,12 @@ class PayoutCommands(LedgerCore):
             if run.has_requested(n):
                 return run, []
             at = self.clock()
-            books = self._books(book_shard(UUID(hex=i.creator_id)) for i in batch)
+            books = self._books(book_shard_hex(i.creator_id) for i in batch)
             skipped: list[list[str]] = []
             payouts: list[Payout] = []
             lines_by_book: dict[int, list[list[Any]]] = {}
             for item in batch:
-                shard = book_shard(UUID(hex=item.creator_id))
+                shard = book_shard_hex(item.creator_id)
                 payable, _, receivable = books[shard].balance(item.creator_id, plan.currency)
                 if (
                     payable < item.offset_minor + item.amount_minor

@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +13,7 @@ from domain.allocation import Split
 from domain.creator import Creator
 from domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError, NotFoundError
 from domain.fund import CreatorFund
-from domain.ids import book_shard
+from domain.ids import book_shard, book_shard_hex
 from domain.period import ProgramPeriod, check_usage_rows
 from domain.program import ViewProgram
 from ledger.core import LedgerCore
@@ -308,8 +307,7 @@ class ProgramCommands(LedgerCore):
             program = self._program(program_key)
             period = self._period(program, period_key)
             fund = self._get(CreatorFund, period.fund_id, what="fund", key=str(period.fund_id))
-            views = period.qualified_views()
-            split = period.close(effective_at=at)
+            split, views = period.close(effective_at=at)
             program.mark_closed(period_key, effective_at=at)
             reference = f"{program_key}/{period_key}"
             from_commitment = min(
@@ -329,7 +327,7 @@ class ProgramCommands(LedgerCore):
             fund.release(period.commitment_id, reason=f"{reference} closed", effective_at=at)
             lines_by_shard: dict[int, list[list[Any]]] = defaultdict(list)
             for creator in sorted(split.amounts):
-                shard = book_shard(UUID(hex=creator))
+                shard = book_shard_hex(creator)
                 lines_by_shard[shard].append(
                     [creator, views[creator], split.amounts[creator], creator in split.capped]
                 )

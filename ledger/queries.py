@@ -17,6 +17,7 @@ from domain.accounts import (
     CREATOR_RECEIVABLE,
     normal_balance,
 )
+from domain.book import AccountBook
 from domain.creator import Creator
 from domain.vesting import vested_minor
 from ledger.core import LedgerCore
@@ -100,6 +101,22 @@ class Queries(LedgerCore):
             creator_ref=creator_ref, creator_id=creator_id.hex, as_of=as_of, balances=balances
         )
 
+    def _view_earnings(
+        self, owner: str, rows: list[tuple[Any, ...]]
+    ) -> dict[int, tuple[str, str, list[Any]]]:
+        """entry id -> (program id, period key, the creator's line) of each view-earnings entry
+        in ``rows``, read from the account-book event that posted it."""
+        out: dict[int, tuple[str, str, list[Any]]] = {}
+        for row in rows:
+            entry, kind, originator, version = row[0], row[2], row[8], int(row[9])
+            if kind != "ViewEarningsCredited" or entry in out:
+                continue
+            [event] = list(self.app.events.get(UUID(str(originator)), gt=version - 1, lte=version))
+            assert isinstance(event, AccountBook.ViewEarningsCredited)
+            line = next(ln for ln in event.lines if ln[0] == owner)
+            out[entry] = (str(event.program_id), event.period_key, line)
+        return out
+
     def trial_balance(self) -> TrialBalance:
         """The sum of every account's balance per currency and kind; each currency sums to 0."""
         self.catch_up()
@@ -119,20 +136,19 @@ class Queries(LedgerCore):
         rm = self.read_models
         owner = creator.id.hex
         rows = rm.creator_statement_postings(owner, since, until)
-        facts = rm.period_facts(
-            (str(_uuid(d["program"])), d["period"])
-            for d in (json.loads(r[6]) for r in rows if r[6])
-            if "program" in d
-        )
+        shares = self._view_earnings(owner, rows)
+        facts = rm.period_facts((program, period) for program, period, _ in shares.values())
         lines = []
-        for _entry, on, entry_kind, kind, currency, amount, detail_json, description in rows:
-            detail: dict[str, Any] = json.loads(detail_json) if detail_json else {}
-            explanation = dict(detail)
-            if "program" in detail:
-                key = (str(_uuid(detail["program"])), detail["period"])
-                if key in facts:
-                    explanation = {**_explain_share(detail["views"], facts[key]), **detail}
-                    explanation["program"] = facts[key]["program"]
+        for entry, on, entry_kind, kind, currency, amount, detail_json, description, *_ in rows:
+            explanation: dict[str, Any] = json.loads(detail_json) if detail_json else {}
+            if entry in shares:
+                program, period, line = shares[entry]
+                _, views, _, to_held, capped = line
+                explanation = {"period": period, "views": views, "capped": bool(capped)}
+                if (program, period) in facts:
+                    explanation = _explain_share(views, facts[(program, period)]) | explanation
+                if to_held:
+                    explanation["held"] = "credited to held: an accrual hold was active"
             lines.append(
                 StatementLine(
                     effective_on=on if isinstance(on, date) else date.fromisoformat(on),
@@ -219,7 +235,3 @@ class Queries(LedgerCore):
                 for h, (k, r) in sorted(creator.holds.items())
             ],
         )
-
-
-def _uuid(hex_: str) -> UUID:
-    return UUID(hex=hex_)
