@@ -153,8 +153,16 @@ class PostgresDatabase:
         self, conninfo: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 30.0
     ) -> None:
         self.conninfo = conninfo
+        # No automatic server-side preparation: the projection's statements read temporary
+        # tables whose size changes from batch to batch, and a generic plan made for one batch
+        # can be a disaster for the next.  Queries that benefit ask for it (``query``).
         self.pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
-            conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=True
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=True,
+            kwargs={"prepare_threshold": None},
         )
 
     @contextmanager

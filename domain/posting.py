@@ -234,13 +234,13 @@ def _reversed(e: AccountBook.TransferReversed) -> JournalEntry | None:
 
 
 def _payout_paid(e: Payout.Paid) -> JournalEntry | None:
+    # The entry's originator is the payout: its postings need no detail of their own.
     return _simple(
         e,
         Account(IN_TRANSIT),
         Account(CASH_PROVIDER),
         e.amount_minor,
         f"payout paid, transfer {e.transfer_id}",
-        {"payout": e.originator_id.hex},
     )
 
 

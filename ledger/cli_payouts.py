@@ -232,7 +232,7 @@ def print_run(result: RunResult) -> None:
 @payouts_app.command("execute")
 def execute_command(
     plan_file: Path,
-    batch_size: Annotated[int, typer.Option(min=1, max=5_000)] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, max=5_000)] = 2_000,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Transfers sent at once.")] = 1,
     database: DatabaseOption = None,
     json: JsonOption = False,

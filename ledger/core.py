@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -93,12 +92,9 @@ class LedgerCore:
     # -- loading --------------------------------------------------------------------------
 
     def _get(self, cls: type[A], aggregate_id: UUID, *, what: str, key: str) -> A:
-        try:
-            aggregate: Aggregate = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFoundError(
-                f"unknown {what} {key!r}", **{what.replace(" ", "_"): key}
-            ) from None
+        aggregate = self.loader.get_many([aggregate_id]).get(aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(f"unknown {what} {key!r}", **{what.replace(" ", "_"): key})
         assert isinstance(aggregate, cls), (type(aggregate), cls)
         return aggregate
 
@@ -112,12 +108,7 @@ class LedgerCore:
         return book
 
     def _load_book(self, shard: int) -> AccountBook | None:
-        try:
-            book: Aggregate = self.app.repository.get(AccountBook.create_id(shard))
-        except AggregateNotFoundError:
-            return None
-        assert isinstance(book, AccountBook)
-        return book
+        return self._books([shard]).get(shard)
 
     def _books(self, shards: Iterable[int]) -> dict[int, AccountBook]:
         """The existing books among ``shards``, loaded together."""
@@ -172,11 +163,12 @@ class LedgerCore:
     def _previous(
         self, record_id: UUID, command: str, print_: str, key: str, result_type: type[R]
     ) -> R | None:
-        try:
-            record: Aggregate = self.app.repository.get(record_id)
-        except AggregateNotFoundError:
+        # The record is one event: read it alone (one query, no snapshot lookup).
+        recorded = list(self.app.events.get(record_id, lte=1))
+        if not recorded:
             return None
-        assert isinstance(record, CommandRecord)
+        record = recorded[0]
+        assert isinstance(record, CommandRecord.Recorded)
         if record.command != command or record.fingerprint != print_:
             msg = (
                 f"idempotency key {key!r} was used for a different command or content"

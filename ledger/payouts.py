@@ -51,7 +51,7 @@ from ledger.plan import PayoutPlan, compute_plan
 from ledger.results import ProviderEventResult, RunResult, RunStatus, SkippedPayout
 from ledger.validation import Currency, NonNegativeMinor, command
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 2_000
 #: Sends of one payout in one execution (same key each time) before it is left unresolved.
 MAX_SEND_ATTEMPTS = 3
 
@@ -159,6 +159,8 @@ class PayoutCommands(LedgerCore):
         plan.verify()
         tick = progress or (lambda _phase, _n: None)
         run = self._start_run(plan, batch_size)
+        # A run started before (not by this call) may have payouts an earlier execution left.
+        resumed = not run.pending_events
         items = _items(plan)
         batches = [items[i : i + run.batch_size] for i in range(0, len(items), run.batch_size)]
         created: list[Payout] = []
@@ -168,9 +170,10 @@ class PayoutCommands(LedgerCore):
             tick("requested", len(batch))
         if not batches and run.version == 0:
             self.app.save(run)
-        fresh = {p.id for p in created}
         todo: list[tuple[Payout, bool]] = [(p, False) for p in created]
-        todo += [(p, True) for p in self._requested_payouts(run.run_id) if p.id not in fresh]
+        if resumed:
+            known = {p.id for p in created}
+            todo += [(p, True) for p in self._requested_payouts(run.run_id, known)]
         for start in range(0, len(todo), run.batch_size):
             chunk = todo[start : start + run.batch_size]
             self._record_outcomes(self._send_all(provider, chunk, send_concurrency))
@@ -283,17 +286,17 @@ class PayoutCommands(LedgerCore):
         msg = f"run {run.run_id}: batch {n} lost {MAX_ATTEMPTS} races with concurrent writers"
         raise ConcurrencyError(msg, run_id=run.run_id)
 
-    def _requested_payouts(self, run_id: str) -> list[Payout]:
-        """Payouts of the run still waiting for an outcome (from an earlier execution)."""
+    def _requested_payouts(self, run_id: str, known: set[UUID]) -> list[Payout]:
+        """Payouts of the run still waiting for an outcome that this execution did not request
+        itself (an earlier, interrupted execution did)."""
         self.catch_up()
-        out = []
-        for row in self.read_models.payouts(run_id=run_id):
-            if row[6] == "requested":
-                payout: Aggregate = self.app.repository.get(UUID(str(row[0])))
-                assert isinstance(payout, Payout)
-                if payout.status == "requested":
-                    out.append(payout)
-        return out
+        waiting = [
+            UUID(str(row[0]))
+            for row in self.read_models.payouts(run_id=run_id)
+            if row[6] == "requested" and UUID(str(row[0])) not in known
+        ]
+        loaded = self.loader.get_many(waiting)
+        return [p for p in loaded.values() if isinstance(p, Payout) and p.status == "requested"]
 
     def _send(self, provider: PaymentProvider, payout: Payout, *, ask_first: bool) -> _Outcome:
         payout_id = str(payout.id)

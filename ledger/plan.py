@@ -87,19 +87,22 @@ class PayoutPlan(BaseModel):
         offsets: list[OffsetLine],
         excluded: list[Exclusion],
     ) -> str:
-        body = {
-            "currency": currency,
-            "as_of": as_of.isoformat() if as_of else None,
-            "threshold_minor": threshold_minor,
-            "lines": [x.model_dump() for x in lines],
-            "offsets": [x.model_dump() for x in offsets],
-            "excluded": [x.model_dump() for x in excluded],
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        """A hash of everything the plan pays and leaves out (not of when it was made)."""
+        body = [
+            currency,
+            as_of.isoformat() if as_of else None,
+            threshold_minor,
+            [
+                [x.creator_id, x.destination, x.payable_minor, x.offset_minor, x.amount_minor]
+                for x in lines
+            ],
+            [[x.creator_id, x.receivable_minor, x.amount_minor] for x in offsets],
+            [[x.creator_id, x.payable_minor, x.reasons, x.detail] for x in excluded],
+        ]
+        return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
 
     def _content_digest(self) -> str:
-        body = self.model_dump(mode="json", exclude={"content_hash"})
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(self.model_dump_json(exclude={"content_hash"}).encode()).hexdigest()
 
     def sealed(self) -> Self:
         return self.model_copy(update={"content_hash": self._content_digest()})
@@ -146,16 +149,17 @@ def compute_plan(
         receivable = normal_balance(CREATOR_RECEIVABLE, kinds.get(CREATOR_RECEIVABLE, 0))
         rows.append((ref, creator_id, account, status, kyc, holds, payable, receivable))
     for ref, creator_id, account, status, kyc, holds, payable, receivable in sorted(rows):
-        if payable <= 0 < receivable or (payable == 0 and receivable <= 0):
-            if payable < 0:
-                excluded.append(
-                    _excluded(ref, creator_id, payable, ["negative_balance"], "payable is negative")
-                )
+        if payable < 0:
+            excluded.append(
+                _excluded(ref, creator_id, payable, ["negative_balance"], "payable is negative")
+            )
             continue
-        offset = min(payable, receivable) if receivable > 0 and payable > 0 else 0
+        if payable == 0:
+            continue  # nothing to pay, nothing to offset against
+        offset = min(payable, receivable) if receivable > 0 else 0
         if offset:
             offsets.append(
-                OffsetLine(
+                OffsetLine.model_construct(
                     creator_ref=ref,
                     creator_id=creator_id,
                     receivable_minor=receivable,
@@ -171,7 +175,7 @@ def compute_plan(
             continue
         assert account is not None
         lines.append(
-            PlanLine(
+            PlanLine.model_construct(
                 creator_ref=ref,
                 creator_id=creator_id,
                 destination=account,

@@ -19,6 +19,7 @@ from domain.accounts import (
 )
 from domain.book import AccountBook
 from domain.creator import Creator
+from domain.errors import NotFoundError
 from domain.vesting import vested_minor
 from ledger.core import LedgerCore
 from ledger.results import (
@@ -82,21 +83,20 @@ def _explain_share(views: int, facts: dict[str, Any]) -> dict[str, Any]:
 class Queries(LedgerCore):
     @command
     def balances(self, creator_ref: Key, *, as_of: date | None = None) -> CreatorBalances:
-        """A creator's payable, held and receivable balances per currency: now (exact, from
-        the write model) or at the end of business day ``as_of`` (from the journal)."""
+        """A creator's payable, held and receivable balances per currency, now or at the end
+        of business day ``as_of``, from the journal (brought up to date with every event
+        recorded so far first: a caller reads its own writes)."""
         creator_id = Creator.create_id(creator_ref)
-        if as_of is None:
-            book = self._book(creator_id, creator_ref=creator_ref)
-            balances = [
-                CurrencyBalance(currency=c, payable_minor=p, held_minor=h, receivable_minor=r)
-                for c, (p, h, r) in sorted(book.balances(creator_id.hex).items())
-            ]
-        else:
-            self._book(creator_id, creator_ref=creator_ref)  # unknown creator -> NotFoundError
-            self.catch_up()
-            balances = _balances_from_rows(
-                self.read_models.owner_balances_as_of(creator_id.hex, as_of)
-            )
+        self.catch_up()
+        rm = self.read_models
+        rows = (
+            rm.owner_balances(creator_id.hex)
+            if as_of is None
+            else rm.owner_balances_as_of(creator_id.hex, as_of)
+        )
+        if not rows and rm.creator(creator_id.hex) is None:
+            raise NotFoundError(f"unknown creator {creator_ref!r}", creator_ref=creator_ref)
+        balances = _balances_from_rows(rows)
         return CreatorBalances(
             creator_ref=creator_ref, creator_id=creator_id.hex, as_of=as_of, balances=balances
         )

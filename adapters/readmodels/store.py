@@ -250,6 +250,7 @@ class ReadModels:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {table} WITH NO DATA")
         cur.execute(f"TRUNCATE {temp}")
         self.db.copy_rows(cur, temp, [*sets, *added, *keys], rows)
+        cur.execute(f"ANALYZE {temp}")
         match = " AND ".join(f"x.{k} = t.{k}" for k in keys)
         if kind == "update":
             assignments = [f"{c} = t.{c}" for c in sets] + [f"{a} = x.{a} + t.{a}" for a in added]
@@ -340,6 +341,7 @@ class ReadModels:
             ),
             postings,
         )
+        cur.execute("ANALYZE batch_postings")  # a temporary table has no statistics otherwise
         # Accounts whose batch reaches back before their latest posting: recomputed below.
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS batch_backdated (owner text, kind text,"
