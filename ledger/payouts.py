@@ -164,9 +164,11 @@ class PayoutCommands(LedgerCore):
         items = _items(plan)
         batches = [items[i : i + run.batch_size] for i in range(0, len(items), run.batch_size)]
         created: list[Payout] = []
+        own_batches = 0
         for n, batch in enumerate(batches):
-            run, made = self._request_batch(run, n, batch, plan)
+            run, made, ours = self._request_batch(run, n, batch, plan)
             created.extend(made)
+            own_batches += ours
             tick("requested", len(batch))
         if not batches and run.version == 0:
             self.app.save(run)
@@ -174,11 +176,16 @@ class PayoutCommands(LedgerCore):
         if resumed:
             known = {p.id for p in created}
             todo += [(p, True) for p in self._requested_payouts(run.run_id, known)]
+        outcomes: list[_Outcome] = []
         for start in range(0, len(todo), run.batch_size):
             chunk = todo[start : start + run.batch_size]
-            self._record_outcomes(self._send_all(provider, chunk, send_concurrency))
+            results = self._send_all(provider, chunk, send_concurrency)
+            self._record_outcomes(results)
+            outcomes.extend(results)
             tick("sent", len(chunk))
-        return self._finish(run, plan)
+        if resumed or own_batches < len(batches):
+            return self._finish_from_read_models(run, plan)
+        return self._finish(run, plan, outcomes)
 
     def _send_all(
         self, provider: PaymentProvider, chunk: Sequence[tuple[Payout, bool]], concurrency: int
@@ -229,10 +236,12 @@ class PayoutCommands(LedgerCore):
 
     def _request_batch(
         self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan
-    ) -> tuple[PayoutRun, list[Payout]]:
+    ) -> tuple[PayoutRun, list[Payout], int]:
+        """Request batch ``n`` (unless it was already); returns the run, the payouts this call
+        requested, and 1 if it requested the batch, 0 if someone else had."""
         for _ in range(MAX_ATTEMPTS):
             if run.has_requested(n):
-                return run, []
+                return run, [], 0
             at = self.clock()
             books = self._books(book_shard_hex(i.creator_id) for i in batch)
             skipped: list[list[str]] = []
@@ -282,7 +291,7 @@ class PayoutCommands(LedgerCore):
                     fresh = self._start_run(plan, run.batch_size)
                 run = fresh
                 continue
-            return run, payouts
+            return run, payouts, 1
         msg = f"run {run.run_id}: batch {n} lost {MAX_ATTEMPTS} races with concurrent writers"
         raise ConcurrencyError(msg, run_id=run.run_id)
 
@@ -370,33 +379,68 @@ class PayoutCommands(LedgerCore):
                 resolved = reloaded
         raise ConcurrencyError("recording payout outcomes kept conflicting with another executor")
 
-    def _finish(self, run: PayoutRun, plan: PayoutPlan) -> RunResult:
+    def _finish(self, run: PayoutRun, plan: PayoutPlan, outcomes: list[_Outcome]) -> RunResult:
+        """The result of a run this call requested and sent entirely: from its own outcomes
+        (the read models catch up on the next query)."""
+        paid = [o for o in outcomes if o.transfer_id is not None]
+        failed = [o for o in outcomes if o.failure is not None]
+        failures = [
+            {
+                "payout_id": str(o.payout.id),
+                "creator_id": o.payout.creator_id.hex,
+                "failure": ": ".join(o.failure),
+            }
+            for o in failed
+            if o.failure is not None
+        ]
+        unresolved = len(outcomes) - len(paid) - len(failed)
+        return self._result(
+            run,
+            plan,
+            len(outcomes),
+            len(paid),
+            sum(o.payout.amount_minor for o in paid),
+            failures,
+            unresolved,
+        )
+
+    def _finish_from_read_models(self, run: PayoutRun, plan: PayoutPlan) -> RunResult:
+        """The result of a resumed or shared run: the whole run, from the read models."""
         self.catch_up()
         rows = self.read_models.payouts(run_id=run.run_id)
-        by_status: dict[str, int] = {}
-        for row in rows:
-            by_status[row[6]] = by_status.get(row[6], 0) + 1
-        paid_minor = sum(int(r[4]) for r in rows if r[6] in {"paid", "reversed"})
+        done = [r for r in rows if r[6] in {"paid", "reversed"}]
         failures = [
             {"payout_id": str(r[0]), "creator_id": r[2], "failure": r[8] or ""}
             for r in rows
             if r[6] == "failed"
         ]
-        unresolved = by_status.get("requested", 0)
+        unresolved = sum(1 for r in rows if r[6] == "requested")
+        return self._result(
+            run, plan, len(rows), len(done), sum(int(r[4]) for r in done), failures, unresolved
+        )
+
+    def _result(
+        self,
+        run: PayoutRun,
+        plan: PayoutPlan,
+        requested: int,
+        paid: int,
+        paid_minor: int,
+        failures: list[dict[str, str]],
+        unresolved: int,
+    ) -> RunResult:
         fresh = self._load_run(run.run_id)
         assert fresh is not None
         if not unresolved and not fresh.finished:
-            fresh.finish(
-                paid=by_status.get("paid", 0), failed=len(failures), effective_at=self.clock()
-            )
+            fresh.finish(paid=paid, failed=len(failures), effective_at=self.clock())
             with contextlib.suppress(IntegrityError):  # a concurrent executor finished it
                 self.app.save(fresh)
         return RunResult(
             run_id=run.run_id,
             currency=plan.currency,
             planned=len(plan.lines),
-            requested=len(rows),
-            paid=by_status.get("paid", 0) + by_status.get("reversed", 0),
+            requested=requested,
+            paid=paid,
             failed=len(failures),
             unresolved=unresolved,
             paid_minor=paid_minor,
@@ -472,13 +516,15 @@ class PayoutCommands(LedgerCore):
                 event_id=event.event_id, type=event.type, action=action, **kw
             )
 
-        payout_id = event.payout_id or self.read_models.payout_by_transfer(event.object_id or "")
-        if payout_id is None or not self.read_models.payout_ids([payout_id]):
+        payout_id = event.payout_id
+        if payout_id is None:  # no ledger metadata on the transfer: look it up by transfer id
+            self.catch_up()
+            payout_id = self.read_models.payout_by_transfer(event.object_id or "")
+        payout = self._payout(payout_id)
+        if payout is None or payout_id is None:
             return [], result(
                 "ignored", detail=f"transfer {event.object_id} was not made by the ledger"
             )
-        payout: Aggregate = self.app.repository.get(UUID(payout_id))
-        assert isinstance(payout, Payout)
         reversed_total = event.amount_reversed_minor or event.amount_minor or 0
         new = reversed_total - payout.reversed_minor
         if new <= 0 or payout.status not in {"paid", "reversed"}:
@@ -502,6 +548,14 @@ class PayoutCommands(LedgerCore):
             creator_id=payout.creator_id.hex,
             amount_minor=new,
         )
+
+    def _payout(self, payout_id: str | None) -> Payout | None:
+        try:
+            ident = UUID(payout_id or "")
+        except ValueError:
+            return None
+        payout = self.loader.get_many([ident]).get(ident)
+        return payout if isinstance(payout, Payout) else None
 
     def _bank_payout(self, event: ProviderEvent) -> tuple[list[Aggregate], ProviderEventResult]:
         self.catch_up()
