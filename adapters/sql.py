@@ -162,7 +162,9 @@ class PostgresDatabase:
             max_size=max_size,
             timeout=timeout_s,
             open=True,
-            kwargs={"prepare_threshold": None},
+            # Autocommit: a query is one round trip (no implicit BEGIN, no ROLLBACK when the
+            # connection goes back to the pool); ``transaction()`` opens a block explicitly.
+            kwargs={"prepare_threshold": None, "autocommit": True},
         )
 
     @contextmanager

@@ -113,10 +113,10 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
     }
 
 
-def w2_setup(cl: CreatorLedger, claims: int) -> list[tuple[str, str]]:
+def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str, str]]:
     """``claims`` creators with an NDA and a claim of ITEMS_PER_CLAIM items each."""
     items: list[tuple[str, str]] = []
-    for n in range(claims):
+    for n in range(offset, offset + claims):
         creator = ref(n)
         cl.sign_contract(
             creator_ref=creator,
