@@ -77,30 +77,6 @@ class PayoutPlan(BaseModel):
     read_model_position: int  # the last event the read models had applied (not hashed)
     content_hash: str = ""  # of the whole file, set by :meth:`sealed`
 
-    @staticmethod
-    def hash_inputs(
-        *,
-        currency: str,
-        as_of: date | None,
-        threshold_minor: int,
-        lines: list[PlanLine],
-        offsets: list[OffsetLine],
-        excluded: list[Exclusion],
-    ) -> str:
-        """A hash of everything the plan pays and leaves out (not of when it was made)."""
-        body = [
-            currency,
-            as_of.isoformat() if as_of else None,
-            threshold_minor,
-            [
-                [x.creator_id, x.destination, x.payable_minor, x.offset_minor, x.amount_minor]
-                for x in lines
-            ],
-            [[x.creator_id, x.receivable_minor, x.amount_minor] for x in offsets],
-            [[x.creator_id, x.payable_minor, x.reasons, x.detail] for x in excluded],
-        ]
-        return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
-
     def _content_digest(self) -> str:
         return hashlib.sha256(self.model_dump_json(exclude={"content_hash"}).encode()).hexdigest()
 
@@ -137,11 +113,14 @@ def compute_plan(
     read_model_position: int,
 ) -> PayoutPlan:
     """The plan for ``balances`` (creator id -> account kind -> balance, debit-positive) and
-    ``gates`` (creator id -> (ref, payout account, account status, kyc status, payout holds))."""
+    ``gates`` (creator id -> (ref, payout account, account status, kyc status, payout holds)).
+
+    Lines are gathered as plain rows and validated into the plan in one go (pydantic's core
+    validates 100,000 lines in a fraction of what building them one by one costs)."""
     check_currency(currency)
-    lines: list[PlanLine] = []
-    offsets: list[OffsetLine] = []
-    excluded: list[Exclusion] = []
+    lines: list[tuple[str, str, str, int, int, int]] = []
+    offsets: list[tuple[str, str, int, int]] = []
+    excluded: list[tuple[str, str, int, list[str], str]] = []
     rows = []
     for creator_id, kinds in balances.items():
         ref, account, status, kyc, holds = gates[creator_id]
@@ -150,75 +129,62 @@ def compute_plan(
         rows.append((ref, creator_id, account, status, kyc, holds, payable, receivable))
     for ref, creator_id, account, status, kyc, holds, payable, receivable in sorted(rows):
         if payable < 0:
-            excluded.append(
-                _excluded(ref, creator_id, payable, ["negative_balance"], "payable is negative")
-            )
+            excluded.append((ref, creator_id, payable, ["negative_balance"], "payable is negative"))
             continue
         if payable == 0:
             continue  # nothing to pay, nothing to offset against
         offset = min(payable, receivable) if receivable > 0 else 0
         if offset:
-            offsets.append(
-                OffsetLine.model_construct(
-                    creator_ref=ref,
-                    creator_id=creator_id,
-                    receivable_minor=receivable,
-                    amount_minor=offset,
-                )
-            )
+            offsets.append((ref, creator_id, receivable, offset))
         amount = payable - offset
         if amount == 0:
             continue
         reasons, details = _gates(amount, account, status, kyc, holds, threshold_minor)
         if reasons:
-            excluded.append(_excluded(ref, creator_id, amount, reasons, "; ".join(details)))
+            excluded.append((ref, creator_id, amount, reasons, "; ".join(details)))
             continue
         assert account is not None
-        lines.append(
-            PlanLine.model_construct(
-                creator_ref=ref,
-                creator_id=creator_id,
-                destination=account,
-                payable_minor=payable,
-                offset_minor=offset,
-                amount_minor=amount,
-            )
-        )
-    inputs_hash = PayoutPlan.hash_inputs(
-        currency=currency,
-        as_of=as_of,
-        threshold_minor=threshold_minor,
-        lines=lines,
-        offsets=offsets,
-        excluded=excluded,
-    )
-    plan = PayoutPlan(
-        run_id=f"{currency.lower()}-{as_of.isoformat() if as_of else 'now'}-{inputs_hash[:16]}",
-        currency=currency,
-        as_of=as_of,
-        threshold_minor=threshold_minor,
-        lines=lines,
-        offsets=offsets,
-        excluded=excluded,
-        total_minor=sum(x.amount_minor for x in lines),
-        offset_total_minor=sum(x.amount_minor for x in offsets),
-        excluded_total_minor=sum(x.payable_minor for x in excluded),
-        inputs_hash=inputs_hash,
-        read_model_position=read_model_position,
+        lines.append((ref, creator_id, account, payable, offset, amount))
+    # What execute compares: everything paid and left out, in a compact canonical form.
+    body = [
+        currency,
+        as_of.isoformat() if as_of else None,
+        threshold_minor,
+        [x[1:] for x in lines],
+        [x[1:] for x in offsets],
+        [x[1:] for x in excluded],
+    ]
+    inputs_hash = hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+    day = as_of.isoformat() if as_of else "now"
+    plan = PayoutPlan.model_validate(
+        {
+            "run_id": f"{currency.lower()}-{day}-{inputs_hash[:16]}",
+            "currency": currency,
+            "as_of": as_of,
+            "threshold_minor": threshold_minor,
+            "lines": [dict(zip(_LINE_FIELDS, x, strict=True)) for x in lines],
+            "offsets": [dict(zip(_OFFSET_FIELDS, x, strict=True)) for x in offsets],
+            "excluded": [dict(zip(_EXCLUDED_FIELDS, x, strict=True)) for x in excluded],
+            "total_minor": sum(x[5] for x in lines),
+            "offset_total_minor": sum(x[3] for x in offsets),
+            "excluded_total_minor": sum(x[2] for x in excluded),
+            "inputs_hash": inputs_hash,
+            "read_model_position": read_model_position,
+        }
     )
     return plan.sealed()
 
 
-def _excluded(
-    ref: str, creator_id: str, payable: int, reasons: list[str], detail: str
-) -> Exclusion:
-    return Exclusion(
-        creator_ref=ref,
-        creator_id=creator_id,
-        payable_minor=payable,
-        reasons=reasons,
-        detail=detail,
-    )
+_LINE_FIELDS = (
+    "creator_ref",
+    "creator_id",
+    "destination",
+    "payable_minor",
+    "offset_minor",
+    "amount_minor",
+)
+_OFFSET_FIELDS = ("creator_ref", "creator_id", "receivable_minor", "amount_minor")
+_EXCLUDED_FIELDS = ("creator_ref", "creator_id", "payable_minor", "reasons", "detail")
 
 
 def _gates(
