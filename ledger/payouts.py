@@ -184,6 +184,12 @@ class PayoutCommands(LedgerCore):
             outcomes.extend(results)
             tick("sent", len(chunk))
         if resumed or own_batches < len(batches):
+            # Another executor shares (or shared) this run: settle whatever still waits, its
+            # payouts included.  Asking the provider first and sending under the payout's own
+            # key makes this safe even while that executor is still at work.
+            leftovers = [(p, True) for p in self._requested_payouts(run.run_id, set())]
+            if leftovers:
+                self._record_outcomes(self._send_all(provider, leftovers, send_concurrency))
             return self._finish_from_read_models(run, plan)
         return self._finish(run, plan, outcomes)
 

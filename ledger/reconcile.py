@@ -211,10 +211,7 @@ class InternalReconciliation(LedgerCore):
 
     def _check_books(self, balances: dict[AccountKey, int], add: Any) -> None:
         seen: set[AccountKey] = set()
-        for shard in range(BOOK_SHARDS):
-            book = self._load_book(shard)
-            if book is None:
-                continue
+        for book in self._books(range(BOOK_SHARDS)).values():
             assert isinstance(book, AccountBook)
             for creator, currencies in book.accounts.items():
                 for currency, values in currencies.items():
