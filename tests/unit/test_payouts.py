@@ -13,7 +13,7 @@ import pytest
 from adapters.payments.memory import InMemoryProvider
 from adapters.payments.webhooks import sign_stripe_payload
 from domain.errors import InvalidInputError, StalePlanError, WebhookSignatureError
-from ledger import CreatorLedger
+from ledger import CreatorLedger, PoolShareRule
 from ledger.plan import PayoutPlan
 from tests.conftest import event_count
 from tests.scenario import DAY, at, close, creators, fund, open_day, usage
@@ -31,7 +31,7 @@ def earn(
         program_key=key,
         name=key,
         fund_key="fund",
-        rule=__import__("ledger").PoolShareRule(pool_minor=total),
+        rule=PoolShareRule(pool_minor=total),
         idempotency_key=key,
     )
     period = open_day(cl, key, day)
@@ -46,6 +46,28 @@ def ledger(cl: CreatorLedger) -> CreatorLedger:
     fund(cl)
     creators(cl, 8, payout_ready=True)
     return cl
+
+
+def paid_then_breached(cl: CreatorLedger) -> InMemoryProvider:
+    """c0 is paid a US$1,000 upfront bonus, then breaches on its first day: all of it is owed
+    back, as a receivable."""
+    cl.agree_exclusivity(
+        agreement_key="x",
+        creator_ref="c0",
+        fund_key="fund",
+        total_minor=100_000,
+        starts_on=DAY,
+        ends_on=date(2026, 4, 11),
+        schedule="upfront",
+        effective_at=at(),
+        idempotency_key="x",
+    )
+    provider = InMemoryProvider()
+    cl.execute(cl.plan(currency="USD"), provider)
+    cl.breach_exclusivity(
+        agreement_key="x", on=DAY, reason="breach", effective_at=at(), idempotency_key="b"
+    )
+    return provider
 
 
 def balances(cl: CreatorLedger, ref: str) -> tuple[int, int, int]:
@@ -213,22 +235,7 @@ def test_a_clawback_after_payout_becomes_a_receivable_recovered_by_an_offset_lin
 
 def test_an_offset_with_nothing_left_to_pay_is_still_applied(ledger: CreatorLedger) -> None:
     cl = ledger
-    cl.agree_exclusivity(
-        agreement_key="x",
-        creator_ref="c0",
-        fund_key="fund",
-        total_minor=100_000,
-        starts_on=DAY,
-        ends_on=date(2026, 4, 11),
-        schedule="upfront",
-        effective_at=at(),
-        idempotency_key="x",
-    )
-    provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider)
-    cl.breach_exclusivity(
-        agreement_key="x", on=DAY, reason="breach", effective_at=at(), idempotency_key="b"
-    )
+    provider = paid_then_breached(cl)
     earn(cl, {"c0": 40_000}, day=date(2026, 2, 1))
     plan = cl.plan(currency="USD")
     assert plan.lines == []
@@ -307,22 +314,7 @@ def test_a_reversed_transfer_makes_the_amount_payable_again_and_a_replay_changes
 
 def test_a_reversal_first_settles_what_the_creator_owes(ledger: CreatorLedger) -> None:
     cl = ledger
-    cl.agree_exclusivity(
-        agreement_key="x",
-        creator_ref="c0",
-        fund_key="fund",
-        total_minor=100_000,
-        starts_on=DAY,
-        ends_on=date(2026, 4, 11),
-        schedule="upfront",
-        effective_at=at(),
-        idempotency_key="x",
-    )
-    provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider)
-    cl.breach_exclusivity(
-        agreement_key="x", on=DAY, reason="breach", effective_at=at(), idempotency_key="b"
-    )
+    provider = paid_then_breached(cl)
     assert balances(cl, "c0") == (0, 0, 100_000)
     body, header = _signed(_reversal_event(provider.transfers()[0], 100_000))
     cl.handle_stripe_webhook(body, header, secret=SECRET)
