@@ -26,7 +26,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InsufficientBalanceError, InvalidStateError, NotFoundError
-from domain.ids import book_shard, stable_id
+from domain.ids import stable_id
 from domain.money import format_minor
 
 PAYABLE, HELD, RECEIVABLE = 0, 1, 2
@@ -144,10 +144,6 @@ class AccountBook(Aggregate):
     @staticmethod
     def create_id(shard: int) -> UUID:
         return stable_id("book", shard)
-
-    @staticmethod
-    def id_for_creator(creator_id: UUID) -> UUID:
-        return AccountBook.create_id(book_shard(creator_id))
 
     @event(Opened)
     def __init__(self, shard: int, effective_at: datetime) -> None:

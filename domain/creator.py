@@ -153,17 +153,6 @@ class Creator(Aggregate):
 
     # -- queries -------------------------------------------------------------------------
 
-    def holds_of(self, kind: str) -> dict[str, str]:
-        return {h: reason for h, (k, reason) in self.holds.items() if k == kind}
-
-    @property
-    def payout_ready(self) -> bool:
-        return (
-            self.payout_account is not None
-            and self.account_status == "active"
-            and self.kyc_status == "verified"
-        )
-
     def can_be_reimbursed(self) -> bool:
         return any(kind in REIMBURSABLE_CONTRACTS for kind, _ in self.contracts.values())
 

@@ -102,9 +102,6 @@ class CreatorFund(Aggregate):
     def outstanding_minor(self, commitment_id: str) -> int:
         return int(self._commitment(commitment_id)[0])
 
-    def has_commitment(self, commitment_id: str) -> bool:
-        return commitment_id in self.commitments
-
     # -- commands ------------------------------------------------------------------------
 
     def top_up(self, amount_minor: int, *, reference: str, effective_at: datetime) -> None:

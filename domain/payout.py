@@ -19,8 +19,6 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InvalidStateError
 from domain.ids import stable_id
 
-STATUSES = ("requested", "paid", "failed", "reversed")
-
 
 class Payout(Aggregate):
     class Requested(Aggregate.Created):

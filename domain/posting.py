@@ -278,7 +278,3 @@ def journal_entry(event: object) -> JournalEntry | None:
     """The journal entry an event posts, or ``None`` if it moves no money."""
     rule = _RULES.get(type(event))
     return rule(event) if rule is not None else None
-
-
-def posting_event_types() -> frozenset[type]:
-    return frozenset(_RULES)

@@ -389,17 +389,16 @@ class PayoutCommands(LedgerCore):
         """The result of a run this call requested and sent entirely: from its own outcomes
         (the read models catch up on the next query)."""
         paid = [o for o in outcomes if o.transfer_id is not None]
-        failed = [o for o in outcomes if o.failure is not None]
         failures = [
             {
                 "payout_id": str(o.payout.id),
                 "creator_id": o.payout.creator_id.hex,
                 "failure": ": ".join(o.failure),
             }
-            for o in failed
+            for o in outcomes
             if o.failure is not None
         ]
-        unresolved = len(outcomes) - len(paid) - len(failed)
+        unresolved = len(outcomes) - len(paid) - len(failures)
         return self._result(
             run,
             plan,

@@ -601,9 +601,6 @@ class ReadModels:
             out[cid][4].append(f"{hold_id}: {reason}")
         return out
 
-    def creator_count(self) -> int:
-        return int(self.db.query("SELECT COUNT(*) FROM creators")[0][0])
-
     def creator_statement_postings(
         self, creator_id: str, since: date, until: date
     ) -> list[tuple[Any, ...]]:
