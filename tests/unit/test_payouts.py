@@ -48,22 +48,28 @@ def ledger(cl: CreatorLedger) -> CreatorLedger:
     return cl
 
 
-def paid_then_breached(cl: CreatorLedger) -> InMemoryProvider:
-    """c0 is paid a US$1,000 upfront bonus, then breaches on its first day: all of it is owed
-    back, as a receivable."""
+def paid_bonus(cl: CreatorLedger, total_minor: int, ends_on: date) -> InMemoryProvider:
+    """c0 agrees an upfront bonus starting on DAY, and a payout run pays it out."""
     cl.agree_exclusivity(
         agreement_key="x",
         creator_ref="c0",
         fund_key="fund",
-        total_minor=100_000,
+        total_minor=total_minor,
         starts_on=DAY,
-        ends_on=date(2026, 4, 11),
+        ends_on=ends_on,
         schedule="upfront",
         effective_at=at(),
         idempotency_key="x",
     )
     provider = InMemoryProvider()
     cl.execute(cl.plan(currency="USD"), provider)
+    return provider
+
+
+def paid_then_breached(cl: CreatorLedger) -> InMemoryProvider:
+    """c0 is paid a US$1,000 upfront bonus, then breaches on its first day: all of it is owed
+    back, as a receivable."""
+    provider = paid_bonus(cl, 100_000, date(2026, 4, 11))
     cl.breach_exclusivity(
         agreement_key="x", on=DAY, reason="breach", effective_at=at(), idempotency_key="b"
     )
@@ -195,19 +201,7 @@ def test_a_clawback_after_payout_becomes_a_receivable_recovered_by_an_offset_lin
     ledger: CreatorLedger,
 ) -> None:
     cl = ledger
-    cl.agree_exclusivity(
-        agreement_key="x",
-        creator_ref="c0",
-        fund_key="fund",
-        total_minor=365_000,
-        starts_on=DAY,
-        ends_on=date(2027, 1, 1),
-        schedule="upfront",
-        effective_at=at(),
-        idempotency_key="x",
-    )
-    provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider)
+    provider = paid_bonus(cl, 365_000, date(2027, 1, 1))
     assert balances(cl, "c0") == (0, 0, 0)
     breach = cl.breach_exclusivity(
         agreement_key="x",
