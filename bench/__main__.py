@@ -29,11 +29,11 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from adapters.payments.memory import InMemoryProvider
 from bench import reference, workloads
 from bench.measure import PeakRss
-from ledger import CreatorLedger, Settings
-from ledger.migrate import migrate
+from creator_ledger import CreatorLedger, Settings
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.ledger.migrate import migrate
 
 GIB = 1024.0
 

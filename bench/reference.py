@@ -14,8 +14,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from bench.measure import timed
-from domain.allocation import split_pool
-from domain.ids import NAMESPACE
+from creator_ledger.domain.allocation import split_pool
+from creator_ledger.domain.ids import NAMESPACE
 
 SAVE_BATCH = 1_000
 

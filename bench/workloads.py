@@ -8,10 +8,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from adapters.payments.memory import InMemoryProvider
 from bench.measure import percentile, timed
-from domain.accounts import IN_TRANSIT
-from ledger import CreatorLedger, CreatorRecord, PoolShareRule, Settings
+from creator_ledger import CreatorLedger, CreatorRecord, PoolShareRule, Settings
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.domain.accounts import IN_TRANSIT
 
 DAY = date(2026, 1, 1)
 WARMUP_OPS = 20

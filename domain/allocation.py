@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from domain.ids import tie_break
+from creator_ledger.domain.ids import tie_break
 
 #: Rates are in millionths of a minor unit per 1,000 views.
 MICROS_PER_MINOR = 1_000_000

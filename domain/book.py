@@ -25,9 +25,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InsufficientBalanceError, InvalidStateError, NotFoundError
-from domain.ids import stable_id
-from domain.money import format_minor
+from creator_ledger.domain.errors import InsufficientBalanceError, InvalidStateError, NotFoundError
+from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.money import format_minor
 
 PAYABLE, HELD, RECEIVABLE = 0, 1, 2
 

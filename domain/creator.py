@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import (
+from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InsufficientBudgetError,
     InvalidInputError,
@@ -27,8 +27,8 @@ from domain.errors import (
     NotEligibleError,
     NotFoundError,
 )
-from domain.ids import stable_id
-from domain.money import check_amount, check_currency, format_minor
+from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.money import check_amount, check_currency, format_minor
 
 ACCOUNT_STATUSES = ("pending", "active", "restricted", "disabled")
 KYC_STATUSES = ("pending", "verified", "rejected")

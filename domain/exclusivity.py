@@ -26,11 +26,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.allocation import largest_remainder
-from domain.errors import InvalidInputError, InvalidStateError, NotFoundError
-from domain.ids import stable_id
-from domain.money import check_amount, check_currency
-from domain.vesting import check_vesting_rule, unvested_paid_minor
+from creator_ledger.domain.allocation import largest_remainder
+from creator_ledger.domain.errors import InvalidInputError, InvalidStateError, NotFoundError
+from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.money import check_amount, check_currency
+from creator_ledger.domain.vesting import check_vesting_rule, unvested_paid_minor
 
 SCHEDULES = ("upfront", "monthly", "milestones")
 MAX_INSTALMENTS = 120

@@ -13,9 +13,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyExistsError, InsufficientBudgetError, InvalidStateError
-from domain.ids import stable_id
-from domain.money import check_amount, check_currency, format_minor
+from creator_ledger.domain.errors import (
+    AlreadyExistsError,
+    InsufficientBudgetError,
+    InvalidStateError,
+)
+from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.money import check_amount, check_currency, format_minor
 
 
 class CreatorFund(Aggregate):

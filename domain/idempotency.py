@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.ids import stable_id
+from creator_ledger.domain.ids import stable_id
 
 
 class CommandRecord(Aggregate):

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Self
 
-from domain.errors import CurrencyMismatchError, InvalidAmountError, UnknownCurrencyError
-from domain.iso4217_data import EXPONENTS
+from creator_ledger.domain.errors import (
+    CurrencyMismatchError,
+    InvalidAmountError,
+    UnknownCurrencyError,
+)
+from creator_ledger.domain.iso4217_data import EXPONENTS
 
 BIGINT_MAX = 2**63 - 1
 BIGINT_MIN = -(2**63)

@@ -16,8 +16,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidStateError
-from domain.ids import stable_id
+from creator_ledger.domain.errors import InvalidStateError
+from creator_ledger.domain.ids import stable_id
 
 
 class Payout(Aggregate):

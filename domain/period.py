@@ -16,9 +16,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.allocation import Split, split_at_rate, split_pool
-from domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
-from domain.ids import stable_id
+from creator_ledger.domain.allocation import Split, split_at_rate, split_pool
+from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
+from creator_ledger.domain.ids import stable_id
 
 #: At most this many rows in one usage report or adjustment (split bigger files).
 MAX_ROWS_PER_REPORT = 250_000

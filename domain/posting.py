@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain.accounts import (
+from creator_ledger.domain.accounts import (
     CASH_PROVIDER,
     CREATOR_HELD,
     CREATOR_PAYABLE,
@@ -27,9 +27,9 @@ from domain.accounts import (
     Posting,
     transfer,
 )
-from domain.book import AccountBook
-from domain.fund import CreatorFund
-from domain.payout import Payout
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.payout import Payout
 
 
 def _creator_account(creator_id: str, to_held: Any) -> Account:

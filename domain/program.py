@@ -21,9 +21,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError, NotFoundError
-from domain.ids import stable_id
-from domain.money import check_amount, check_currency
+from creator_ledger.domain.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+)
+from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.money import check_amount, check_currency
 
 RULE_KINDS = ("pool_share", "rate_per_mille")
 _RULE_FIELDS = {

@@ -14,9 +14,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidInputError, InvalidStateError, NotFoundError
-from domain.ids import stable_id
-from domain.money import check_amount, check_currency
+from creator_ledger.domain.errors import InvalidInputError, InvalidStateError, NotFoundError
+from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.money import check_amount, check_currency
 
 MAX_ITEMS = 500
 

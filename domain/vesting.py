@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from domain.errors import InvalidInputError
+from creator_ledger.domain.errors import InvalidInputError
 
 VESTING_RULES = ("linear", "cliff")
 

@@ -1,9 +1,9 @@
 """creator-ledger: the application layer and public Python API.
 
-from ledger import CreatorLedger
+from creator_ledger import CreatorLedger
 """
 
-from domain.errors import (
+from creator_ledger.domain.errors import (
     AlreadyExistsError,
     ConcurrencyError,
     CurrencyMismatchError,
@@ -22,10 +22,10 @@ from domain.errors import (
     UnknownCurrencyError,
     WebhookSignatureError,
 )
-from ledger.creators import CreatorRecord
-from ledger.facade import CreatorLedger
-from ledger.programs import PoolShareRule, RatePerMilleRule
-from ledger.settings import Settings
+from creator_ledger.ledger.creators import CreatorRecord
+from creator_ledger.ledger.facade import CreatorLedger
+from creator_ledger.ledger.programs import PoolShareRule, RatePerMilleRule
+from creator_ledger.ledger.settings import Settings
 
 __all__ = [
     "AlreadyExistsError",

@@ -15,11 +15,11 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import JSONTranscoder, Recording, Transcoding
 
-from domain.book import AccountBook
-from domain.creator import Creator
-from domain.fund import CreatorFund
-from domain.period import ProgramPeriod
-from domain.program import ViewProgram
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.period import ProgramPeriod
+from creator_ledger.domain.program import ViewProgram
 
 
 class DateAsISO(Transcoding):

@@ -15,16 +15,28 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from adapters.payments.memory import InMemoryProvider
-from domain.accounts import CREATOR_PAYABLE, normal_balance
-from ledger import demo as demo_story
-from ledger.cli_payouts import payouts_app, print_plan, print_run, reconcile_provider_command
-from ledger.cli_support import DatabaseOption, JsonOption, fail, guarded, opened, progress_bar
-from ledger.facade import CreatorLedger
-from ledger.migrate import migrate as run_migrations
-from ledger.render import console, money, print_json, print_report, table
-from ledger.results import Statement
-from ledger.settings import Settings
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.domain.accounts import CREATOR_PAYABLE, normal_balance
+from creator_ledger.ledger import demo as demo_story
+from creator_ledger.ledger.cli_payouts import (
+    payouts_app,
+    print_plan,
+    print_run,
+    reconcile_provider_command,
+)
+from creator_ledger.ledger.cli_support import (
+    DatabaseOption,
+    JsonOption,
+    fail,
+    guarded,
+    opened,
+    progress_bar,
+)
+from creator_ledger.ledger.facade import CreatorLedger
+from creator_ledger.ledger.migrate import migrate as run_migrations
+from creator_ledger.ledger.render import console, money, print_json, print_report, table
+from creator_ledger.ledger.results import Statement
+from creator_ledger.ledger.settings import Settings
 
 T = TypeVar("T")
 

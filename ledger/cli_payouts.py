@@ -10,11 +10,18 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli_support import DatabaseOption, JsonOption, fail, guarded, opened, progress_bar
-from ledger.plan import PayoutPlan, plan_summary
-from ledger.providers import build_provider
-from ledger.render import console, money, print_json, print_report, table
-from ledger.results import RunResult
+from creator_ledger.ledger.cli_support import (
+    DatabaseOption,
+    JsonOption,
+    fail,
+    guarded,
+    opened,
+    progress_bar,
+)
+from creator_ledger.ledger.plan import PayoutPlan, plan_summary
+from creator_ledger.ledger.providers import build_provider
+from creator_ledger.ledger.render import console, money, print_json, print_report, table
+from creator_ledger.ledger.results import RunResult
 
 payouts_app = typer.Typer(
     help="Payout runs: plan (the dry run), execute, status.", no_args_is_help=True

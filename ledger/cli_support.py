@@ -11,10 +11,10 @@ from typing import Annotated, TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain.errors import LedgerError
-from ledger.facade import CreatorLedger
-from ledger.render import console
-from ledger.settings import Settings
+from creator_ledger.domain.errors import LedgerError
+from creator_ledger.ledger.facade import CreatorLedger
+from creator_ledger.ledger.render import console
+from creator_ledger.ledger.settings import Settings
 
 T = TypeVar("T")
 

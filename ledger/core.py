@@ -14,21 +14,21 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from adapters.readmodels import ReadModels
-from domain.book import AccountBook
-from domain.errors import (
+from creator_ledger.adapters.readmodels import ReadModels
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.errors import (
     ConcurrencyError,
     IdempotencyConflictError,
     InvalidInputError,
     NotFoundError,
 )
-from domain.idempotency import CommandRecord
-from domain.ids import BOOK_SHARDS, book_shard
-from ledger.app import LedgerApplication
-from ledger.loading import AggregateLoader
-from ledger.projections import Projector
-from ledger.results import Result
-from ledger.settings import Settings
+from creator_ledger.domain.idempotency import CommandRecord
+from creator_ledger.domain.ids import BOOK_SHARDS, book_shard
+from creator_ledger.ledger.app import LedgerApplication
+from creator_ledger.ledger.loading import AggregateLoader
+from creator_ledger.ledger.projections import Projector
+from creator_ledger.ledger.results import Result
+from creator_ledger.ledger.settings import Settings
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R", bound=Result)

@@ -8,14 +8,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from domain.book import AccountBook
-from domain.creator import Creator
-from domain.errors import AlreadyExistsError, InvalidInputError
-from domain.idempotency import CommandRecord
-from domain.ids import book_shard
-from ledger.core import LedgerCore, fingerprint
-from ledger.results import CreatorRef, Done, EnrolledCreators
-from ledger.validation import Currency, Key, NonNegativeMinor, Reason, Text, arguments, command
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
+from creator_ledger.domain.idempotency import CommandRecord
+from creator_ledger.domain.ids import book_shard
+from creator_ledger.ledger.core import LedgerCore, fingerprint
+from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
+from creator_ledger.ledger.validation import (
+    Currency,
+    Key,
+    NonNegativeMinor,
+    Reason,
+    Text,
+    arguments,
+    command,
+)
 
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
 AccountStatus = Literal["pending", "active", "restricted", "disabled"]

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from adapters.payments.memory import InMemoryProvider
-from ledger.facade import CreatorLedger
-from ledger.plan import PayoutPlan
-from ledger.programs import PoolShareRule, RatePerMilleRule
-from ledger.results import RunResult
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.ledger.facade import CreatorLedger
+from creator_ledger.ledger.plan import PayoutPlan
+from creator_ledger.ledger.programs import PoolShareRule, RatePerMilleRule
+from creator_ledger.ledger.results import RunResult
 
 FUND = "creator-fund-2026"
 POOL_PROGRAM = "daily-pool"

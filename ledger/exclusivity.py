@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from domain.creator import Creator
-from domain.errors import AlreadyExistsError
-from domain.exclusivity import ExclusivityAgreement
-from domain.fund import CreatorFund
-from ledger.core import LedgerCore
-from ledger.results import AgreementFigures
-from ledger.validation import Key, PositiveMinor, Reason, arguments, command
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import AlreadyExistsError
+from creator_ledger.domain.exclusivity import ExclusivityAgreement
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.results import AgreementFigures
+from creator_ledger.ledger.validation import Key, PositiveMinor, Reason, arguments, command
 
 
 def agreement_figures(a: ExclusivityAgreement, creator_ref: str, **extra: int) -> AgreementFigures:

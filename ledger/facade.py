@@ -1,6 +1,6 @@
 """``CreatorLedger``: the one object a backend imports.
 
-from ledger import CreatorLedger
+from creator_ledger import CreatorLedger
 
 with CreatorLedger.open() as cl:   # LEDGER_DATABASE_URL, or the embedded SQLite file
     cl.create_fund(fund_key="fund-2026", name="Creator Fund", currency="USD",
@@ -14,20 +14,20 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from adapters.readmodels import ReadModels
-from adapters.sql import Database, PostgresDatabase, SqliteDatabase
-from ledger.app import LedgerApplication
-from ledger.core import utc_now
-from ledger.creators import CreatorCommands
-from ledger.exclusivity import ExclusivityCommands
-from ledger.funds import FundCommands
-from ledger.payouts import PayoutCommands
-from ledger.programs import ProgramCommands
-from ledger.queries import Queries
-from ledger.reconcile import InternalReconciliation
-from ledger.reconcile_provider import ProviderReconciliation
-from ledger.reimbursements import ReimbursementCommands
-from ledger.settings import Settings
+from creator_ledger.adapters.readmodels import ReadModels
+from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
+from creator_ledger.ledger.app import LedgerApplication
+from creator_ledger.ledger.core import utc_now
+from creator_ledger.ledger.creators import CreatorCommands
+from creator_ledger.ledger.exclusivity import ExclusivityCommands
+from creator_ledger.ledger.funds import FundCommands
+from creator_ledger.ledger.payouts import PayoutCommands
+from creator_ledger.ledger.programs import ProgramCommands
+from creator_ledger.ledger.queries import Queries
+from creator_ledger.ledger.reconcile import InternalReconciliation
+from creator_ledger.ledger.reconcile_provider import ProviderReconciliation
+from creator_ledger.ledger.reimbursements import ReimbursementCommands
+from creator_ledger.ledger.settings import Settings
 
 
 class CreatorLedger(

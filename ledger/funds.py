@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.errors import AlreadyExistsError
-from domain.fund import CreatorFund
-from ledger.core import LedgerCore
-from ledger.results import FundFigures
-from ledger.validation import Currency, Key, PositiveMinor, Text, arguments, command
+from creator_ledger.domain.errors import AlreadyExistsError
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.results import FundFigures
+from creator_ledger.ledger.validation import Currency, Key, PositiveMinor, Text, arguments, command
 
 
 def fund_figures(fund: CreatorFund) -> FundFigures:

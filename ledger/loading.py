@@ -16,8 +16,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-from adapters.sql import Database
-from ledger.app import LedgerApplication
+from creator_ledger.adapters.sql import Database
+from creator_ledger.ledger.app import LedgerApplication
 
 #: Aggregates per query.
 CHUNK = 1_000

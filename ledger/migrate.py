@@ -11,7 +11,7 @@ from importlib import resources
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
-from ledger.settings import Settings
+from creator_ledger.ledger.settings import Settings
 
 
 def _yoyo_url(settings: Settings) -> str:
@@ -31,7 +31,7 @@ def migrate(settings: Settings) -> list[str]:
         return []  # the embedded SQLite store creates its schema itself
     backend = get_backend(_yoyo_url(settings))
     try:
-        with resources.as_file(resources.files("migrations")) as folder:
+        with resources.as_file(resources.files("creator_ledger.migrations")) as folder:
             migrations = _migrations(str(folder))
             with backend.lock():
                 pending = backend.to_apply(migrations)
@@ -46,7 +46,7 @@ def applied(settings: Settings) -> list[str]:
         return []
     backend = get_backend(_yoyo_url(settings))
     try:
-        with resources.as_file(resources.files("migrations")) as folder:
+        with resources.as_file(resources.files("creator_ledger.migrations")) as folder:
             migrations = _migrations(str(folder))
             return [m.id for m in migrations if backend.is_applied(m)]
     finally:

@@ -33,23 +33,23 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from adapters.payments.port import PaymentProvider, TransferRequest
-from adapters.payments.webhooks import ProviderEvent, parse_stripe_webhook
-from domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE
-from domain.creator import Creator
-from domain.errors import (
+from creator_ledger.adapters.payments.port import PaymentProvider, TransferRequest
+from creator_ledger.adapters.payments.webhooks import ProviderEvent, parse_stripe_webhook
+from creator_ledger.domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import (
     ConcurrencyError,
     InvalidInputError,
     PaymentOutcomeUnknownError,
     PaymentRejectedError,
     StalePlanError,
 )
-from domain.ids import book_shard, book_shard_hex
-from domain.payout import Payout, PayoutRun
-from ledger.core import MAX_ATTEMPTS, LedgerCore
-from ledger.plan import PayoutPlan, compute_plan
-from ledger.results import ProviderEventResult, RunResult, RunStatus, SkippedPayout
-from ledger.validation import Currency, NonNegativeMinor, command
+from creator_ledger.domain.ids import book_shard, book_shard_hex
+from creator_ledger.domain.payout import Payout, PayoutRun
+from creator_ledger.ledger.core import MAX_ATTEMPTS, LedgerCore
+from creator_ledger.ledger.plan import PayoutPlan, compute_plan
+from creator_ledger.ledger.results import ProviderEventResult, RunResult, RunStatus, SkippedPayout
+from creator_ledger.ledger.validation import Currency, NonNegativeMinor, command
 
 DEFAULT_BATCH_SIZE = 2_000
 #: Sends of one payout in one execution (same key each time) before it is left unresolved.

@@ -26,9 +26,9 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE, normal_balance
-from domain.errors import InvalidInputError
-from domain.money import check_currency
+from creator_ledger.domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE, normal_balance
+from creator_ledger.domain.errors import InvalidInputError
+from creator_ledger.domain.money import check_currency
 
 PLAN_FORMAT = "creator-ledger/payout-plan/v1"
 

@@ -9,16 +9,35 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.allocation import Split
-from domain.creator import Creator
-from domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError, NotFoundError
-from domain.fund import CreatorFund
-from domain.ids import book_shard, book_shard_hex
-from domain.period import ProgramPeriod, check_usage_rows
-from domain.program import ViewProgram
-from ledger.core import LedgerCore
-from ledger.results import Done, PeriodEstimate, PeriodFigures, SplitLine, UsageRecorded
-from ledger.validation import Key, NonNegativeMinor, PositiveMinor, Reason, Text, arguments, command
+from creator_ledger.domain.allocation import Split
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+)
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.ids import book_shard, book_shard_hex
+from creator_ledger.domain.period import ProgramPeriod, check_usage_rows
+from creator_ledger.domain.program import ViewProgram
+from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.results import (
+    Done,
+    PeriodEstimate,
+    PeriodFigures,
+    SplitLine,
+    UsageRecorded,
+)
+from creator_ledger.ledger.validation import (
+    Key,
+    NonNegativeMinor,
+    PositiveMinor,
+    Reason,
+    Text,
+    arguments,
+    command,
+)
 
 
 class PoolShareRule(BaseModel):

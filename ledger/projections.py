@@ -16,17 +16,17 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from adapters.readmodels import ProjectionBatch, ReadModels
-from adapters.readmodels.store import StaleProjectionError
-from domain.creator import Creator
-from domain.exclusivity import ExclusivityAgreement
-from domain.fund import CreatorFund
-from domain.payout import Payout
-from domain.period import ProgramPeriod
-from domain.posting import journal_entry
-from domain.program import ViewProgram
-from domain.reimbursement import ReimbursementClaim
-from ledger.app import LedgerApplication
+from creator_ledger.adapters.readmodels import ProjectionBatch, ReadModels
+from creator_ledger.adapters.readmodels.store import StaleProjectionError
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.exclusivity import ExclusivityAgreement
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.payout import Payout
+from creator_ledger.domain.period import ProgramPeriod
+from creator_ledger.domain.posting import journal_entry
+from creator_ledger.domain.program import ViewProgram
+from creator_ledger.domain.reimbursement import ReimbursementClaim
+from creator_ledger.ledger.app import LedgerApplication
 
 DEFAULT_BATCH_SIZE = 2_000
 #: A rebuild reads larger batches: fewer round trips, and nothing waits on it.

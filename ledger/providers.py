@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import stripe
 
-from adapters.payments.memory import InMemoryProvider
-from adapters.payments.port import PaymentProvider
-from adapters.payments.stripe_connect import StripeConnectProvider
-from domain.errors import InvalidInputError
-from ledger.settings import Settings
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.adapters.payments.port import PaymentProvider
+from creator_ledger.adapters.payments.stripe_connect import StripeConnectProvider
+from creator_ledger.domain.errors import InvalidInputError
+from creator_ledger.ledger.settings import Settings
 
 
 def build_provider(settings: Settings) -> PaymentProvider:

@@ -10,19 +10,19 @@ from fractions import Fraction
 from typing import Any
 from uuid import UUID
 
-from domain.accounts import (
+from creator_ledger.domain.accounts import (
     CREATOR_HELD,
     CREATOR_KINDS,
     CREATOR_PAYABLE,
     CREATOR_RECEIVABLE,
     normal_balance,
 )
-from domain.book import AccountBook
-from domain.creator import Creator
-from domain.errors import NotFoundError
-from domain.vesting import vested_minor
-from ledger.core import LedgerCore
-from ledger.results import (
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import NotFoundError
+from creator_ledger.domain.vesting import vested_minor
+from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.results import (
     CreatorBalances,
     CurrencyBalance,
     ReimbursementLine,
@@ -31,7 +31,7 @@ from ledger.results import (
     TrialBalance,
     VestingLine,
 )
-from ledger.validation import Key, command
+from creator_ledger.ledger.validation import Key, command
 
 _ACCOUNT_NAMES = {
     CREATOR_PAYABLE: "payable",

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.accounts import (
+from creator_ledger.domain.accounts import (
     CREATOR_KINDS,
     EXPENSE_CREATOR_FUND,
     EXPENSE_EXCLUSIVITY,
@@ -32,11 +32,11 @@ from domain.accounts import (
     FUND_SPENT,
     normal_balance,
 )
-from domain.book import AccountBook
-from domain.fund import CreatorFund
-from domain.ids import BOOK_SHARDS
-from domain.posting import journal_entry
-from ledger.core import LedgerCore
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.ids import BOOK_SHARDS
+from creator_ledger.domain.posting import journal_entry
+from creator_ledger.ledger.core import LedgerCore
 
 REPLAY_BATCH = 5_000
 

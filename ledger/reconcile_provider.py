@@ -20,11 +20,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.payments.port import PaymentProvider, Transfer
-from domain.accounts import IN_TRANSIT
-from domain.errors import InvalidInputError
-from ledger.core import LedgerCore
-from ledger.reconcile import Discrepancy, ReconciliationReport
+from creator_ledger.adapters.payments.port import PaymentProvider, Transfer
+from creator_ledger.domain.accounts import IN_TRANSIT
+from creator_ledger.domain.errors import InvalidInputError
+from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.reconcile import Discrepancy, ReconciliationReport
 
 #: A transfer may be created a little after the payout was requested.
 MATCH_SLACK = timedelta(days=1)

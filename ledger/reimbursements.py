@@ -6,12 +6,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.creator import Creator
-from domain.errors import AlreadyExistsError, NotEligibleError
-from domain.reimbursement import ReimbursementClaim
-from ledger.core import LedgerCore
-from ledger.results import ClaimItemDecision, Done
-from ledger.validation import Currency, Key, PositiveMinor, Reason, Text, arguments, command
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import AlreadyExistsError, NotEligibleError
+from creator_ledger.domain.reimbursement import ReimbursementClaim
+from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.results import ClaimItemDecision, Done
+from creator_ledger.ledger.validation import (
+    Currency,
+    Key,
+    PositiveMinor,
+    Reason,
+    Text,
+    arguments,
+    command,
+)
 
 #: ``(item_id, description, amount_minor, receipt_ref)``
 ClaimItem = tuple[Key, Text, PositiveMinor, Key]

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from domain.money import format_minor
-from ledger.reconcile import ReconciliationReport
+from creator_ledger.domain.money import format_minor
+from creator_ledger.ledger.reconcile import ReconciliationReport
 
 console = Console(highlight=False, soft_wrap=False, width=120)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from domain.errors import InvalidInputError
-from domain.money import check_amount, check_currency
+from creator_ledger.domain.errors import InvalidInputError
+from creator_ledger.domain.money import check_amount, check_currency
 
 DEFAULT_DATABASE_URL = "sqlite:///creator-ledger.sqlite"
 #: Minimum payout per currency (minor units); below it the balance rolls over to the next run.

@@ -15,8 +15,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 from pydantic import BeforeValidator, ConfigDict, StringConstraints, ValidationError, validate_call
 
-from domain.errors import InvalidInputError, LedgerError
-from domain.money import check_amount, check_currency
+from creator_ledger.domain.errors import InvalidInputError, LedgerError
+from creator_ledger.domain.money import check_amount, check_currency
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ledger import CreatorLedger, Settings
-from ledger.migrate import migrate
+from creator_ledger import CreatorLedger, Settings
+from creator_ledger.ledger.migrate import migrate
 
 PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("PGPORT", "5432")

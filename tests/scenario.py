@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from ledger import CreatorLedger, PoolShareRule, RatePerMilleRule
+from creator_ledger import CreatorLedger, PoolShareRule, RatePerMilleRule
 
 DAY = date(2026, 1, 1)
 

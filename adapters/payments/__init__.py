@@ -1,6 +1,6 @@
 """The payment port and its providers (Stripe Connect, in-memory)."""
 
-from adapters.payments.port import (
+from creator_ledger.adapters.payments.port import (
     BalanceTransaction,
     PaymentProvider,
     Transfer,

@@ -21,18 +21,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
-from adapters.payments.port import (
+from creator_ledger.adapters.payments.port import (
     BalanceTransaction,
     Transfer,
     TransferRequest,
     TransferReversal,
 )
-from domain.errors import (
+from creator_ledger.domain.errors import (
     InvalidInputError,
     PaymentOutcomeUnknownError,
     PaymentRejectedError,
 )
-from domain.money import check_amount, check_currency
+from creator_ledger.domain.money import check_amount, check_currency
 
 __all__ = ["DEFAULT_BALANCE_MINOR", "InMemoryProvider"]
 

@@ -32,19 +32,19 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import stripe
 
-from adapters.payments.port import (
+from creator_ledger.adapters.payments.port import (
     BalanceTransaction,
     Transfer,
     TransferRequest,
     TransferReversal,
 )
-from domain.errors import (
+from creator_ledger.domain.errors import (
     InvalidInputError,
     LedgerError,
     PaymentOutcomeUnknownError,
     PaymentRejectedError,
 )
-from domain.money import check_amount, check_currency
+from creator_ledger.domain.money import check_amount, check_currency
 
 if TYPE_CHECKING:
     from stripe.params import (

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import stripe
 
-from domain.errors import InvalidInputError, WebhookSignatureError
+from creator_ledger.domain.errors import InvalidInputError, WebhookSignatureError
 
 __all__ = [
     "DEFAULT_TOLERANCE_S",

@@ -25,7 +25,7 @@ READ_MODEL_TABLES = (
 
 
 def migration_text(name: str) -> str:
-    return resources.files("migrations").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("creator_ledger.migrations").joinpath(name).read_text(encoding="utf-8")
 
 
 def sqlite_read_model_schema() -> str:

@@ -20,8 +20,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
-from adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
+from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
+from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
 
 BATCH_QUERY_CHUNK = 5_000
 

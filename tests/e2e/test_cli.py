@@ -13,7 +13,7 @@ import pytest
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ledger", *args],
+        [sys.executable, "-m", "creator_ledger", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import CreatorLedger, Settings
+from creator_ledger import CreatorLedger, Settings
 from tests.conftest import Clock
 from tests.fakes.stripe_server import FakeStripeServer, Fault, fake_stripe
 from tests.scenario import close, creators, fund, pool_program, usage
@@ -40,7 +40,7 @@ def env_for(server: FakeStripeServer, url: str) -> dict[str, str]:
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ledger", *args],
+        [sys.executable, "-m", "creator_ledger", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -156,7 +156,7 @@ def test_two_processes_executing_one_plan_at_once_pay_each_payout_once(
             [
                 sys.executable,
                 "-m",
-                "ledger",
+                "creator_ledger",
                 "payouts",
                 "execute",
                 str(path),
@@ -186,7 +186,7 @@ def test_an_executor_killed_mid_run_is_finished_by_the_next_run(
     # is killed with SIGKILL while it waits: payouts requested, one sent, nothing recorded.
     server.faults.push(Fault.TIMEOUT_AFTER_COMMIT, path=r"/v1/transfers", times=1, delay_s=30)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "payouts", "execute", str(path)],
+        [sys.executable, "-m", "creator_ledger", "payouts", "execute", str(path)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -30,8 +30,8 @@ import pytest
 import stripe
 from aiohttp import web
 
-from adapters.payments.webhooks import ProviderEvent, parse_stripe_webhook
-from domain.errors import WebhookSignatureError
+from creator_ledger.adapters.payments.webhooks import ProviderEvent, parse_stripe_webhook
+from creator_ledger.domain.errors import WebhookSignatureError
 
 with warnings.catch_warnings():
     # localstripe registers plain (non-async) aiohttp handlers when its module is imported.

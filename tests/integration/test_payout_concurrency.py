@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from adapters.payments.memory import InMemoryProvider
-from domain.errors import StalePlanError
-from ledger import CreatorLedger
-from ledger.plan import PayoutPlan
+from creator_ledger import CreatorLedger
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.domain.errors import StalePlanError
+from creator_ledger.ledger.plan import PayoutPlan
 from tests.scenario import creators, fund, open_day, usage
 
 pytestmark = pytest.mark.postgres
@@ -35,7 +35,7 @@ def setup(cl: CreatorLedger, n: int, day: date = date(2026, 1, 1)) -> list[str]:
 
 
 def earn(cl: CreatorLedger, refs: list[str], day: date, views: int) -> None:
-    from ledger import PoolShareRule
+    from creator_ledger import PoolShareRule
 
     key = f"p-{day}"
     cl.create_program(

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import stripe
 
-from adapters.payments.port import PaymentProvider, Transfer, TransferRequest
-from adapters.payments.stripe_connect import StripeConnectProvider
-from ledger import CreatorLedger
-from ledger.plan import PayoutPlan
+from creator_ledger import CreatorLedger
+from creator_ledger.adapters.payments.port import PaymentProvider, Transfer, TransferRequest
+from creator_ledger.adapters.payments.stripe_connect import StripeConnectProvider
+from creator_ledger.ledger.plan import PayoutPlan
 from tests.fakes.stripe_server import FakeStripeServer, Fault, fake_stripe
 from tests.scenario import at, close, creators, fund, pool_program, usage
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ledger import CreatorLedger, Settings
-from ledger.migrate import applied, migrate
+from creator_ledger import CreatorLedger, Settings
+from creator_ledger.ledger.migrate import applied, migrate
 from tests.conftest import Clock
 
 pytestmark = pytest.mark.postgres

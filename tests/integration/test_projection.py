@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from adapters.readmodels.store import ReadModels
-from ledger import CreatorLedger
+from creator_ledger import CreatorLedger
+from creator_ledger.adapters.readmodels.store import ReadModels
 from tests.scenario import close, creators, fund, pool_program, usage
 
 

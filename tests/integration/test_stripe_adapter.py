@@ -15,9 +15,13 @@ from typing import Any
 import pytest
 import stripe
 
-from adapters.payments.port import PaymentProvider, Transfer, TransferRequest
-from adapters.payments.stripe_connect import API_VERSION, StripeConnectProvider
-from domain.errors import InvalidInputError, PaymentOutcomeUnknownError, PaymentRejectedError
+from creator_ledger.adapters.payments.port import PaymentProvider, Transfer, TransferRequest
+from creator_ledger.adapters.payments.stripe_connect import API_VERSION, StripeConnectProvider
+from creator_ledger.domain.errors import (
+    InvalidInputError,
+    PaymentOutcomeUnknownError,
+    PaymentRejectedError,
+)
 from tests.fakes import FakeStripeServer, Fault, fake_stripe, wait_until
 
 ProviderFactory = Callable[..., StripeConnectProvider]

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.payments.port import TransferRequest
-from adapters.payments.stripe_connect import StripeConnectProvider
+from creator_ledger.adapters.payments.port import TransferRequest
+from creator_ledger.adapters.payments.stripe_connect import StripeConnectProvider
 
 pytestmark = pytest.mark.stripe_live
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.allocation import split_at_rate, split_pool
+from creator_ledger.domain.allocation import split_at_rate, split_pool
 
 weights = st.dictionaries(
     st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=6),

@@ -12,8 +12,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from domain.errors import InsufficientBudgetError, InvalidStateError, LedgerError
-from ledger import CreatorLedger, PoolShareRule, Settings
+from creator_ledger import CreatorLedger, PoolShareRule, Settings
+from creator_ledger.domain.errors import InsufficientBudgetError, InvalidStateError, LedgerError
 from tests.conftest import Clock
 
 CREATORS = [f"c{i}" for i in range(6)]

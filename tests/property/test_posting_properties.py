@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.accounts import JournalEntry
-from domain.book import AccountBook
-from domain.fund import CreatorFund
-from domain.payout import Payout
-from domain.posting import journal_entry
+from creator_ledger.domain.accounts import JournalEntry
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.payout import Payout
+from creator_ledger.domain.posting import journal_entry
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 ids = st.uuids(version=4)

@@ -11,10 +11,10 @@ from uuid import uuid5
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from domain.book import AccountBook
-from domain.errors import InsufficientBalanceError
-from domain.ids import NAMESPACE
-from ledger.app import LedgerApplication
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.errors import InsufficientBalanceError
+from creator_ledger.domain.ids import NAMESPACE
+from creator_ledger.ledger.app import LedgerApplication
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 CREATOR = "a" * 32

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from domain.allocation import largest_remainder, rate_amount, split_at_rate, split_pool
+from creator_ledger.domain.allocation import (
+    largest_remainder,
+    rate_amount,
+    split_at_rate,
+    split_pool,
+)
 
 
 def test_pool_split_gives_leftover_units_to_the_largest_remainders() -> None:

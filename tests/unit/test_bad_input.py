@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from domain.errors import (
+from creator_ledger import CreatorLedger, PoolShareRule
+from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InsufficientBudgetError,
     InvalidAmountError,
@@ -19,7 +20,6 @@ from domain.errors import (
     NotFoundError,
     UnknownCurrencyError,
 )
-from ledger import CreatorLedger, PoolShareRule
 from tests.conftest import event_count
 from tests.scenario import DAY, creators, fund, pool_program
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from domain.errors import IdempotencyConflictError
-from ledger import CreatorLedger, PoolShareRule
+from creator_ledger import CreatorLedger, PoolShareRule
+from creator_ledger.domain.errors import IdempotencyConflictError
 from tests.conftest import event_count
 from tests.scenario import DAY, at
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from domain.creator import Creator
-from domain.ids import BOOK_SHARDS, book_shard, book_shard_hex, stable_id
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.ids import BOOK_SHARDS, book_shard, book_shard_hex, stable_id
 
 
 def test_creators_spread_evenly_over_the_account_books() -> None:

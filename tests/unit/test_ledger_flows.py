@@ -6,8 +6,12 @@ from datetime import date
 
 import pytest
 
-from domain.errors import InsufficientBudgetError, InvalidStateError, NotEligibleError
-from ledger import CreatorLedger
+from creator_ledger import CreatorLedger
+from creator_ledger.domain.errors import (
+    InsufficientBudgetError,
+    InvalidStateError,
+    NotEligibleError,
+)
 from tests.scenario import DAY, at, close, creators, fund, pool_program, rate_program, usage
 
 

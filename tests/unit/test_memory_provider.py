@@ -11,9 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.payments.memory import InMemoryProvider
-from adapters.payments.port import PaymentProvider, Transfer, TransferRequest
-from domain.errors import InvalidInputError, PaymentOutcomeUnknownError, PaymentRejectedError
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.adapters.payments.port import PaymentProvider, Transfer, TransferRequest
+from creator_ledger.domain.errors import (
+    InvalidInputError,
+    PaymentOutcomeUnknownError,
+    PaymentRejectedError,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

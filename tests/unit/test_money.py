@@ -3,9 +3,13 @@ from __future__ import annotations
 import pytest
 from iso4217 import Currency
 
-from domain.errors import CurrencyMismatchError, InvalidAmountError, UnknownCurrencyError
-from domain.iso4217_data import EXPONENTS
-from domain.money import (
+from creator_ledger.domain.errors import (
+    CurrencyMismatchError,
+    InvalidAmountError,
+    UnknownCurrencyError,
+)
+from creator_ledger.domain.iso4217_data import EXPONENTS
+from creator_ledger.domain.money import (
     BIGINT_MAX,
     BIGINT_MIN,
     Money,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from adapters.payments.memory import InMemoryProvider
-from adapters.payments.webhooks import sign_stripe_payload
-from domain.errors import InvalidInputError, StalePlanError, WebhookSignatureError
-from ledger import CreatorLedger, PoolShareRule
-from ledger.plan import PayoutPlan
+from creator_ledger import CreatorLedger, PoolShareRule
+from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.adapters.payments.webhooks import sign_stripe_payload
+from creator_ledger.domain.errors import InvalidInputError, StalePlanError, WebhookSignatureError
+from creator_ledger.ledger.plan import PayoutPlan
 from tests.conftest import event_count
 from tests.scenario import DAY, at, close, creators, fund, open_day, usage
 

@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 import stripe
 
-from adapters.payments.webhooks import ProviderEvent, parse_stripe_webhook, sign_stripe_payload
-from domain.errors import InvalidInputError, WebhookSignatureError
+from creator_ledger.adapters.payments.webhooks import (
+    ProviderEvent,
+    parse_stripe_webhook,
+    sign_stripe_payload,
+)
+from creator_ledger.domain.errors import InvalidInputError, WebhookSignatureError
 
 SECRET = "whsec_test_creator_ledger"
 

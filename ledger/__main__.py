@@ -1,5 +1,0 @@
-"""``python -m ledger`` is ``creator-ledger``."""
-
-from ledger.cli import main
-
-main()
