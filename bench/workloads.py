@@ -203,7 +203,7 @@ def w3_reads(cl: CreatorLedger, creators: int, samples: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         cl.balances(who)
         lat.append(time.perf_counter() - t0)
-    rm = cl.read_models
+    rm = cl.parts.projector.read_models
     postings = rm.db.query(
         "SELECT COUNT(*) FROM postings WHERE kind = %s AND owner = '' AND currency = 'USD'",
         (IN_TRANSIT,),
@@ -243,8 +243,8 @@ def w4_payouts(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
 
 def w5_rebuild(cl: CreatorLedger) -> dict[str, Any]:
     with timed() as t:
-        events = cl.projector.rebuild()
-    _, postings = cl.read_models.journal_count()
+        events = cl.rebuild_read_models()
+    _, postings = cl.parts.projector.read_models.journal_count()
     return {
         "events": events,
         "postings": postings,

@@ -35,12 +35,17 @@ PAYABLE, HELD, RECEIVABLE = 0, 1, 2
 class AccountBook(Aggregate):
     """The accounts of the creators in one shard."""
 
+    TOPIC = "creator-ledger/AccountBook"
+
     class Opened(Aggregate.Created):
+        TOPIC = "creator-ledger/AccountBook.Opened"
         shard: int
         effective_at: datetime
 
     class AccountsOpened(Aggregate.Event):
         """Accounts for newly enrolled creators (one event per book per enrolment batch)."""
+
+        TOPIC = "creator-ledger/AccountBook.AccountsOpened"
 
         creator_ids: list[str]
         effective_at: datetime
@@ -51,6 +56,8 @@ class AccountBook(Aggregate):
         ``lines``: ``[creator_id, qualified_views, amount_minor, to_held (0|1), capped (0|1)]``.
         """
 
+        TOPIC = "creator-ledger/AccountBook.ViewEarningsCredited"
+
         program_id: UUID
         period_id: UUID
         period_key: str
@@ -60,6 +67,7 @@ class AccountBook(Aggregate):
         effective_at: datetime
 
     class BonusCredited(Aggregate.Event):
+        TOPIC = "creator-ledger/AccountBook.BonusCredited"
         agreement_id: UUID
         agreement_key: str
         instalment_id: str
@@ -71,6 +79,7 @@ class AccountBook(Aggregate):
         effective_at: datetime
 
     class ReimbursementCredited(Aggregate.Event):
+        TOPIC = "creator-ledger/AccountBook.ReimbursementCredited"
         claim_id: UUID
         claim_key: str
         item_id: str
@@ -81,6 +90,7 @@ class AccountBook(Aggregate):
         effective_at: datetime
 
     class BonusClawedBack(Aggregate.Event):
+        TOPIC = "creator-ledger/AccountBook.BonusClawedBack"
         agreement_id: UUID
         agreement_key: str
         fund_id: UUID
@@ -92,6 +102,7 @@ class AccountBook(Aggregate):
         effective_at: datetime
 
     class AccrualHoldPlaced(Aggregate.Event):
+        TOPIC = "creator-ledger/AccountBook.AccrualHoldPlaced"
         creator_id: str
         hold_id: str
         effective_at: datetime
@@ -99,12 +110,15 @@ class AccountBook(Aggregate):
     class AccrualHoldReleased(Aggregate.Event):
         """``released``: ``[currency, amount_minor]`` moved held -> payable (last hold only)."""
 
+        TOPIC = "creator-ledger/AccountBook.AccrualHoldReleased"
+
         creator_id: str
         hold_id: str
         released: list[list[Any]]
         effective_at: datetime
 
     class ReceivableOffset(Aggregate.Event):
+        TOPIC = "creator-ledger/AccountBook.ReceivableOffset"
         creator_id: str
         currency: str
         amount_minor: int
@@ -114,6 +128,8 @@ class AccountBook(Aggregate):
     class PayoutsRequested(Aggregate.Event):
         """``lines``: ``[payout_id, creator_id, amount_minor]``; payable -> in transit."""
 
+        TOPIC = "creator-ledger/AccountBook.PayoutsRequested"
+
         run_id: str
         currency: str
         lines: list[list[Any]]
@@ -121,6 +137,8 @@ class AccountBook(Aggregate):
 
     class PayoutReturned(Aggregate.Event):
         """A payout failed or was cancelled: in transit -> payable."""
+
+        TOPIC = "creator-ledger/AccountBook.PayoutReturned"
 
         payout_id: UUID
         creator_id: str
@@ -133,6 +151,8 @@ class AccountBook(Aggregate):
         """The provider reversed a paid transfer: cash comes back, the creator is owed it again
         (``to_receivable_minor`` of it instead settles what the creator owed the platform)."""
 
+        TOPIC = "creator-ledger/AccountBook.TransferReversed"
+
         payout_id: UUID
         creator_id: str
         currency: str
@@ -140,6 +160,12 @@ class AccountBook(Aggregate):
         to_receivable_minor: int
         reason: str
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Opened`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/AccountBook.Created"
 
     @staticmethod
     def create_id(shard: int) -> UUID:

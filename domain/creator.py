@@ -49,30 +49,37 @@ def _check_choice(value: str, accepted: tuple[str, ...], what: str) -> str:
 class Creator(Aggregate):
     """A creator enrolled on the platform."""
 
+    TOPIC = "creator-ledger/Creator"
+
     class Enrolled(Aggregate.Created):
+        TOPIC = "creator-ledger/Creator.Enrolled"
         creator_ref: str
         display_name: str
         country: str
         effective_at: datetime
 
     class PayoutAccountLinked(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.PayoutAccountLinked"
         provider: str
         account_ref: str
         status: str
         effective_at: datetime
 
     class PayoutAccountStatusChanged(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.PayoutAccountStatusChanged"
         status: str
         reason: str
         effective_at: datetime
 
     class KycStatusChanged(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.KycStatusChanged"
         kyc_status: str
         tax_status: str
         reason: str
         effective_at: datetime
 
     class ContractSigned(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.ContractSigned"
         contract_id: str
         kind: str
         signed_on: date
@@ -81,17 +88,20 @@ class Creator(Aggregate):
         effective_at: datetime
 
     class HoldPlaced(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.HoldPlaced"
         hold_id: str
         kind: str
         reason: str
         effective_at: datetime
 
     class HoldReleased(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.HoldReleased"
         hold_id: str
         reason: str
         effective_at: datetime
 
     class ReimbursementBudgetUsed(Aggregate.Event):
+        TOPIC = "creator-ledger/Creator.ReimbursementBudgetUsed"
         claim_id: UUID
         item_id: str
         currency: str
@@ -101,12 +111,20 @@ class Creator(Aggregate):
     class BankPayoutReported(Aggregate.Event):
         """The provider reported a payout from the creator's connected account to their bank."""
 
+        TOPIC = "creator-ledger/Creator.BankPayoutReported"
+
         provider_payout_id: str
         status: str  # "paid" | "failed"
         currency: str
         amount_minor: int
         failure: str
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Enrolled`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/Creator.Created"
 
     @staticmethod
     def create_id(creator_ref: str) -> UUID:

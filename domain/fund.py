@@ -25,7 +25,10 @@ from creator_ledger.domain.money import check_amount, check_currency, format_min
 class CreatorFund(Aggregate):
     """A fund with a fixed budget in one currency (e.g. a US$200M creator fund)."""
 
+    TOPIC = "creator-ledger/CreatorFund"
+
     class Created(Aggregate.Created):
+        TOPIC = "creator-ledger/CreatorFund.Created"
         fund_key: str
         name: str
         currency: str
@@ -33,12 +36,14 @@ class CreatorFund(Aggregate):
         effective_at: datetime
 
     class BudgetToppedUp(Aggregate.Event):
+        TOPIC = "creator-ledger/CreatorFund.BudgetToppedUp"
         currency: str
         amount_minor: int
         reference: str
         effective_at: datetime
 
     class BudgetCommitted(Aggregate.Event):
+        TOPIC = "creator-ledger/CreatorFund.BudgetCommitted"
         currency: str
         commitment_id: str
         purpose: str
@@ -46,6 +51,7 @@ class CreatorFund(Aggregate):
         effective_at: datetime
 
     class CommitmentSpent(Aggregate.Event):
+        TOPIC = "creator-ledger/CreatorFund.CommitmentSpent"
         currency: str
         commitment_id: str
         amount_minor: int
@@ -53,6 +59,7 @@ class CreatorFund(Aggregate):
         effective_at: datetime
 
     class CommitmentReleased(Aggregate.Event):
+        TOPIC = "creator-ledger/CreatorFund.CommitmentReleased"
         currency: str
         commitment_id: str
         amount_minor: int
@@ -60,6 +67,7 @@ class CreatorFund(Aggregate):
         effective_at: datetime
 
     class SpendReturned(Aggregate.Event):
+        TOPIC = "creator-ledger/CreatorFund.SpendReturned"
         currency: str
         commitment_id: str
         amount_minor: int
@@ -177,6 +185,30 @@ class CreatorFund(Aggregate):
                 effective_at=effective_at,
             )
         return outstanding
+
+    def settle(
+        self, commitment_id: str, paid_minor: int, *, reference: str, effective_at: datetime
+    ) -> None:
+        """Settle a commitment that has ended (a closed period): spend what was paid out of it,
+        then return the rest to ``available``.
+
+        What was paid beyond the commitment (only a rate program without a period cap, which
+        commits nothing when its period opens) is committed and spent now, under
+        ``<commitment>/settlement``; refused, like any commitment, if the fund cannot cover it.
+        """
+        from_commitment = min(paid_minor, self.outstanding_minor(commitment_id))
+        if from_commitment:
+            self.spend(
+                commitment_id, from_commitment, reference=reference, effective_at=effective_at
+            )
+        extra = paid_minor - from_commitment
+        if extra:
+            settlement = f"{commitment_id}/settlement"
+            self.commit(
+                settlement, extra, purpose=f"{reference} settlement", effective_at=effective_at
+            )
+            self.spend(settlement, extra, reference=reference, effective_at=effective_at)
+        self.release(commitment_id, reason=f"{reference} closed", effective_at=effective_at)
 
     def return_spend(
         self, commitment_id: str, amount_minor: int, *, reason: str, effective_at: datetime

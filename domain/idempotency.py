@@ -17,12 +17,21 @@ from creator_ledger.domain.ids import stable_id
 
 
 class CommandRecord(Aggregate):
+    TOPIC = "creator-ledger/CommandRecord"
+
     class Recorded(Aggregate.Created):
+        TOPIC = "creator-ledger/CommandRecord.Recorded"
         key: str
         command: str
         fingerprint: str
         result: dict[str, Any]
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Recorded`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/CommandRecord.Created"
 
     @staticmethod
     def create_id(key: str) -> UUID:

@@ -21,7 +21,10 @@ from creator_ledger.domain.ids import stable_id
 
 
 class Payout(Aggregate):
+    TOPIC = "creator-ledger/Payout"
+
     class Requested(Aggregate.Created):
+        TOPIC = "creator-ledger/Payout.Requested"
         run_id: str
         creator_id: UUID
         currency: str
@@ -31,22 +34,31 @@ class Payout(Aggregate):
         effective_at: datetime
 
     class Paid(Aggregate.Event):
+        TOPIC = "creator-ledger/Payout.Paid"
         transfer_id: str
         currency: str
         amount_minor: int
         effective_at: datetime
 
     class Failed(Aggregate.Event):
+        TOPIC = "creator-ledger/Payout.Failed"
         code: str
         reason: str
         effective_at: datetime
 
     class Reversed(Aggregate.Event):
+        TOPIC = "creator-ledger/Payout.Reversed"
         reversal_id: str
         amount_minor: int
         fully_reversed: bool
         reason: str
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Requested`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/Payout.Created"
 
     @staticmethod
     def create_id(run_id: str, creator_id: UUID, currency: str) -> UUID:
@@ -169,7 +181,10 @@ class PayoutRun(Aggregate):
     moves on to the next batch.
     """
 
+    TOPIC = "creator-ledger/PayoutRun"
+
     class Started(Aggregate.Created):
+        TOPIC = "creator-ledger/PayoutRun.Started"
         run_id: str
         plan_hash: str
         currency: str
@@ -179,15 +194,23 @@ class PayoutRun(Aggregate):
         effective_at: datetime
 
     class BatchRequested(Aggregate.Event):
+        TOPIC = "creator-ledger/PayoutRun.BatchRequested"
         batch: int
         requested: int
         skipped: list[list[str]]  # [creator_id, reason] left out because their balance changed
         effective_at: datetime
 
     class Finished(Aggregate.Event):
+        TOPIC = "creator-ledger/PayoutRun.Finished"
         paid: int
         failed: int
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Started`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/PayoutRun.Created"
 
     @staticmethod
     def create_id(run_id: str) -> UUID:

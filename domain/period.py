@@ -9,6 +9,7 @@ estimates; closing it fixes the final earnings, which are credited to creators' 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from creator_ledger.domain.allocation import Split, split_at_rate, split_pool
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
-from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.ids import book_shard_hex, stable_id
 
 #: At most this many rows in one usage report or adjustment (split bigger files).
 MAX_ROWS_PER_REPORT = 250_000
@@ -58,10 +59,24 @@ def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> l
     return out
 
 
+def lines_by_book(split: Split, views: dict[str, int]) -> dict[int, list[list[Any]]]:
+    """A closed period's earnings as account-book lines, grouped by book:
+    ``[creator_id, qualified_views, amount_minor, capped]``, creators in id order."""
+    out: dict[int, list[list[Any]]] = defaultdict(list)
+    for creator in sorted(split.amounts):
+        out[book_shard_hex(creator)].append(
+            [creator, views[creator], split.amounts[creator], creator in split.capped]
+        )
+    return dict(out)
+
+
 class ProgramPeriod(Aggregate):
     """The open-then-closed life of one program period."""
 
+    TOPIC = "creator-ledger/ProgramPeriod"
+
     class Opened(Aggregate.Created):
+        TOPIC = "creator-ledger/ProgramPeriod.Opened"
         program_id: UUID
         program_key: str
         period_key: str
@@ -76,18 +91,21 @@ class ProgramPeriod(Aggregate):
         effective_at: datetime
 
     class UsageReported(Aggregate.Event):
+        TOPIC = "creator-ledger/ProgramPeriod.UsageReported"
         report_id: str
         rows: list[list[Any]]
         late_from: str | None
         effective_at: datetime
 
     class InvalidTrafficDeducted(Aggregate.Event):
+        TOPIC = "creator-ledger/ProgramPeriod.InvalidTrafficDeducted"
         adjustment_id: str
         rows: list[list[Any]]
         reason: str
         effective_at: datetime
 
     class Closed(Aggregate.Event):
+        TOPIC = "creator-ledger/ProgramPeriod.Closed"
         total_qualified_views: int
         pool_minor: int
         distributed_minor: int
@@ -96,6 +114,12 @@ class ProgramPeriod(Aggregate):
         creators: int
         capped: int
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Opened`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/ProgramPeriod.Created"
 
     @staticmethod
     def create_id(program_id: UUID, period_key: str) -> UUID:

@@ -65,7 +65,10 @@ def check_rule(rule: dict[str, Any]) -> dict[str, Any]:
 class ViewProgram(Aggregate):
     """A program that pays creators for views, out of one fund, in one currency."""
 
+    TOPIC = "creator-ledger/ViewProgram"
+
     class Created(Aggregate.Created):
+        TOPIC = "creator-ledger/ViewProgram.Created"
         program_key: str
         name: str
         fund_id: UUID
@@ -74,17 +77,20 @@ class ViewProgram(Aggregate):
         effective_at: datetime
 
     class RuleChanged(Aggregate.Event):
+        TOPIC = "creator-ledger/ViewProgram.RuleChanged"
         rule_version: int
         rule: dict[str, Any]
         effective_at: datetime
 
     class PeriodOpened(Aggregate.Event):
+        TOPIC = "creator-ledger/ViewProgram.PeriodOpened"
         period_key: str
         starts_on: date
         ends_on: date
         effective_at: datetime
 
     class PeriodClosed(Aggregate.Event):
+        TOPIC = "creator-ledger/ViewProgram.PeriodClosed"
         period_key: str
         effective_at: datetime
 
@@ -153,6 +159,18 @@ class ViewProgram(Aggregate):
             (p[0], key) for key, p in self.periods.items() if p[2] == "open" and p[0] > start
         )
         return candidates[0][1] if candidates else None
+
+    def period_budget(self, pool_minor: int | None = None) -> int:
+        """What a new period commits from the fund: a pool-share period's pool (``pool_minor``,
+        or the rule's), a rate period's cap (0 when uncapped: it commits what it pays when it
+        closes)."""
+        rule = self.rule
+        if rule["kind"] == "pool_share":
+            return int(rule["pool_minor"] if pool_minor is None else pool_minor)
+        if pool_minor is not None:
+            msg = "pool_minor is for pool_share programs; a rate program's budget is its period cap"
+            raise InvalidInputError(msg)
+        return int(rule.get("period_cap_minor") or 0)
 
     def change_rule(self, rule: dict[str, Any], *, effective_at: datetime) -> int:
         rule = check_rule(rule)

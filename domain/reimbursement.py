@@ -46,7 +46,10 @@ def check_items(items: list[list[Any]]) -> list[list[Any]]:
 
 
 class ReimbursementClaim(Aggregate):
+    TOPIC = "creator-ledger/ReimbursementClaim"
+
     class Submitted(Aggregate.Created):
+        TOPIC = "creator-ledger/ReimbursementClaim.Submitted"
         claim_key: str
         creator_id: UUID
         currency: str
@@ -54,15 +57,23 @@ class ReimbursementClaim(Aggregate):
         effective_at: datetime
 
     class ItemApproved(Aggregate.Event):
+        TOPIC = "creator-ledger/ReimbursementClaim.ItemApproved"
         item_id: str
         amount_minor: int
         note: str
         effective_at: datetime
 
     class ItemRejected(Aggregate.Event):
+        TOPIC = "creator-ledger/ReimbursementClaim.ItemRejected"
         item_id: str
         reason: str
         effective_at: datetime
+
+    class Created(Aggregate.Created):
+        """Not recorded: ``Submitted`` creates the aggregate (the library defines this name
+        for every aggregate, and so it needs a topic too)."""
+
+        TOPIC = "creator-ledger/ReimbursementClaim.Created"
 
     @staticmethod
     def create_id(claim_key: str) -> UUID:

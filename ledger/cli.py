@@ -15,8 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from creator_ledger.adapters.payments.memory import InMemoryProvider
-from creator_ledger.domain.accounts import CREATOR_PAYABLE, normal_balance
+from creator_ledger.adapters.payments.port import PaymentProvider
+from creator_ledger.ledger import bootstrap
 from creator_ledger.ledger import demo as demo_story
 from creator_ledger.ledger.cli_payouts import (
     payouts_app,
@@ -295,8 +295,7 @@ def journal(
 ) -> None:
     """Export journal lines as CSV (for the general ledger)."""
     with opened(database) as cl:
-        cl.catch_up()
-        rows = cl.read_models.journal(
+        rows = cl.journal_lines(
             since=_date(since) if since else None,
             until=_date(until) if until else None,
             limit=limit,
@@ -325,10 +324,10 @@ def journal(
 def projections_catch_up(database: DatabaseOption = None) -> None:
     """Apply every event not yet in the read models."""
     with opened(database) as cl:
-        pending = cl.projector.pending()
+        pending = cl.pending_events()
         with progress_bar("catching up") as bar:
             task = bar.add_task("events", total=pending)
-            n = cl.projector.catch_up(progress=lambda k: bar.advance(task, k))
+            n = cl.catch_up(progress=lambda k: bar.advance(task, k))
     console.print(f"applied {n:,} events")
 
 
@@ -336,10 +335,10 @@ def projections_catch_up(database: DatabaseOption = None) -> None:
 def projections_rebuild(database: DatabaseOption = None) -> None:
     """Forget the read models and replay every event from the first."""
     with opened(database) as cl:
-        total = cl.app.recorder.max_notification_id() or 0
+        total = cl.events_recorded()
         with progress_bar("rebuilding") as bar:
             task = bar.add_task("events", total=total)
-            n = cl.projector.rebuild(progress=lambda k: bar.advance(task, k))
+            n = cl.rebuild_read_models(progress=lambda k: bar.advance(task, k))
     console.print(f"rebuilt read models from {n:,} events")
 
 
@@ -383,7 +382,7 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="creator-ledger-demo-") as tmp:
         path = database or Path(tmp) / "demo.sqlite"
         clock = demo_story.StoryClock(demo_story.at(demo_story.START, 0))
-        provider = InMemoryProvider(clock=clock)
+        provider = bootstrap.memory_provider(clock=clock)
         settings = Settings(database_url=f"sqlite:///{path}", payment_provider="memory")
         with CreatorLedger.open(settings, clock=clock) as cl:
             steps = demo_story.STEPS
@@ -404,37 +403,27 @@ def demo(
             console.print(f"\nledger kept in {database}")
 
 
-def print_demo(
-    cl: CreatorLedger, result: demo_story.DemoResult, provider: InMemoryProvider
-) -> None:
+def print_demo(cl: CreatorLedger, result: demo_story.DemoResult, provider: PaymentProvider) -> None:
     console.print(
         f"[bold]creator-ledger demo[/bold] — seed {result.seed}, {result.creators:,} creators\n"
     )
     _print_fund(cl.fund(demo_story.FUND))
-    payable = cl.read_models.creator_balances("USD", [CREATOR_PAYABLE])
-    ranked = sorted(
-        (
-            (normal_balance(CREATOR_PAYABLE, b[CREATOR_PAYABLE]), owner)
-            for owner, b in payable.items()
-        ),
-        reverse=True,
-    )
-    refs = {cid: g[0] for cid, g in cl.read_models.creator_gates().items()}
-    total = sum(a for a, _ in ranked)
+    owed = cl.owed("USD", top=10)
     console.print(
         table(
-            f"Creator balances: {len(ranked):,} creators are owed {money(total, 'USD')} (top 10)",
+            f"Creator balances: {owed.creators:,} creators are owed"
+            f" {money(owed.total_minor, 'USD')} (top 10)",
             ["creator", "payable", "held", "receivable"],
             [
                 (
-                    refs[owner],
+                    top.creator_ref,
                     *(
                         money(getattr(b, f), "USD")
                         for f in ("payable_minor", "held_minor", "receivable_minor")
                     ),
                 )
-                for _, owner in ranked[:10]
-                for b in cl.balances(refs[owner]).balances
+                for top in owed.largest
+                for b in cl.balances(top.creator_ref).balances
             ],
             right=(1, 2, 3),
         )
@@ -457,8 +446,6 @@ def print_demo(
         cl.statement(demo_story.NDA_CREATOR, since=demo_story.START, until=date(2026, 6, 30))
     )
     print_report(cl.reconcile_internal())
-    window = (demo_story.at(demo_story.START, 0), demo_story.at(date(2026, 7, 1), 0))
-    print_report(cl.reconcile_provider(provider, since=window[0], until=window[1]))
     window = (demo_story.at(demo_story.START, 0), demo_story.at(date(2026, 7, 1), 0))
     print_report(cl.reconcile_provider(provider, since=window[0], until=window[1]))
 

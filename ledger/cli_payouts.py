@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from creator_ledger.ledger.bootstrap import build_provider
 from creator_ledger.ledger.cli_support import (
     DatabaseOption,
     JsonOption,
@@ -19,7 +20,6 @@ from creator_ledger.ledger.cli_support import (
     progress_bar,
 )
 from creator_ledger.ledger.plan import PayoutPlan, plan_summary
-from creator_ledger.ledger.providers import build_provider
 from creator_ledger.ledger.render import console, money, print_json, print_report, table
 from creator_ledger.ledger.results import RunResult
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
-from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.domain.ids import book_shard
-from creator_ledger.ledger.core import LedgerCore, fingerprint
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
 from creator_ledger.ledger.validation import (
     Currency,
@@ -45,12 +45,13 @@ class CreatorRecord(BaseModel):
     tax_status: Literal["missing", "submitted", "verified"] = "missing"
 
 
-class CreatorCommands(LedgerCore):
-    def _creator(self, creator_ref: str) -> Creator:
-        return self._get(Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref)
+class Creators:
+    """Creators: enrolment (one or in bulk), payout account, KYC and tax status, contracts,
+    holds."""
 
-    def _new_book(self, shard: int, at: datetime) -> AccountBook:
-        return AccountBook(shard=shard, effective_at=at)
+    def __init__(self, aggregates: Aggregates, runner: CommandRunner) -> None:
+        self.aggregates = aggregates
+        self.runner = runner
 
     @command
     def enrol_creator(
@@ -66,10 +67,9 @@ class CreatorCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], CreatorRef]:
-            at = self._at(effective_at)
+            at = self.runner.at(effective_at)
             creator_id = Creator.create_id(creator_ref)
-            shard = book_shard(creator_id)
-            book = self._load_book(shard) or self._new_book(shard, at)
+            book = self.aggregates.book_or_new(book_shard(creator_id), effective_at=at)
             if book.has_account(creator_id.hex):
                 msg = f"creator {creator_ref!r} is enrolled already"
                 raise AlreadyExistsError(msg, creator_ref=creator_ref)
@@ -79,7 +79,7 @@ class CreatorCommands(LedgerCore):
             book.open_accounts([creator_id.hex], effective_at=at)
             return [creator, book], CreatorRef(creator_ref=creator_ref, creator_id=creator_id.hex)
 
-        return self._execute("enrol_creator", idempotency_key, args, CreatorRef, work)
+        return self.runner.run("enrol_creator", idempotency_key, args, CreatorRef, work)
 
     @command
     def enrol_creators(
@@ -103,22 +103,17 @@ class CreatorCommands(LedgerCore):
         refs = [c.creator_ref for c in incoming]
         if len(set(refs)) != len(refs):
             raise InvalidInputError("creator_ref appears more than once in the batch")
+        check_key(idempotency_key)
         print_ = fingerprint("enrol_creators", args)
-        previous = self._previous(
-            CommandRecord.create_id(idempotency_key),
-            "enrol_creators",
-            print_,
-            idempotency_key,
-            EnrolledCreators,
-        )
+        previous = self.runner.previous(idempotency_key, "enrol_creators", print_, EnrolledCreators)
         if previous is not None:
             return previous
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
         enrolled = already = 0
         chunks = [incoming[i : i + ENROL_CHUNK] for i in range(0, len(incoming), ENROL_CHUNK)]
         for n, chunk in enumerate(chunks or [[]]):
             todo = [(Creator.create_id(r.creator_ref), r) for r in chunk]
-            books = self._books(book_shard(cid) for cid, _ in todo)
+            books = self.aggregates.books(book_shard(cid) for cid, _ in todo)
             opened: dict[int, list[str]] = {}
             new: list[Creator] = []
             for cid, r in todo:
@@ -132,22 +127,17 @@ class CreatorCommands(LedgerCore):
                 enrolled += 1
             touched: list[AccountBook] = []
             for shard, ids in opened.items():
-                book = books.get(shard) or self._new_book(shard, at)
+                book = books.get(shard) or AccountBook(shard=shard, effective_at=at)
                 book.open_accounts(ids, effective_at=at)
                 touched.append(book)
-            records: list[CommandRecord] = []
             result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
-            if n == max(len(chunks), 1) - 1:
-                records.append(
-                    CommandRecord(
-                        key=idempotency_key,
-                        command="enrol_creators",
-                        fingerprint=print_,
-                        result=result.model_dump(mode="json"),
-                        effective_at=self.clock(),
-                    )
-                )
-            self.app.save(*new, *touched, *records)
+            last = n == max(len(chunks), 1) - 1
+            record = (
+                self.runner.record(idempotency_key, "enrol_creators", print_, result)
+                if last
+                else None
+            )
+            self.aggregates.save(*new, *touched, record)
         return EnrolledCreators(enrolled=enrolled, already_enrolled=already)
 
     @staticmethod
@@ -175,11 +165,11 @@ class CreatorCommands(LedgerCore):
         self, name: str, idempotency_key: str, args: dict[str, Any], creator_ref: str, change: Any
     ) -> Done:
         def work() -> tuple[list[Any], Done]:
-            creator = self._creator(creator_ref)
+            creator = self.aggregates.creator(creator_ref)
             change(creator)
             return [creator], Done(id=creator.id.hex)
 
-        return self._execute(name, idempotency_key, args, Done, work)
+        return self.runner.run(name, idempotency_key, args, Done, work)
 
     @command
     def link_payout_account(
@@ -194,7 +184,7 @@ class CreatorCommands(LedgerCore):
     ) -> Done:
         """Link the creator's connected account at the payment provider (e.g. ``acct_...``)."""
         args = arguments(locals())
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
         return self._creator_update(
             "link_payout_account",
             idempotency_key,
@@ -216,7 +206,7 @@ class CreatorCommands(LedgerCore):
         idempotency_key: Key,
     ) -> Done:
         args = arguments(locals())
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
         return self._creator_update(
             "set_payout_account_status",
             idempotency_key,
@@ -237,7 +227,7 @@ class CreatorCommands(LedgerCore):
         idempotency_key: Key,
     ) -> Done:
         args = arguments(locals())
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
         return self._creator_update(
             "set_kyc_status",
             idempotency_key,
@@ -264,7 +254,7 @@ class CreatorCommands(LedgerCore):
         """Record a signed contract; NDA and production contracts may carry a reimbursement
         budget for production costs."""
         args = arguments(locals())
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
         return self._creator_update(
             "sign_contract",
             idempotency_key,
@@ -296,17 +286,17 @@ class CreatorCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            at = self._at(effective_at)
-            creator = self._creator(creator_ref)
+            at = self.runner.at(effective_at)
+            creator = self.aggregates.creator(creator_ref)
             creator.place_hold(hold_id, kind=kind, reason=reason, effective_at=at)
             touched: list[Any] = [creator]
             if kind == "accrual":
-                book = self._book(creator.id, creator_ref=creator_ref)
+                book = self.aggregates.book(creator.id, creator_ref=creator_ref)
                 book.place_accrual_hold(creator.id.hex, hold_id, effective_at=at)
                 touched.append(book)
             return touched, Done(id=creator.id.hex)
 
-        return self._execute("place_hold", idempotency_key, args, Done, work)
+        return self.runner.run("place_hold", idempotency_key, args, Done, work)
 
     @command
     def release_hold(
@@ -322,14 +312,14 @@ class CreatorCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            at = self._at(effective_at)
-            creator = self._creator(creator_ref)
+            at = self.runner.at(effective_at)
+            creator = self.aggregates.creator(creator_ref)
             kind = creator.release_hold(hold_id, reason=reason, effective_at=at)
             touched: list[Any] = [creator]
             if kind == "accrual":
-                book = self._book(creator.id, creator_ref=creator_ref)
+                book = self.aggregates.book(creator.id, creator_ref=creator_ref)
                 book.release_accrual_hold(creator.id.hex, hold_id, effective_at=at)
                 touched.append(book)
             return touched, Done(id=creator.id.hex)
 
-        return self._execute("release_hold", idempotency_key, args, Done, work)
+        return self.runner.run("release_hold", idempotency_key, args, Done, work)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from creator_ledger.adapters.payments.memory import InMemoryProvider
+from creator_ledger.adapters.payments.port import PaymentProvider
 from creator_ledger.ledger.facade import CreatorLedger
 from creator_ledger.ledger.plan import PayoutPlan
 from creator_ledger.ledger.programs import PoolShareRule, RatePerMilleRule
@@ -85,7 +85,7 @@ def play(
     cl: CreatorLedger,
     *,
     clock: StoryClock,
-    provider: InMemoryProvider,
+    provider: PaymentProvider,
     seed: int = 7,
     creators: int = 1_000,
     progress: Any = None,

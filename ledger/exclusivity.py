@@ -1,19 +1,27 @@
 """Exclusivity agreements: agree (committing the fund), credit instalments and milestones,
-breach (forfeit + clawback) and good-leaver termination."""
+breach (forfeit + clawback) and good-leaver termination.  The money rules are the domain's
+(:mod:`creator_ledger.domain.exclusivity`); this module loads, validates and saves."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
+from creator_ledger.domain import exclusivity as rules
+from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError
 from creator_ledger.domain.exclusivity import ExclusivityAgreement
 from creator_ledger.domain.fund import CreatorFund
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import AgreementFigures
 from creator_ledger.ledger.validation import Key, PositiveMinor, Reason, arguments, command
+
+#: What a change to an agreement does, given the agreement, its fund and the creator's book;
+#: it returns extra figures for the result.
+Change = Callable[[ExclusivityAgreement, CreatorFund, AccountBook], dict[str, int] | None]
 
 
 def agreement_figures(a: ExclusivityAgreement, creator_ref: str, **extra: int) -> AgreementFigures:
@@ -31,43 +39,12 @@ def agreement_figures(a: ExclusivityAgreement, creator_ref: str, **extra: int) -
     )
 
 
-class ExclusivityCommands(LedgerCore):
-    def _agreement(self, agreement_key: str) -> ExclusivityAgreement:
-        return self._get(
-            ExclusivityAgreement,
-            ExclusivityAgreement.create_id(agreement_key),
-            what="agreement",
-            key=agreement_key,
-        )
+class Exclusivity:
+    """Exclusivity agreements (see the module docstring)."""
 
-    def _credit(
-        self,
-        agreement: ExclusivityAgreement,
-        fund: CreatorFund,
-        book: Any,
-        instalment_ids: Sequence[str],
-        *,
-        on: date,
-        at: datetime,
-    ) -> None:
-        for instalment_id in instalment_ids:
-            amount = agreement.credit_instalment(instalment_id, on=on, effective_at=at)
-            fund.spend(
-                agreement.commitment_id,
-                amount,
-                reference=f"{agreement.agreement_key}/{instalment_id}",
-                effective_at=at,
-            )
-            book.credit_bonus(
-                agreement_id=agreement.id,
-                agreement_key=agreement.agreement_key,
-                instalment_id=instalment_id,
-                fund_id=fund.id,
-                creator_id=agreement.creator_id.hex,
-                currency=agreement.currency,
-                amount_minor=amount,
-                effective_at=at,
-            )
+    def __init__(self, aggregates: Aggregates, runner: CommandRunner) -> None:
+        self.aggregates = aggregates
+        self.runner = runner
 
     @command
     def agree_exclusivity(
@@ -91,14 +68,12 @@ class ExclusivityCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], AgreementFigures]:
-            at = self._at(effective_at)
-            if self._exists(ExclusivityAgreement.create_id(agreement_key)):
+            at = self.runner.at(effective_at)
+            if self.aggregates.exists(ExclusivityAgreement.create_id(agreement_key)):
                 raise AlreadyExistsError(f"agreement {agreement_key!r} exists already")
             creator_id = Creator.create_id(creator_ref)
-            book = self._book(creator_id, creator_ref=creator_ref)
-            fund = self._get(
-                CreatorFund, CreatorFund.create_id(fund_key), what="fund", key=fund_key
-            )
+            book = self.aggregates.book(creator_id, creator_ref=creator_ref)
+            fund = self.aggregates.fund(fund_key)
             agreement = ExclusivityAgreement.agree(
                 agreement_key=agreement_key,
                 creator_id=creator_id,
@@ -120,34 +95,30 @@ class ExclusivityCommands(LedgerCore):
                 effective_at=at,
             )
             due = [i for i, _ in agreement.due_instalments(at.date())]
-            self._credit(agreement, fund, book, due, on=at.date(), at=at)
+            rules.credit_instalments(agreement, fund, book, due, on=at.date(), effective_at=at)
             return [agreement, fund, book], agreement_figures(agreement, creator_ref)
 
-        return self._execute("agree_exclusivity", idempotency_key, args, AgreementFigures, work)
+        return self.runner.run("agree_exclusivity", idempotency_key, args, AgreementFigures, work)
 
-    def _with_agreement(
+    def _change(
         self,
         name: str,
         idempotency_key: str,
         args: dict[str, Any],
         agreement_key: str,
-        change: Any,
+        change: Change,
     ) -> AgreementFigures:
         def work() -> tuple[list[Any], AgreementFigures]:
-            agreement = self._agreement(agreement_key)
-            creator = self._get(
-                Creator, agreement.creator_id, what="creator", key=agreement.creator_id.hex
-            )
-            fund = self._get(
-                CreatorFund, agreement.fund_id, what="fund", key=str(agreement.fund_id)
-            )
-            book = self._book(agreement.creator_id, creator_ref=creator.creator_ref)
+            agreement = self.aggregates.agreement(agreement_key)
+            creator = self.aggregates.creator_by_id(agreement.creator_id)
+            fund = self.aggregates.fund_by_id(agreement.fund_id)
+            book = self.aggregates.book(agreement.creator_id, creator_ref=creator.creator_ref)
             extra = change(agreement, fund, book) or {}
             return [agreement, fund, book], agreement_figures(
                 agreement, creator.creator_ref, **extra
             )
 
-        return self._execute(name, idempotency_key, args, AgreementFigures, work)
+        return self.runner.run(name, idempotency_key, args, AgreementFigures, work)
 
     @command
     def credit_due_instalments(
@@ -160,16 +131,13 @@ class ExclusivityCommands(LedgerCore):
     ) -> AgreementFigures:
         """Credit every scheduled instalment due by ``on`` (run daily; a no-op when none is)."""
         args = arguments(locals())
-        at = self._at(effective_at)
-        return self._with_agreement(
-            "credit_due_instalments",
-            idempotency_key,
-            args,
-            agreement_key,
-            lambda a, f, b: self._credit(
-                a, f, b, [i for i, _ in a.due_instalments(on)], on=on, at=at
-            ),
-        )
+        at = self.runner.at(effective_at)
+
+        def change(a: ExclusivityAgreement, f: CreatorFund, b: AccountBook) -> None:
+            due = [i for i, _ in a.due_instalments(on)]
+            rules.credit_instalments(a, f, b, due, on=on, effective_at=at)
+
+        return self._change("credit_due_instalments", idempotency_key, args, agreement_key, change)
 
     @command
     def reach_milestone(
@@ -181,14 +149,12 @@ class ExclusivityCommands(LedgerCore):
         idempotency_key: Key,
     ) -> AgreementFigures:
         args = arguments(locals())
-        at = self._at(effective_at)
-        return self._with_agreement(
-            "reach_milestone",
-            idempotency_key,
-            args,
-            agreement_key,
-            lambda a, f, b: self._credit(a, f, b, [milestone_id], on=at.date(), at=at),
-        )
+        at = self.runner.at(effective_at)
+
+        def change(a: ExclusivityAgreement, f: CreatorFund, b: AccountBook) -> None:
+            rules.credit_instalments(a, f, b, [milestone_id], on=at.date(), effective_at=at)
+
+        return self._change("reach_milestone", idempotency_key, args, agreement_key, change)
 
     @command
     def breach_exclusivity(
@@ -204,36 +170,19 @@ class ExclusivityCommands(LedgerCore):
         the credited-but-unvested part is clawed back pro rata (payable first, then held; what
         was already paid out becomes a receivable)."""
         args = arguments(locals())
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
 
-        def change(a: ExclusivityAgreement, fund: CreatorFund, book: Any) -> dict[str, int]:
-            forfeited, clawback = a.breach(on=on, reason=reason, effective_at=at)
-            fund.release(a.commitment_id, reason=f"{a.agreement_key} breached", effective_at=at)
-            split = (0, 0, 0)
-            if clawback:
-                split = book.claw_back_bonus(
-                    agreement_id=a.id,
-                    agreement_key=a.agreement_key,
-                    fund_id=fund.id,
-                    creator_id=a.creator_id.hex,
-                    currency=a.currency,
-                    amount_minor=clawback,
-                    effective_at=at,
-                )
-                fund.return_spend(
-                    a.commitment_id, clawback, reason=f"{a.agreement_key} clawback", effective_at=at
-                )
+        def change(a: ExclusivityAgreement, f: CreatorFund, b: AccountBook) -> dict[str, int]:
+            c = rules.breach(a, f, b, on=on, reason=reason, effective_at=at)
             return {
-                "forfeited_minor": forfeited,
-                "clawback_minor": clawback,
-                "clawback_from_payable_minor": split[0],
-                "clawback_from_held_minor": split[1],
-                "clawback_to_receivable_minor": split[2],
+                "forfeited_minor": c.forfeited_minor,
+                "clawback_minor": c.clawback_minor,
+                "clawback_from_payable_minor": c.from_payable_minor,
+                "clawback_from_held_minor": c.from_held_minor,
+                "clawback_to_receivable_minor": c.to_receivable_minor,
             }
 
-        return self._with_agreement(
-            "breach_exclusivity", idempotency_key, args, agreement_key, change
-        )
+        return self._change("breach_exclusivity", idempotency_key, args, agreement_key, change)
 
     @command
     def terminate_exclusivity(
@@ -247,19 +196,15 @@ class ExclusivityCommands(LedgerCore):
     ) -> AgreementFigures:
         """Good-leaver termination: no clawback; what is not yet credited is cancelled."""
         args = arguments(locals())
-        at = self._at(effective_at)
+        at = self.runner.at(effective_at)
 
-        def change(a: ExclusivityAgreement, fund: CreatorFund, _book: Any) -> dict[str, int]:
-            cancelled = a.terminate(on=on, reason=reason, effective_at=at)
-            fund.release(a.commitment_id, reason=f"{a.agreement_key} terminated", effective_at=at)
+        def change(a: ExclusivityAgreement, f: CreatorFund, _b: AccountBook) -> dict[str, int]:
+            cancelled = rules.terminate(a, f, on=on, reason=reason, effective_at=at)
             return {"forfeited_minor": cancelled}
 
-        return self._with_agreement(
-            "terminate_exclusivity", idempotency_key, args, agreement_key, change
-        )
+        return self._change("terminate_exclusivity", idempotency_key, args, agreement_key, change)
 
     @command
     def agreement(self, agreement_key: Key) -> AgreementFigures:
-        a = self._agreement(agreement_key)
-        creator = self._get(Creator, a.creator_id, what="creator", key=a.creator_id.hex)
-        return agreement_figures(a, creator.creator_ref)
+        a = self.aggregates.agreement(agreement_key)
+        return agreement_figures(a, self.aggregates.creator_by_id(a.creator_id).creator_ref)

@@ -1,48 +1,65 @@
-"""``CreatorLedger``: the one object a backend imports.
+"""``CreatorLedger``: the one object a backend imports, and the one public face of the use cases.
 
-from creator_ledger import CreatorLedger
+    from creator_ledger import CreatorLedger
 
-with CreatorLedger.open() as cl:   # LEDGER_DATABASE_URL, or the embedded SQLite file
-    cl.create_fund(fund_key="fund-2026", name="Creator Fund", currency="USD",
-                   budget_minor=20_000_000_000, idempotency_key="fund-2026")
+    with CreatorLedger.open() as cl:   # LEDGER_DATABASE_URL, or the embedded SQLite file
+        cl.create_fund(fund_key="fund-2026", name="Creator Fund", currency="USD",
+                       budget_minor=20_000_000_000, idempotency_key="fund-2026")
+
+Each use case is a plain object with its dependencies passed in (built by
+:mod:`creator_ledger.ledger.bootstrap`, the composition root); every method of the façade is
+one of theirs, named where it is defined (``create_fund = _use("funds", Funds.create_fund)``),
+so a reader or a tool can follow it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
-from creator_ledger.adapters.readmodels import ReadModels
-from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
-from creator_ledger.ledger.app import LedgerApplication
-from creator_ledger.ledger.core import utc_now
-from creator_ledger.ledger.creators import CreatorCommands
-from creator_ledger.ledger.exclusivity import ExclusivityCommands
-from creator_ledger.ledger.funds import FundCommands
-from creator_ledger.ledger.payouts import PayoutCommands
-from creator_ledger.ledger.programs import ProgramCommands
+from creator_ledger.ledger import bootstrap
+from creator_ledger.ledger.commands import utc_now
+from creator_ledger.ledger.creators import Creators
+from creator_ledger.ledger.exclusivity import Exclusivity
+from creator_ledger.ledger.funds import Funds
+from creator_ledger.ledger.parts import Parts
+from creator_ledger.ledger.payout_runs import PayoutRuns
+from creator_ledger.ledger.payout_status import PayoutStatus
+from creator_ledger.ledger.planner import Planner
+from creator_ledger.ledger.programs import Programs
+from creator_ledger.ledger.projections import Projector
+from creator_ledger.ledger.provider_events import ProviderEvents
 from creator_ledger.ledger.queries import Queries
 from creator_ledger.ledger.reconcile import InternalReconciliation
 from creator_ledger.ledger.reconcile_provider import ProviderReconciliation
-from creator_ledger.ledger.reimbursements import ReimbursementCommands
+from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class CreatorLedger(
-    FundCommands,
-    ProgramCommands,
-    CreatorCommands,
-    ExclusivityCommands,
-    ReimbursementCommands,
-    PayoutCommands,
-    Queries,
-    InternalReconciliation,
-    ProviderReconciliation,
-):
+
+def _use(
+    part: str, method: Callable[Concatenate[Any, P], R]
+) -> Callable[Concatenate[CreatorLedger, P], R]:
+    """The façade's method for ``method`` of the use case ``part``."""
+
+    @functools.wraps(method)
+    def call(self: CreatorLedger, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(getattr(self.parts, part), *args, **kwargs)
+
+    return call
+
+
+class CreatorLedger:
     """The creator-ledger Python API: commands (validated, idempotent by key), queries and
     reconciliation.  Build one with :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
 
     @classmethod
     def open(
@@ -51,25 +68,15 @@ class CreatorLedger(
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> Self:
-        settings = settings or Settings.from_env()
-        db: Database
-        if settings.is_postgres:
-            db = PostgresDatabase(
-                settings.postgres_conninfo(), max_size=settings.postgres_pool_size
-            )
-            read_models = ReadModels(db)
-        else:
-            path = settings.sqlite_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = SqliteDatabase(path)
-            read_models = ReadModels(db)
-            read_models.create_schema()
-        app = LedgerApplication(env=settings.eventsourcing_env())
-        return cls(app, read_models, settings=settings, clock=clock)
+        """A ledger on ``settings`` (default: from the environment, ``LEDGER_*``)."""
+        return cls(bootstrap.build(settings or Settings.from_env(), clock=clock))
+
+    @property
+    def settings(self) -> Settings:
+        return self.parts.settings
 
     def close(self) -> None:
-        self.app.close()
-        self.read_models.db.close()
+        self.parts.close()
 
     def __enter__(self) -> Self:
         return self
@@ -81,3 +88,70 @@ class CreatorLedger(
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- funds ------------------------------------------------------------------------------
+    create_fund = _use("funds", Funds.create_fund)
+    top_up_fund = _use("funds", Funds.top_up_fund)
+    fund = _use("funds", Funds.fund)
+
+    # -- creators -----------------------------------------------------------------------------
+    enrol_creator = _use("creators", Creators.enrol_creator)
+    enrol_creators = _use("creators", Creators.enrol_creators)
+    link_payout_account = _use("creators", Creators.link_payout_account)
+    set_payout_account_status = _use("creators", Creators.set_payout_account_status)
+    set_kyc_status = _use("creators", Creators.set_kyc_status)
+    sign_contract = _use("creators", Creators.sign_contract)
+    place_hold = _use("creators", Creators.place_hold)
+    release_hold = _use("creators", Creators.release_hold)
+
+    # -- per-view programs ----------------------------------------------------------------------
+    create_program = _use("programs", Programs.create_program)
+    change_program_rule = _use("programs", Programs.change_program_rule)
+    open_period = _use("programs", Programs.open_period)
+    report_usage = _use("programs", Programs.report_usage)
+    deduct_invalid_traffic = _use("programs", Programs.deduct_invalid_traffic)
+    estimate_period = _use("programs", Programs.estimate_period)
+    close_period = _use("programs", Programs.close_period)
+
+    # -- exclusivity ----------------------------------------------------------------------------
+    agree_exclusivity = _use("exclusivity", Exclusivity.agree_exclusivity)
+    credit_due_instalments = _use("exclusivity", Exclusivity.credit_due_instalments)
+    reach_milestone = _use("exclusivity", Exclusivity.reach_milestone)
+    breach_exclusivity = _use("exclusivity", Exclusivity.breach_exclusivity)
+    terminate_exclusivity = _use("exclusivity", Exclusivity.terminate_exclusivity)
+    agreement = _use("exclusivity", Exclusivity.agreement)
+
+    # -- reimbursements -------------------------------------------------------------------------
+    submit_claim = _use("reimbursements", Reimbursements.submit_claim)
+    approve_claim_item = _use("reimbursements", Reimbursements.approve_claim_item)
+    reject_claim_item = _use("reimbursements", Reimbursements.reject_claim_item)
+
+    # -- queries --------------------------------------------------------------------------------
+    balances = _use("queries", Queries.balances)
+    trial_balance = _use("queries", Queries.trial_balance)
+    statement = _use("queries", Queries.statement)
+    owed = _use("queries", Queries.owed)
+    journal_lines = _use("queries", Queries.journal_lines)
+
+    # -- payouts --------------------------------------------------------------------------------
+    plan = _use("planner", Planner.plan)
+    execute = _use("runs", PayoutRuns.execute)
+    payout_status = _use("status", PayoutStatus.payout_status)
+    handle_stripe_webhook = _use("provider_events", ProviderEvents.handle_stripe_webhook)
+    record_provider_event = _use("provider_events", ProviderEvents.record_provider_event)
+
+    # -- reconciliation -------------------------------------------------------------------------
+    reconcile_internal = _use("internal", InternalReconciliation.reconcile_internal)
+    reconcile_provider = _use("provider_reconciliation", ProviderReconciliation.reconcile_provider)
+
+    # -- read models ----------------------------------------------------------------------------
+    catch_up = _use("projector", Projector.catch_up)
+    rebuild_read_models = _use("projector", Projector.rebuild)
+    pending_events = _use("projector", Projector.pending)
+
+    def events_recorded(self) -> int:
+        """How many events the ledger holds (the position of the last one)."""
+        return self.parts.store.max_notification_id()
+
+
+__all__ = ["CreatorLedger", "Parts"]

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from creator_ledger.domain.errors import AlreadyExistsError
 from creator_ledger.domain.fund import CreatorFund
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import FundFigures
 from creator_ledger.ledger.validation import Currency, Key, PositiveMinor, Text, arguments, command
 
@@ -24,9 +25,12 @@ def fund_figures(fund: CreatorFund) -> FundFigures:
     )
 
 
-class FundCommands(LedgerCore):
-    def _fund(self, fund_key: str) -> CreatorFund:
-        return self._get(CreatorFund, CreatorFund.create_id(fund_key), what="fund", key=fund_key)
+class Funds:
+    """Creator funds: create, top up, and the fund's figures (from the write model)."""
+
+    def __init__(self, aggregates: Aggregates, runner: CommandRunner) -> None:
+        self.aggregates = aggregates
+        self.runner = runner
 
     @command
     def create_fund(
@@ -43,18 +47,18 @@ class FundCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[CreatorFund], FundFigures]:
-            if self._exists(CreatorFund.create_id(fund_key)):
+            if self.aggregates.exists(CreatorFund.create_id(fund_key)):
                 raise AlreadyExistsError(f"fund {fund_key!r} exists already", fund_key=fund_key)
             fund = CreatorFund.open(
                 fund_key=fund_key,
                 name=name,
                 currency=currency,
                 budget_minor=budget_minor,
-                effective_at=self._at(effective_at),
+                effective_at=self.runner.at(effective_at),
             )
             return [fund], fund_figures(fund)
 
-        return self._execute("create_fund", idempotency_key, args, FundFigures, work)
+        return self.runner.run("create_fund", idempotency_key, args, FundFigures, work)
 
     @command
     def top_up_fund(
@@ -69,13 +73,15 @@ class FundCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[CreatorFund], FundFigures]:
-            fund = self._fund(fund_key)
-            fund.top_up(amount_minor, reference=reference, effective_at=self._at(effective_at))
+            fund = self.aggregates.fund(fund_key)
+            fund.top_up(
+                amount_minor, reference=reference, effective_at=self.runner.at(effective_at)
+            )
             return [fund], fund_figures(fund)
 
-        return self._execute("top_up_fund", idempotency_key, args, FundFigures, work)
+        return self.runner.run("top_up_fund", idempotency_key, args, FundFigures, work)
 
     @command
     def fund(self, fund_key: Key) -> FundFigures:
         """A fund's budget, committed (outstanding), spent and available, from the write model."""
-        return fund_figures(self._fund(fund_key))
+        return fund_figures(self.aggregates.fund(fund_key))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -11,17 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from creator_ledger.domain.allocation import Split
 from creator_ledger.domain.creator import Creator
-from creator_ledger.domain.errors import (
-    AlreadyExistsError,
-    InvalidInputError,
-    InvalidStateError,
-    NotFoundError,
-)
-from creator_ledger.domain.fund import CreatorFund
-from creator_ledger.domain.ids import book_shard, book_shard_hex
-from creator_ledger.domain.period import ProgramPeriod, check_usage_rows
+from creator_ledger.domain.errors import AlreadyExistsError, InvalidStateError, NotFoundError
+from creator_ledger.domain.ids import book_shard
+from creator_ledger.domain.period import ProgramPeriod, check_usage_rows, lines_by_book
 from creator_ledger.domain.program import ViewProgram
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import (
     Done,
     PeriodEstimate,
@@ -81,20 +75,12 @@ def _figures(period: ProgramPeriod, split: Split, status: str) -> PeriodFigures:
     )
 
 
-class ProgramCommands(LedgerCore):
-    def _program(self, program_key: str) -> ViewProgram:
-        return self._get(
-            ViewProgram, ViewProgram.create_id(program_key), what="program", key=program_key
-        )
+class Programs:
+    """Per-view programs: rules, periods, usage, invalid traffic, estimates, the period close."""
 
-    def _period(self, program: ViewProgram, period_key: str) -> ProgramPeriod:
-        program.period_status(period_key)  # NotFoundError names the program and period
-        return self._get(
-            ProgramPeriod,
-            ProgramPeriod.create_id(program.id, period_key),
-            what="period",
-            key=f"{program.program_key}/{period_key}",
-        )
+    def __init__(self, aggregates: Aggregates, runner: CommandRunner) -> None:
+        self.aggregates = aggregates
+        self.runner = runner
 
     @command
     def create_program(
@@ -111,22 +97,20 @@ class ProgramCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            if self._exists(ViewProgram.create_id(program_key)):
+            if self.aggregates.exists(ViewProgram.create_id(program_key)):
                 raise AlreadyExistsError(f"program {program_key!r} exists already")
-            fund = self._get(
-                CreatorFund, CreatorFund.create_id(fund_key), what="fund", key=fund_key
-            )
+            fund = self.aggregates.fund(fund_key)
             program = ViewProgram.start(
                 program_key=program_key,
                 name=name,
                 fund_id=fund.id,
                 currency=fund.currency,
                 rule=rule.model_dump(),
-                effective_at=self._at(effective_at),
+                effective_at=self.runner.at(effective_at),
             )
             return [program], Done(id=str(program.id))
 
-        return self._execute("create_program", idempotency_key, args, Done, work)
+        return self.runner.run("create_program", idempotency_key, args, Done, work)
 
     @command
     def change_program_rule(
@@ -141,11 +125,13 @@ class ProgramCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            program = self._program(program_key)
-            version = program.change_rule(rule.model_dump(), effective_at=self._at(effective_at))
+            program = self.aggregates.program(program_key)
+            version = program.change_rule(
+                rule.model_dump(), effective_at=self.runner.at(effective_at)
+            )
             return [program], Done(id=f"{program.id}/v{version}")
 
-        return self._execute("change_program_rule", idempotency_key, args, Done, work)
+        return self.runner.run("change_program_rule", idempotency_key, args, Done, work)
 
     @command
     def open_period(
@@ -164,20 +150,11 @@ class ProgramCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            at = self._at(effective_at)
-            program = self._program(program_key)
-            fund = self._get(CreatorFund, program.fund_id, what="fund", key=str(program.fund_id))
+            at = self.runner.at(effective_at)
+            program = self.aggregates.program(program_key)
+            fund = self.aggregates.fund_by_id(program.fund_id)
             rule = program.rule
-            if rule["kind"] == "pool_share":
-                budget = rule["pool_minor"] if pool_minor is None else pool_minor
-            else:
-                if pool_minor is not None:
-                    msg = (
-                        "pool_minor is for pool_share programs;"
-                        " a rate program's budget is its period cap"
-                    )
-                    raise InvalidInputError(msg)
-                budget = rule.get("period_cap_minor") or 0
+            budget = program.period_budget(pool_minor)
             program.open_period(period_key, starts_on=starts_on, ends_on=ends_on, effective_at=at)
             commitment_id = f"program/{program_key}/{period_key}"
             fund.commit(
@@ -199,13 +176,13 @@ class ProgramCommands(LedgerCore):
             )
             return [program, fund, period], Done(id=str(period.id))
 
-        return self._execute("open_period", idempotency_key, args, Done, work)
+        return self.runner.run("open_period", idempotency_key, args, Done, work)
 
     def _creator_ids(self, rows: Sequence[UsageRow]) -> dict[str, str]:
         """creator_ref -> creator id (hex); unknown creators are refused, naming them."""
         refs = {row[0] for row in rows}
         ids = {ref: Creator.create_id(ref) for ref in refs}
-        books = self._books(book_shard(cid) for cid in ids.values())
+        books = self.aggregates.books(book_shard(cid) for cid in ids.values())
         unknown = sorted(
             ref
             for ref, cid in ids.items()
@@ -237,8 +214,8 @@ class ProgramCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], UsageRecorded]:
-            at = self._at(effective_at)
-            program = self._program(program_key)
+            at = self.runner.at(effective_at)
+            program = self.aggregates.program(program_key)
             target: str | None = period_key
             late_from: str | None = None
             if program.period_status(period_key) == "closed":
@@ -251,7 +228,7 @@ class ProgramCommands(LedgerCore):
                     raise InvalidStateError(msg, period=period_key)
             data = self._rows(rows, "usage")
             assert target is not None
-            period = self._period(program, target)
+            period = self.aggregates.period(program, target)
             period.report_usage(report_id, data, effective_at=at, late_from=late_from)
             return [period], UsageRecorded(
                 program_key=program_key,
@@ -262,7 +239,7 @@ class ProgramCommands(LedgerCore):
                 late_from_period=late_from,
             )
 
-        return self._execute("report_usage", idempotency_key, args, UsageRecorded, work)
+        return self.runner.run("report_usage", idempotency_key, args, UsageRecorded, work)
 
     @command
     def deduct_invalid_traffic(
@@ -280,23 +257,23 @@ class ProgramCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            program = self._program(program_key)
-            period = self._period(program, period_key)
+            program = self.aggregates.program(program_key)
+            period = self.aggregates.period(program, period_key)
             period.deduct_invalid_traffic(
                 adjustment_id,
                 self._rows(rows, "adjustment"),
                 reason=reason,
-                effective_at=self._at(effective_at),
+                effective_at=self.runner.at(effective_at),
             )
             return [period], Done(id=str(period.id))
 
-        return self._execute("deduct_invalid_traffic", idempotency_key, args, Done, work)
+        return self.runner.run("deduct_invalid_traffic", idempotency_key, args, Done, work)
 
     @command
     def estimate_period(self, *, program_key: Key, period_key: Key) -> PeriodEstimate:
         """What the period would pay if it closed now (writes nothing)."""
-        program = self._program(program_key)
-        period = self._period(program, period_key)
+        program = self.aggregates.program(program_key)
+        period = self.aggregates.period(program, period_key)
         split = period.allocate()
         views = period.qualified_views()
         status = "final" if period.closed else "estimate"
@@ -322,35 +299,20 @@ class ProgramCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], PeriodFigures]:
-            at = self._at(effective_at)
-            program = self._program(program_key)
-            period = self._period(program, period_key)
-            fund = self._get(CreatorFund, period.fund_id, what="fund", key=str(period.fund_id))
+            at = self.runner.at(effective_at)
+            program = self.aggregates.program(program_key)
+            period = self.aggregates.period(program, period_key)
+            fund = self.aggregates.fund_by_id(period.fund_id)
             split, views = period.close(effective_at=at)
             program.mark_closed(period_key, effective_at=at)
-            reference = f"{program_key}/{period_key}"
-            from_commitment = min(
-                split.distributed_minor, fund.outstanding_minor(period.commitment_id)
+            fund.settle(
+                period.commitment_id,
+                split.distributed_minor,
+                reference=f"{program_key}/{period_key}",
+                effective_at=at,
             )
-            if from_commitment:
-                fund.spend(
-                    period.commitment_id, from_commitment, reference=reference, effective_at=at
-                )
-            extra = split.distributed_minor - from_commitment
-            if extra:
-                # Only a rate program without a period cap gets here: it committed nothing at
-                # open, so it commits what it pays now (refused if the fund cannot cover it).
-                settlement = f"{period.commitment_id}/settlement"
-                fund.commit(settlement, extra, purpose=f"{reference} settlement", effective_at=at)
-                fund.spend(settlement, extra, reference=reference, effective_at=at)
-            fund.release(period.commitment_id, reason=f"{reference} closed", effective_at=at)
-            lines_by_shard: dict[int, list[list[Any]]] = defaultdict(list)
-            for creator in sorted(split.amounts):
-                shard = book_shard_hex(creator)
-                lines_by_shard[shard].append(
-                    [creator, views[creator], split.amounts[creator], creator in split.capped]
-                )
-            books = self._books(lines_by_shard)
+            lines_by_shard = lines_by_book(split, views)
+            books = self.aggregates.books(lines_by_shard)
             for shard, lines in lines_by_shard.items():
                 books[shard].credit_view_earnings(
                     program_id=program.id,
@@ -364,7 +326,7 @@ class ProgramCommands(LedgerCore):
             touched: list[Any] = [period, program, fund, *books.values()]
             return touched, _figures(period, split, "final")
 
-        return self._execute("close_period", idempotency_key, args, PeriodFigures, work)
+        return self.runner.run("close_period", idempotency_key, args, PeriodFigures, work)
 
 
-__all__ = ["PoolShareRule", "ProgramCommands", "RatePerMilleRule"]
+__all__ = ["PoolShareRule", "Programs", "RatePerMilleRule"]

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import Notification
-
-from creator_ledger.adapters.readmodels import ProjectionBatch, ReadModels
+from creator_ledger.adapters.readmodels import ProjectionBatch
 from creator_ledger.adapters.readmodels.store import StaleProjectionError
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.exclusivity import ExclusivityAgreement
@@ -26,7 +24,10 @@ from creator_ledger.domain.period import ProgramPeriod
 from creator_ledger.domain.posting import journal_entry
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.domain.reimbursement import ReimbursementClaim
-from creator_ledger.ledger.app import LedgerApplication
+
+if TYPE_CHECKING:
+    from creator_ledger.adapters.eventstore import EventStore
+    from creator_ledger.adapters.readmodels import ReadModels
 
 DEFAULT_BATCH_SIZE = 2_000
 #: A rebuild reads larger batches: fewer round trips, and nothing waits on it.
@@ -356,27 +357,26 @@ class Projector:
 
     def __init__(
         self,
-        app: LedgerApplication,
+        store: EventStore,
         read_models: ReadModels,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         assert batch_size > 0
-        self.app = app
+        self.store = store
         self.read_models = read_models
         self.batch_size = batch_size
 
-    def batch(self, notifications: list[Notification]) -> ProjectionBatch:
-        batch = ProjectionBatch(last_notification_id=notifications[-1].id)
-        to_event = self.app.mapper.to_domain_event
-        for n in notifications:
-            project(to_event(n), n.id, batch)
+    @staticmethod
+    def batch(notifications: list[tuple[int, Any]]) -> ProjectionBatch:
+        batch = ProjectionBatch(last_notification_id=notifications[-1][0])
+        for notification_id, event in notifications:
+            project(event, notification_id, batch)
         return batch
 
     def pending(self) -> int:
         """How many events the read models have not applied yet."""
-        last = self.app.recorder.max_notification_id() or 0
-        return max(0, last - self.read_models.position())
+        return max(0, self.store.max_notification_id() - self.read_models.position())
 
     def catch_up(
         self, *, max_batches: int | None = None, progress: Callable[[int], None] | None = None
@@ -387,12 +387,10 @@ class Projector:
         stale = 0
         position = self.read_models.position()
         while max_batches is None or batches < max_batches:
-            notifications = self.app.recorder.select_notifications(
-                start=position + 1, limit=self.batch_size
-            )
+            notifications = self.store.notifications(position + 1, self.batch_size)
             if not notifications:
                 break
-            batch = self.batch(list(notifications))
+            batch = self.batch(notifications)
             try:
                 self.read_models.apply(batch, expected_position=position)
             except StaleProjectionError:

@@ -21,17 +21,20 @@ from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import NotFoundError
 from creator_ledger.domain.vesting import vested_minor
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.projections import Projector
 from creator_ledger.ledger.results import (
     CreatorBalances,
+    CreatorOwed,
     CurrencyBalance,
+    Owed,
     ReimbursementLine,
     Statement,
     StatementLine,
     TrialBalance,
     VestingLine,
 )
-from creator_ledger.ledger.validation import Key, command
+from creator_ledger.ledger.validation import Currency, Key, command
 
 _ACCOUNT_NAMES = {
     CREATOR_PAYABLE: "payable",
@@ -80,14 +83,22 @@ def _explain_share(views: int, facts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Queries(LedgerCore):
+class Queries:
+    """Balances, the trial balance and statements, from the read models (caught up first, so a
+    caller reads its own writes)."""
+
+    def __init__(self, aggregates: Aggregates, projector: Projector) -> None:
+        self.aggregates = aggregates
+        self.projector = projector
+        self.read_models = projector.read_models
+
     @command
     def balances(self, creator_ref: Key, *, as_of: date | None = None) -> CreatorBalances:
         """A creator's payable, held and receivable balances per currency, now or at the end
         of business day ``as_of``, from the journal (brought up to date with every event
         recorded so far first: a caller reads its own writes)."""
         creator_id = Creator.create_id(creator_ref)
-        self.catch_up()
+        self.projector.catch_up()
         rm = self.read_models
         rows = (
             rm.owner_balances(creator_id.hex)
@@ -111,7 +122,9 @@ class Queries(LedgerCore):
             entry, kind, originator, version = row[0], row[2], row[8], int(row[9])
             if kind != "ViewEarningsCredited" or entry in out:
                 continue
-            [event] = list(self.app.events.get(UUID(str(originator)), gt=version - 1, lte=version))
+            [event] = self.aggregates.store.events(
+                UUID(str(originator)), gt=version - 1, lte=version
+            )
             assert isinstance(event, AccountBook.ViewEarningsCredited)
             line = next(ln for ln in event.lines if ln[0] == owner)
             out[entry] = (str(event.program_id), event.period_key, line)
@@ -119,20 +132,51 @@ class Queries(LedgerCore):
 
     def trial_balance(self) -> TrialBalance:
         """The sum of every account's balance per currency and kind; each currency sums to 0."""
-        self.catch_up()
+        self.projector.catch_up()
         by_currency = self.read_models.trial_balance()
         imbalance = {c: s for c, kinds in by_currency.items() if (s := sum(kinds.values()))}
         return TrialBalance(by_currency=by_currency, imbalance=imbalance)
+
+    @command
+    def owed(self, currency: Currency, *, top: int = 10) -> Owed:
+        """How many creators are owed money in ``currency`` (payable), the total, and the
+        ``top`` creators owed the most (ties: creator id, descending)."""
+        self.projector.catch_up()
+        rm = self.read_models
+        payable = rm.creator_balances(currency, [CREATOR_PAYABLE])
+        ranked = sorted(
+            (
+                (normal_balance(CREATOR_PAYABLE, b[CREATOR_PAYABLE]), owner)
+                for owner, b in payable.items()
+            ),
+            reverse=True,
+        )
+        refs = {cid: g[0] for cid, g in rm.creator_gates().items()}
+        return Owed(
+            currency=currency,
+            creators=len(ranked),
+            total_minor=sum(a for a, _ in ranked),
+            largest=[
+                CreatorOwed(creator_ref=refs[owner], creator_id=owner, payable_minor=amount)
+                for amount, owner in ranked[:top]
+            ],
+        )
+
+    def journal_lines(
+        self, *, since: date | None = None, until: date | None = None, limit: int = 100_000
+    ) -> list[tuple[Any, ...]]:
+        """Journal lines for the general ledger: (entry id, business date, entry kind, account
+        kind, owner, currency, amount, description), in business-date order."""
+        self.projector.catch_up()
+        return list(self.read_models.journal(since=since, until=until, limit=limit))
 
     @command
     def statement(self, creator_ref: Key, *, since: date, until: date) -> Statement:
         """Every line of a creator's money in ``[since, until]``, each explained: pool size,
         the creator's qualified views, total views, share, rule version and cap for view
         earnings; instalment and vesting for bonuses; each reimbursement item's decision."""
-        creator = self._get(
-            Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref
-        )
-        self.catch_up()
+        creator = self.aggregates.creator(creator_ref)
+        self.projector.catch_up()
         rm = self.read_models
         owner = creator.id.hex
         rows = rm.creator_statement_postings(owner, since, until)

@@ -36,7 +36,8 @@ from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.fund import CreatorFund
 from creator_ledger.domain.ids import BOOK_SHARDS
 from creator_ledger.domain.posting import journal_entry
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.projections import Projector
 
 REPLAY_BATCH = 5_000
 
@@ -65,7 +66,13 @@ class ReconciliationReport(BaseModel):
 AccountKey = tuple[str, str, str]  # (kind, owner, currency)
 
 
-class InternalReconciliation(LedgerCore):
+class InternalReconciliation:
+    """Read models against a replay of the events, the write model against the journal."""
+
+    def __init__(self, aggregates: Aggregates, projector: Projector) -> None:
+        self.aggregates = aggregates
+        self.projector = projector
+
     def _replay_balances(self) -> tuple[dict[AccountKey, int], int, set[str], int]:
         """Balances from every event, fund ids, and how many events and entries."""
         balances: dict[AccountKey, int] = defaultdict(int)
@@ -85,19 +92,18 @@ class InternalReconciliation(LedgerCore):
 
     def _all_events(self) -> Iterator[Any]:
         start = 1
-        to_event = self.app.mapper.to_domain_event
         while True:
-            notifications = self.app.recorder.select_notifications(start=start, limit=REPLAY_BATCH)
+            notifications = self.aggregates.store.notifications(start, REPLAY_BATCH)
             if not notifications:
                 return
-            for n in notifications:
-                yield to_event(n)
-            start = notifications[-1].id + 1
+            for _, event in notifications:
+                yield event
+            start = notifications[-1][0] + 1
 
     def reconcile_internal(self) -> ReconciliationReport:
         """Run every internal check (see module doc) and return all discrepancies."""
-        self.catch_up()
-        rm = self.read_models
+        self.projector.catch_up()
+        rm = self.projector.read_models
         found: list[Discrepancy] = []
 
         def add(check: str, subject: str, expected: Any, actual: Any, message: str) -> None:
@@ -164,7 +170,7 @@ class InternalReconciliation(LedgerCore):
 
     def _check_funds(self, fund_ids: set[str], balances: dict[AccountKey, int], add: Any) -> None:
         for fund_id in sorted(fund_ids):
-            fund = self._get(CreatorFund, UUID(fund_id), what="fund", key=fund_id)
+            fund = self.aggregates.fund_by_id(UUID(fund_id))
             owner, c = fund.id.hex, fund.currency
             memo = {
                 "budget": normal_balance(FUND_BUDGET, balances.get((FUND_BUDGET, owner, c), 0)),
@@ -211,7 +217,7 @@ class InternalReconciliation(LedgerCore):
 
     def _check_books(self, balances: dict[AccountKey, int], add: Any) -> None:
         seen: set[AccountKey] = set()
-        for book in self._books(range(BOOK_SHARDS)).values():
+        for book in self.aggregates.books(range(BOOK_SHARDS)).values():
             assert isinstance(book, AccountBook)
             for creator, currencies in book.accounts.items():
                 for currency, values in currencies.items():

@@ -23,7 +23,7 @@ from typing import Any
 from creator_ledger.adapters.payments.port import PaymentProvider, Transfer
 from creator_ledger.domain.accounts import IN_TRANSIT
 from creator_ledger.domain.errors import InvalidInputError
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.projections import Projector
 from creator_ledger.ledger.reconcile import Discrepancy, ReconciliationReport
 
 #: A transfer may be created a little after the payout was requested.
@@ -99,14 +99,20 @@ def _check_payout(row: tuple[Any, ...], matches: list[Transfer], add: Add) -> No
             add(check, pid, ours, theirs, message)
 
 
-class ProviderReconciliation(LedgerCore):
+class ProviderReconciliation:
+    """The ledger's payouts against the provider's transfers (see the module docstring)."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.read_models = projector.read_models
+
     def reconcile_provider(
         self, provider: PaymentProvider, *, since: datetime, until: datetime
     ) -> ReconciliationReport:
         """Reconcile payouts requested in ``[since, until)`` with the provider's transfers."""
         if since.tzinfo is None or until.tzinfo is None or until <= since:
             raise InvalidInputError("since and until must be timezone-aware, with since < until")
-        self.catch_up()
+        self.projector.catch_up()
         found: list[Discrepancy] = []
 
         def add(check: str, subject: str, expected: Any, actual: Any, message: str) -> None:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, NotEligibleError
 from creator_ledger.domain.reimbursement import ReimbursementClaim
-from creator_ledger.ledger.core import LedgerCore
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import ClaimItemDecision, Done
 from creator_ledger.ledger.validation import (
     Currency,
@@ -25,11 +25,12 @@ from creator_ledger.ledger.validation import (
 ClaimItem = tuple[Key, Text, PositiveMinor, Key]
 
 
-class ReimbursementCommands(LedgerCore):
-    def _claim(self, claim_key: str) -> ReimbursementClaim:
-        return self._get(
-            ReimbursementClaim, ReimbursementClaim.create_id(claim_key), what="claim", key=claim_key
-        )
+class Reimbursements:
+    """Reimbursement claims: submit with receipts, approve or reject each item."""
+
+    def __init__(self, aggregates: Aggregates, runner: CommandRunner) -> None:
+        self.aggregates = aggregates
+        self.runner = runner
 
     @command
     def submit_claim(
@@ -47,11 +48,9 @@ class ReimbursementCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], Done]:
-            if self._exists(ReimbursementClaim.create_id(claim_key)):
+            if self.aggregates.exists(ReimbursementClaim.create_id(claim_key)):
                 raise AlreadyExistsError(f"claim {claim_key!r} exists already")
-            creator = self._get(
-                Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref
-            )
+            creator = self.aggregates.creator(creator_ref)
             if not creator.can_be_reimbursed():
                 msg = (
                     f"creator {creator_ref!r} has not signed an NDA or production contract:"
@@ -63,11 +62,11 @@ class ReimbursementCommands(LedgerCore):
                 creator_id=creator.id,
                 currency=currency,
                 items=[list(i) for i in items],
-                effective_at=self._at(effective_at),
+                effective_at=self.runner.at(effective_at),
             )
             return [claim], Done(id=str(claim.id))
 
-        return self._execute("submit_claim", idempotency_key, args, Done, work)
+        return self.runner.run("submit_claim", idempotency_key, args, Done, work)
 
     @command
     def approve_claim_item(
@@ -85,14 +84,14 @@ class ReimbursementCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], ClaimItemDecision]:
-            at = self._at(effective_at)
-            claim = self._claim(claim_key)
-            creator = self._get(Creator, claim.creator_id, what="creator", key=claim.creator_id.hex)
+            at = self.runner.at(effective_at)
+            claim = self.aggregates.claim(claim_key)
+            creator = self.aggregates.creator_by_id(claim.creator_id)
             amount = claim.approve(item_id, amount_minor=amount_minor, note=note, effective_at=at)
             creator.use_reimbursement_budget(
                 claim.id, item_id, claim.currency, amount, effective_at=at
             )
-            book = self._book(creator.id, creator_ref=creator.creator_ref)
+            book = self.aggregates.book(creator.id, creator_ref=creator.creator_ref)
             book.credit_reimbursement(
                 claim_id=claim.id,
                 claim_key=claim.claim_key,
@@ -111,7 +110,7 @@ class ReimbursementCommands(LedgerCore):
             )
             return [claim, creator, book], decision
 
-        return self._execute("approve_claim_item", idempotency_key, args, ClaimItemDecision, work)
+        return self.runner.run("approve_claim_item", idempotency_key, args, ClaimItemDecision, work)
 
     @command
     def reject_claim_item(
@@ -126,8 +125,8 @@ class ReimbursementCommands(LedgerCore):
         args = arguments(locals())
 
         def work() -> tuple[list[Any], ClaimItemDecision]:
-            claim = self._claim(claim_key)
-            claim.reject(item_id, reason=reason, effective_at=self._at(effective_at))
+            claim = self.aggregates.claim(claim_key)
+            claim.reject(item_id, reason=reason, effective_at=self.runner.at(effective_at))
             decision = ClaimItemDecision(
                 claim_key=claim_key,
                 item_id=item_id,
@@ -137,4 +136,4 @@ class ReimbursementCommands(LedgerCore):
             )
             return [claim], decision
 
-        return self._execute("reject_claim_item", idempotency_key, args, ClaimItemDecision, work)
+        return self.runner.run("reject_claim_item", idempotency_key, args, ClaimItemDecision, work)

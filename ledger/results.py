@@ -122,6 +122,21 @@ class CreatorBalances(Result):
     balances: list[CurrencyBalance]
 
 
+class CreatorOwed(Result):
+    creator_ref: str
+    creator_id: str
+    payable_minor: int
+
+
+class Owed(Result):
+    """What creators are owed in one currency: how many, in total, and who the most."""
+
+    currency: str
+    creators: int
+    total_minor: int
+    largest: list[CreatorOwed]
+
+
 class TrialBalance(Result):
     #: currency -> account kind -> sum of balances (debit positive)
     by_currency: dict[str, dict[str, int]]

@@ -110,4 +110,4 @@ def cl(open_ledger: Callable[[], CreatorLedger]) -> CreatorLedger:
 
 
 def event_count(cl: CreatorLedger) -> int:
-    return cl.app.recorder.max_notification_id() or 0
+    return cl.events_recorded()

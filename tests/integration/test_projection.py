@@ -32,7 +32,7 @@ def build_history(cl: CreatorLedger) -> None:
 
 
 def snapshot(cl: CreatorLedger) -> dict[str, Any]:
-    rm = cl.read_models
+    rm = cl.parts.projector.read_models
     return {
         "balances": rm.all_balances(),
         "journal": sorted(map(tuple, rm.journal(limit=1_000_000))),
@@ -46,7 +46,7 @@ def test_a_projection_stopped_mid_batch_and_resumed_applies_every_event_exactly_
     cl: CreatorLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_history(cl)
-    cl.projector.batch_size = 50
+    cl.parts.projector.batch_size = 50
     calls = {"n": 0}
     real_write = ReadModels._write_postings
 
@@ -59,13 +59,13 @@ def test_a_projection_stopped_mid_batch_and_resumed_applies_every_event_exactly_
     monkeypatch.setattr(ReadModels, "_write_postings", crash_on_third)
     with pytest.raises(RuntimeError, match="killed mid-batch"):
         cl.catch_up()
-    stopped_at = cl.read_models.position()
-    assert 0 < stopped_at < (cl.app.recorder.max_notification_id() or 0)
+    stopped_at = cl.parts.projector.read_models.position()
+    assert 0 < stopped_at < cl.events_recorded()
     monkeypatch.setattr(ReadModels, "_write_postings", real_write)
     cl.catch_up()
     resumed = snapshot(cl)
     assert cl.reconcile_internal().clean  # replay == read model: nothing doubled, nothing lost
-    cl.projector.rebuild()
+    cl.parts.projector.rebuild()
     assert snapshot(cl) == resumed
 
 
@@ -73,11 +73,11 @@ def test_two_projectors_racing_apply_each_batch_once(open_ledger: Any) -> None:
     first: CreatorLedger = open_ledger()
     second: CreatorLedger = open_ledger()
     build_history(first)
-    first.projector.batch_size = second.projector.batch_size = 25
+    first.parts.projector.batch_size = second.parts.projector.batch_size = 25
     # Interleave two catch-ups batch by batch: each batch lands once, the loser moves on.
-    while first.projector.pending():
-        first.projector.catch_up(max_batches=1)
-        second.projector.catch_up(max_batches=1)
+    while first.parts.projector.pending():
+        first.parts.projector.catch_up(max_batches=1)
+        second.parts.projector.catch_up(max_batches=1)
     assert first.reconcile_internal().clean
     assert snapshot(first) == snapshot(second)
 
@@ -86,6 +86,6 @@ def test_a_rebuild_from_zero_gives_identical_read_models(cl: CreatorLedger) -> N
     build_history(cl)
     cl.catch_up()
     before = snapshot(cl)
-    applied = cl.projector.rebuild()
-    assert applied == cl.app.recorder.max_notification_id()
+    applied = cl.parts.projector.rebuild()
+    assert applied == cl.events_recorded()
     assert snapshot(cl) == before

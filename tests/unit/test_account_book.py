@@ -9,30 +9,29 @@ from pathlib import Path
 from uuid import uuid5
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 
+from creator_ledger.adapters.eventstore import EventStore, WriteConflictError
 from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
 from creator_ledger.domain.errors import InsufficientBalanceError
 from creator_ledger.domain.ids import NAMESPACE
-from creator_ledger.ledger.app import LedgerApplication
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 CREATOR = "a" * 32
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[LedgerApplication]:
-    application = LedgerApplication(
-        env={
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp_path / "e.sqlite"),
-        }
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    events = EventStore(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e.sqlite")},
+        aggregates=AGGREGATES,
+        snapshot_intervals=SNAPSHOT_INTERVALS,
     )
-    yield application
-    application.close()
+    yield events
+    events.close()
 
 
-def funded_book(app: LedgerApplication, amount: int) -> AccountBook:
+def funded_book(store: EventStore, amount: int) -> AccountBook:
     book = AccountBook(shard=1, effective_at=AT)
     book.open_accounts([CREATOR], effective_at=AT)
     book.credit_reimbursement(
@@ -44,7 +43,7 @@ def funded_book(app: LedgerApplication, amount: int) -> AccountBook:
         amount_minor=amount,
         effective_at=AT,
     )
-    app.save(book)
+    store.save(book)
     return book
 
 
@@ -60,10 +59,17 @@ def test_a_payout_larger_than_payable_is_refused_and_nothing_changes() -> None:
     assert book.balance(CREATOR, "USD") == (0, 0, 0)
 
 
-def test_two_writers_racing_for_one_balance_cannot_both_take_it(app: LedgerApplication) -> None:
-    funded_book(app, 1_000)
-    one = app.repository.get(AccountBook.create_id(1))
-    two = app.repository.get(AccountBook.create_id(1))
+def book(store: EventStore) -> AccountBook:
+    loaded = store.get(AccountBook.create_id(1))
+    assert isinstance(loaded, AccountBook)
+    return loaded
+
+
+def test_two_writers_racing_for_one_balance_cannot_both_take_it(store: EventStore) -> None:
+    funded_book(store, 1_000)
+    one = book(store)
+    two = book(store)
+    assert one is not two
     one.request_payouts(
         run_id="r1",
         currency="USD",
@@ -76,10 +82,10 @@ def test_two_writers_racing_for_one_balance_cannot_both_take_it(app: LedgerAppli
         lines=[[uuid5(NAMESPACE, "p2"), CREATOR, 1_000]],
         effective_at=AT,
     )
-    app.save(one)
-    with pytest.raises(IntegrityError):
-        app.save(two)  # both read the same version: the second write loses
-    reloaded = app.repository.get(AccountBook.create_id(1))
+    store.save(one)
+    with pytest.raises(WriteConflictError):
+        store.save(two)  # both read the same version: the second write loses
+    reloaded = book(store)
     with pytest.raises(InsufficientBalanceError):
         reloaded.request_payouts(
             run_id="r2",

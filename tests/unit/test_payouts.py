@@ -129,9 +129,9 @@ def test_a_dry_run_writes_nothing_and_is_deterministic(ledger: CreatorLedger) ->
     cl.catch_up()
     events = event_count(cl)
     read_models = (
-        cl.read_models.all_balances(),
-        cl.read_models.journal_count(),
-        cl.read_models.position(),
+        cl.parts.projector.read_models.all_balances(),
+        cl.parts.projector.read_models.journal_count(),
+        cl.parts.projector.read_models.position(),
     )
     first = cl.plan(currency="USD")
     second = cl.plan(currency="USD")
@@ -139,9 +139,9 @@ def test_a_dry_run_writes_nothing_and_is_deterministic(ledger: CreatorLedger) ->
     assert first.run_id == second.run_id
     assert event_count(cl) == events
     assert (
-        cl.read_models.all_balances(),
-        cl.read_models.journal_count(),
-        cl.read_models.position(),
+        cl.parts.projector.read_models.all_balances(),
+        cl.parts.projector.read_models.journal_count(),
+        cl.parts.projector.read_models.position(),
     ) == read_models
 
 
@@ -302,7 +302,9 @@ def test_a_reversed_transfer_makes_the_amount_payable_again_and_a_replay_changes
     body2, header2 = _signed(_reversal_event(transfer, 5_000, "evt_rev_2"))
     assert cl.handle_stripe_webhook(body2, header2, secret=SECRET).amount_minor == 3_000
     assert balances(cl, "c0") == (5_000, 0, 0)
-    assert cl.payout_status(cl.read_models.payouts()[0][1]).by_status == {"reversed": 1}
+    assert cl.payout_status(cl.parts.projector.read_models.payouts()[0][1]).by_status == {
+        "reversed": 1
+    }
     assert cl.reconcile_internal().clean
 
 

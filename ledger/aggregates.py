@@ -1,0 +1,142 @@
+"""Loading the ledger's aggregates by their keys, with the ledger's own errors.
+
+Every use case loads through :class:`Aggregates` (one load path: the event store's
+``get_many``), so "unknown fund 'x'" is said the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import NotFoundError
+from creator_ledger.domain.exclusivity import ExclusivityAgreement
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.ids import BOOK_SHARDS, book_shard
+from creator_ledger.domain.payout import Payout, PayoutRun
+from creator_ledger.domain.period import ProgramPeriod
+from creator_ledger.domain.program import ViewProgram
+from creator_ledger.domain.reimbursement import ReimbursementClaim
+
+if TYPE_CHECKING:
+    from creator_ledger.adapters.eventstore import EventStore
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Aggregates:
+    """Typed loading (and saving) of aggregates in the event store."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    # -- generic ------------------------------------------------------------------------
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        aggregate = self.store.get(aggregate_id)
+        if aggregate is None:
+            return None
+        assert isinstance(aggregate, cls), (type(aggregate), cls)
+        return aggregate
+
+    def get(self, cls: type[A], aggregate_id: UUID, *, what: str, key: str) -> A:
+        aggregate = self.find(cls, aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(f"unknown {what} {key!r}", **{what.replace(" ", "_"): key})
+        return aggregate
+
+    def many(self, cls: type[A], ids: Iterable[UUID]) -> list[A]:
+        """The existing aggregates among ``ids`` (loaded together), in the order of ``ids``."""
+        wanted = list(ids)
+        loaded = self.store.get_many(wanted)
+        out = [loaded[i] for i in wanted if i in loaded]
+        assert all(isinstance(a, cls) for a in out)
+        return out  # type: ignore[return-value]  # checked just above
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return self.store.contains(aggregate_id)
+
+    def save(self, *aggregates: Aggregate | None) -> None:
+        """One transaction; raises ``WriteConflictError`` if another writer got there first."""
+        self.store.save(*aggregates)
+
+    # -- by key ---------------------------------------------------------------------------
+
+    def fund(self, fund_key: str) -> CreatorFund:
+        return self.get(CreatorFund, CreatorFund.create_id(fund_key), what="fund", key=fund_key)
+
+    def fund_by_id(self, fund_id: UUID) -> CreatorFund:
+        return self.get(CreatorFund, fund_id, what="fund", key=str(fund_id))
+
+    def creator(self, creator_ref: str) -> Creator:
+        return self.get(Creator, Creator.create_id(creator_ref), what="creator", key=creator_ref)
+
+    def creator_by_id(self, creator_id: UUID) -> Creator:
+        return self.get(Creator, creator_id, what="creator", key=creator_id.hex)
+
+    def program(self, program_key: str) -> ViewProgram:
+        return self.get(
+            ViewProgram, ViewProgram.create_id(program_key), what="program", key=program_key
+        )
+
+    def period(self, program: ViewProgram, period_key: str) -> ProgramPeriod:
+        program.period_status(period_key)  # NotFoundError names the program and the period
+        return self.get(
+            ProgramPeriod,
+            ProgramPeriod.create_id(program.id, period_key),
+            what="period",
+            key=f"{program.program_key}/{period_key}",
+        )
+
+    def agreement(self, agreement_key: str) -> ExclusivityAgreement:
+        return self.get(
+            ExclusivityAgreement,
+            ExclusivityAgreement.create_id(agreement_key),
+            what="agreement",
+            key=agreement_key,
+        )
+
+    def claim(self, claim_key: str) -> ReimbursementClaim:
+        return self.get(
+            ReimbursementClaim, ReimbursementClaim.create_id(claim_key), what="claim", key=claim_key
+        )
+
+    def payout(self, payout_id: str | UUID | None) -> Payout | None:
+        """The payout with this id, or None (also for text that is not a payout id)."""
+        if isinstance(payout_id, UUID):
+            ident = payout_id
+        else:
+            try:
+                ident = UUID(payout_id or "")
+            except ValueError:
+                return None
+        aggregate = self.store.get(ident)
+        return aggregate if isinstance(aggregate, Payout) else None
+
+    def run(self, run_id: str) -> PayoutRun | None:
+        return self.find(PayoutRun, PayoutRun.create_id(run_id))
+
+    # -- account books ----------------------------------------------------------------------
+
+    def books(self, shards: Iterable[int]) -> dict[int, AccountBook]:
+        """The existing books among ``shards``, loaded together."""
+        wanted = sorted(set(shards))
+        assert all(0 <= s < BOOK_SHARDS for s in wanted)
+        return {b.shard: b for b in self.many(AccountBook, map(AccountBook.create_id, wanted))}
+
+    def book(self, creator_id: UUID, *, creator_ref: str) -> AccountBook:
+        """The account book of an enrolled creator."""
+        book = self.books([book_shard(creator_id)]).get(book_shard(creator_id))
+        if book is None or not book.has_account(creator_id.hex):
+            raise NotFoundError(f"unknown creator {creator_ref!r}", creator_ref=creator_ref)
+        return book
+
+    def book_or_new(self, shard: int, *, effective_at: datetime) -> AccountBook:
+        """The book of ``shard``, opened now if it does not exist yet."""
+        return self.books([shard]).get(shard) or AccountBook(shard=shard, effective_at=effective_at)

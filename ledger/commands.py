@@ -1,0 +1,123 @@
+"""Running a command: business time, and the idempotent, retried save.
+
+Every command carries an idempotency key.  :meth:`CommandRunner.run` loads and decides (the
+command's ``work``), then saves what changed together with a
+:class:`~creator_ledger.domain.idempotency.CommandRecord` of the first result, in one
+transaction.  A replay of the key returns that first result and writes nothing; a replay with
+other content is refused; a lost optimistic-concurrency race is decided again on fresh state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from creator_ledger.domain.errors import IdempotencyConflictError, InvalidInputError
+from creator_ledger.domain.idempotency import CommandRecord
+from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.results import Result
+from creator_ledger.ledger.retry import retry_on_conflict
+
+R = TypeVar("R", bound=Result)
+
+Clock = Callable[[], datetime]
+#: What a command's work returns: the aggregates it changed (None for "nothing"), its result.
+Work = Callable[[], tuple[Sequence[Aggregate | None], R]]
+
+MAX_KEY_LENGTH = 200
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (UUID, date)):
+        return str(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    msg = f"cannot fingerprint {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def fingerprint(command: str, arguments: dict[str, Any]) -> str:
+    """A stable hash of a command and its validated arguments."""
+    text = json.dumps([command, arguments], sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CommandRunner:
+    """Business time and the idempotent, retried save, shared by every use case."""
+
+    def __init__(self, aggregates: Aggregates, clock: Clock = utc_now) -> None:
+        self.aggregates = aggregates
+        self.clock = clock
+
+    def at(self, effective_at: datetime | None) -> datetime:
+        """A command's business time: ``effective_at`` (timezone-aware) in UTC, or now."""
+        if effective_at is None:
+            return self.clock()
+        if effective_at.tzinfo is None:
+            raise InvalidInputError("effective_at must be timezone-aware (e.g. UTC)")
+        return effective_at.astimezone(UTC)
+
+    def run(
+        self,
+        command: str,
+        idempotency_key: str,
+        arguments: dict[str, Any],
+        result_type: type[R],
+        work: Work[R],
+    ) -> R:
+        """Run ``work`` (load, decide) and save what it changed with the idempotency record,
+        in one transaction (see the module docstring)."""
+        check_key(idempotency_key)
+        print_ = fingerprint(command, arguments)
+
+        def attempt() -> R:
+            previous = self.previous(idempotency_key, command, print_, result_type)
+            if previous is not None:
+                return previous
+            aggregates, result = work()
+            record = self.record(idempotency_key, command, print_, result)
+            self.aggregates.save(*aggregates, record)
+            return result
+
+        return retry_on_conflict(attempt, what=command, command=command)
+
+    def record(self, key: str, command: str, print_: str, result: Result) -> CommandRecord:
+        return CommandRecord(
+            key=key,
+            command=command,
+            fingerprint=print_,
+            result=result.model_dump(mode="json"),
+            effective_at=self.clock(),
+        )
+
+    def previous(self, key: str, command: str, print_: str, result_type: type[R]) -> R | None:
+        """The first result under ``key``, or None; refuses the key used for other content."""
+        # The record is one event: read it alone (one query, no snapshot lookup).
+        recorded = self.aggregates.store.events(CommandRecord.create_id(key), lte=1)
+        if not recorded:
+            return None
+        record = recorded[0]
+        assert isinstance(record, CommandRecord.Recorded)
+        if record.command != command or record.fingerprint != print_:
+            msg = (
+                f"idempotency key {key!r} was used for a different command or content"
+                f" ({record.command}); use a new key for a new command"
+            )
+            raise IdempotencyConflictError(msg, idempotency_key=key, first_command=record.command)
+        return result_type.model_validate(record.result)
+
+
+def check_key(idempotency_key: str) -> None:
+    if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
+        msg = f"idempotency_key must be a non-empty string of at most {MAX_KEY_LENGTH} characters"
+        raise InvalidInputError(msg)
