@@ -29,6 +29,7 @@ checks that each agrees with the library's own path:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,6 +104,7 @@ class EventStore:
             (_LedgerApplication,),
             {"name": "Ledger", "snapshotting_intervals": dict(snapshot_intervals)},
         )
+        self.env = settings
         self._app: _LedgerApplication = app_class(env=settings)
         self._intervals = dict(snapshot_intervals)
         self._lock = threading.Lock()
@@ -114,6 +116,12 @@ class EventStore:
             if "sqlite" in module
             else "popo"
         )
+
+    @property
+    def application(self) -> Application[UUID]:
+        """The library's application underneath (for tests that compare the fast paths with
+        the library's own)."""
+        return self._app
 
     # -- writing --------------------------------------------------------------------------
 
@@ -186,6 +194,14 @@ class EventStore:
             cached = self._fast_forward(cached)
         out.update(cached)
         return out
+
+    def forget(self, ids: Iterable[UUID]) -> None:
+        """Drop these aggregates from this process's cache (the next load reads the store)."""
+        cache = self._app.repository.cache
+        if cache is not None:
+            for aggregate_id in ids:
+                with contextlib.suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
 
     def get(self, aggregate_id: UUID) -> Aggregate | None:
         return self.get_many([aggregate_id]).get(aggregate_id)

@@ -83,16 +83,26 @@ class _SqliteCursor:
 
 
 class SqliteDatabase:
-    """One SQLite file (WAL), one connection per thread."""
+    """One SQLite file (WAL), one connection per thread; or, with :meth:`in_memory`, a database
+    in this process's memory shared by its threads (forgotten when it is closed)."""
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout_s: float = 30.0, uri: bool = False
+    ) -> None:
         self.path = str(path)
+        self.uri = uri
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        if uri:
+            self._conn()  # an in-memory database lives as long as one connection to it
+
+    @classmethod
+    def in_memory(cls, name: str) -> SqliteDatabase:
+        return cls(f"file:{name}?mode=memory&cache=shared", uri=True)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -102,9 +112,11 @@ class SqliteDatabase:
                 timeout=self.busy_timeout_s,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=self.uri,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if not self.uri:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from uuid import uuid4
 
 import stripe
 
@@ -40,8 +41,14 @@ from creator_ledger.ledger.settings import Settings
 
 
 def read_model_database(settings: Settings) -> tuple[Database, ReadModels]:
-    """The read models' database: PostgreSQL (schema from ``migrate``) or the SQLite file."""
+    """The read models' database: PostgreSQL (schema from ``migrate``), the SQLite file, or a
+    SQLite database in memory (``memory://``, beside the library's in-memory event store)."""
     db: Database
+    if settings.is_memory:
+        db = SqliteDatabase.in_memory(f"creator-ledger-{uuid4().hex}")
+        read_models = ReadModels(db)
+        read_models.create_schema()
+        return db, read_models
     if settings.is_postgres:
         db = PostgresDatabase(settings.postgres_conninfo(), max_size=settings.postgres_pool_size)
         return db, ReadModels(db)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from creator_ledger.ledger.cli_support import (
     fail,
     guarded,
     opened,
+    optional_day,
     progress_bar,
 )
 from creator_ledger.ledger.plan import PayoutPlan, plan_summary
@@ -29,16 +30,6 @@ payouts_app = typer.Typer(
 
 #: Rows of each kind a table shows; --json, --csv and --out have them all.
 SHOWN = 25
-
-
-def _day(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{text!r} is not a date: use YYYY-MM-DD")
-        raise
 
 
 def print_plan(plan: PayoutPlan) -> None:
@@ -191,7 +182,7 @@ def plan_command(
     json: JsonOption = False,
 ) -> None:
     """The dry run: who would be paid what, and why everyone else is left out. Writes nothing."""
-    on = _day(as_of)
+    on = optional_day(as_of)
     with opened(database) as cl:
         plan = guarded(lambda: cl.plan(currency=currency, as_of=on, threshold_minor=threshold))
     if out is not None:
@@ -307,8 +298,8 @@ def reconcile_provider_command(
 ) -> None:
     """Ledger payouts against the provider's transfers; in-transit clearing nets to zero."""
     today = datetime.now(UTC).date()
-    first = _day(since) or today - timedelta(days=30)
-    last = _day(until) or today
+    first = optional_day(since) or today - timedelta(days=30)
+    last = optional_day(until) or today
     window = (
         datetime(first.year, first.month, first.day, tzinfo=UTC),
         datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1),

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Annotated, TypeVar
 
 import typer
@@ -71,3 +72,16 @@ def progress_bar(label: str) -> Progress:
         transient=True,
         disable=not sys.stderr.isatty(),
     )
+
+
+def parse_day(text: str) -> date:
+    """A business date from ``YYYY-MM-DD``; bad usage (exit 2) otherwise."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{text!r} is not a date: use YYYY-MM-DD")
+        raise
+
+
+def optional_day(text: str | None) -> date | None:
+    return None if text is None else parse_day(text)

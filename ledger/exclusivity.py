@@ -1,6 +1,6 @@
 """Exclusivity agreements: agree (committing the fund), credit instalments and milestones,
 breach (forfeit + clawback) and good-leaver termination.  The money rules are the domain's
-(:mod:`creator_ledger.domain.exclusivity`); this module loads, validates and saves."""
+(:mod:`creator_ledger.domain.bonus`); this module loads, validates and saves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from creator_ledger.domain import exclusivity as rules
+from creator_ledger.domain import bonus as rules
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError

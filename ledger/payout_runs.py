@@ -266,11 +266,11 @@ class PayoutRuns:
                 }
                 batch = [Outcome(fresh[o.payout.id], o.transfer_id, o.failure) for o in batch]
             first[0] = False
-            self._record(batch)
+            self._write_outcomes(batch)
 
         retry_on_conflict(attempt, what="recording payout outcomes")
 
-    def _record(self, resolved: Sequence[Outcome]) -> None:
+    def _write_outcomes(self, resolved: Sequence[Outcome]) -> None:
         at = self.clock()
         touched: list[Aggregate] = []
         failed = [o for o in resolved if o.failure is not None]

@@ -1,10 +1,11 @@
 """Configuration, from the environment or explicit arguments.
 
 ``LEDGER_DATABASE_URL``
-    ``sqlite:///path/to/ledger.sqlite`` (the embedded default) or
+    ``sqlite:///path/to/ledger.sqlite`` (the embedded default),
     ``postgresql://user[:password]@host[:port]/dbname`` (PostgreSQL, schema from
-    ``creator-ledger migrate``).  Default: ``sqlite:///creator-ledger.sqlite`` in the current
-    directory.
+    ``creator-ledger migrate``), or ``memory://`` (everything in this process, forgotten when
+    it ends: for tests and trying things out).  Default: ``sqlite:///creator-ledger.sqlite`` in
+    the current directory.
 ``LEDGER_POSTGRES_POOL_SIZE``
     Connections per pool (default 5).
 ``LEDGER_PAYOUT_THRESHOLDS``
@@ -32,6 +33,7 @@ from creator_ledger.domain.errors import InvalidInputError
 from creator_ledger.domain.money import check_amount, check_currency
 
 DEFAULT_DATABASE_URL = "sqlite:///creator-ledger.sqlite"
+MEMORY_URL = "memory://"
 #: Minimum payout per currency (minor units); below it the balance rolls over to the next run.
 DEFAULT_THRESHOLDS: Mapping[str, int] = {"USD": 1_000, "EUR": 1_000, "GBP": 1_000, "JPY": 1_000}
 DEFAULT_THRESHOLD_MINOR = 1_000
@@ -76,6 +78,10 @@ class Settings:
         return self.payout_thresholds.get(currency, DEFAULT_THRESHOLD_MINOR)
 
     @property
+    def is_memory(self) -> bool:
+        return self.database_url == MEMORY_URL
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
@@ -84,7 +90,7 @@ class Settings:
         if not self.database_url.startswith("sqlite:///"):
             msg = (
                 f"LEDGER_DATABASE_URL {self.database_url!r} is not supported: use "
-                "sqlite:///path/to/file.sqlite or postgresql://user@host:port/dbname"
+                "sqlite:///path/to/file.sqlite, postgresql://user@host:port/dbname or memory://"
             )
             raise InvalidInputError(msg)
         return Path(self.database_url.removeprefix("sqlite:///"))
@@ -127,6 +133,8 @@ class Settings:
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "CREATE_TABLE": "n",  # the schema comes from `creator-ledger migrate`
             }
+        if self.is_memory:
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(self.sqlite_path),
