@@ -2,8 +2,10 @@
 
 Verification is the SDK's (``stripe.Webhook.construct_event``: HMAC-SHA256 over
 ``"{timestamp}.{body}"``, constant-time compare, timestamps older than ``tolerance_s`` refused).
-The ledger turns ``transfer.reversed``, ``payout.paid`` and ``payout.failed`` into its own
-events; other types parse generically.  ``event_id`` is what makes a replayed delivery harmless:
+The provider's event names stay here: each event gets a provider-neutral
+:class:`ProviderEventKind` (Stripe's ``transfer.reversed``, ``payout.paid`` and ``payout.failed``
+are the kinds the ledger acts on; every other type is ``OTHER`` and parses generically), and
+keeps the provider's own name in ``type``, for audit.  ``event_id`` is what makes a replayed delivery harmless:
 the ledger records each event id once.
 
 :func:`sign_stripe_payload` signs a body the way Stripe does (an independent implementation,
@@ -12,6 +14,7 @@ for tests and fakes).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -26,12 +29,30 @@ from creator_ledger.domain.errors import InvalidInputError, WebhookSignatureErro
 __all__ = [
     "DEFAULT_TOLERANCE_S",
     "ProviderEvent",
+    "ProviderEventKind",
     "parse_stripe_webhook",
     "sign_stripe_payload",
 ]
 
 DEFAULT_TOLERANCE_S: Final = 300
 MAX_TOLERANCE_S: Final = 24 * 3600
+
+
+class ProviderEventKind(enum.StrEnum):
+    """What a provider event means to the ledger, whatever the provider calls it."""
+
+    TRANSFER_REVERSED = "transfer_reversed"  # (part of) a transfer came back to the platform
+    BANK_PAYOUT_PAID = "bank_payout_paid"  # a connected account's payout reached the bank
+    BANK_PAYOUT_FAILED = "bank_payout_failed"  # the bank refused it (possibly after "paid")
+    OTHER = "other"  # nothing the ledger acts on
+
+
+#: Stripe's event types, by the kind they mean; every other type is OTHER.
+_STRIPE_KINDS: Final[Mapping[str, ProviderEventKind]] = {
+    "transfer.reversed": ProviderEventKind.TRANSFER_REVERSED,
+    "payout.paid": ProviderEventKind.BANK_PAYOUT_PAID,
+    "payout.failed": ProviderEventKind.BANK_PAYOUT_FAILED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +62,15 @@ class ProviderEvent:
     ``payout_id`` is the *ledger's* payout id, from the object's ``metadata.payout_id`` (as the
     port's :class:`~adapters.payments.port.Transfer` has it); a Stripe payout's own id
     (``po_...``) is ``object_id``.
+
+    ``kind`` is what the ledger acts on; ``type`` is the provider's own name for the event
+    (``"transfer.reversed"``), kept for audit.  ``kind`` is keyword-only and defaults to
+    ``OTHER``.
     """
 
     event_id: str
     type: str
+    kind: ProviderEventKind = field(default=ProviderEventKind.OTHER, kw_only=True)
     created: datetime  # timezone-aware UTC
     account: str | None  # the connected account the event happened on; None: the platform
     object_type: str | None
@@ -132,6 +158,7 @@ def _to_provider_event(event: Mapping[str, Any]) -> ProviderEvent:
     return ProviderEvent(
         event_id=event_id,
         type=event_type,
+        kind=_STRIPE_KINDS.get(event_type, ProviderEventKind.OTHER),
         created=datetime.fromtimestamp(created, tz=UTC),
         account=_opt_str(event.get("account")),
         object_type=object_type,
