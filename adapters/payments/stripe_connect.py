@@ -6,8 +6,11 @@
   retries and this adapter's 429 backoff reuse it).
 * The SDK retries connection errors, 409 and 5xx ``max_network_retries`` times; it does not
   retry 429 unless Stripe says ``Stripe-Should-Retry: true``, so 429 is retried here, a bounded
-  number of times with capped exponential backoff (``sleep`` is injectable).
+  number of times, waiting what Stripe's ``Retry-After`` asks, else capped exponential backoff
+  (``sleep`` is injectable).
 * Timeouts are short and explicit (connect, read), through an explicit ``RequestsClient``.
+  Retries, timeouts and backoff are one value, :class:`StripeTransportOptions`
+  (:mod:`.stripe_transport`), for :meth:`StripeConnectProvider.from_transport_options`.
 * Errors become the ledger's own (:mod:`.stripe_errors`): rejected, or outcome unknown.
 * No Stripe type leaves this module: requests are built and replies parsed by
   :mod:`.stripe_objects` into the port's frozen dataclasses.
@@ -48,6 +51,17 @@ from creator_ledger.adapters.payments.stripe_objects import (
     to_transfer,
     transfer_params,
 )
+from creator_ledger.adapters.payments.stripe_transport import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_NETWORK_RETRIES,
+    DEFAULT_RATE_LIMIT_BACKOFF_MAX_S,
+    DEFAULT_RATE_LIMIT_BACKOFF_S,
+    DEFAULT_RATE_LIMIT_RETRIES,
+    DEFAULT_READ_TIMEOUT_S,
+    StripeTransportOptions,
+    check_range,
+    retry_after_s,
+)
 from creator_ledger.domain.errors import InvalidInputError, PaymentOutcomeUnknownError
 
 if TYPE_CHECKING:
@@ -65,18 +79,13 @@ __all__ = [
     "PAGE_SIZE",
     "ConnectedAccountStatus",
     "StripeConnectProvider",
+    "StripeTransportOptions",
 ]
 
 #: The Stripe API version every request pins; the one stripe-python 16.1.0 was generated for.
 API_VERSION: Final = "2026-10-28.endive"
 PAGE_SIZE: Final = 100
 MAX_PAGES: Final = 10_000  # 1,000,000 objects per listing; narrow the window beyond that
-DEFAULT_MAX_NETWORK_RETRIES: Final = 2
-DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
-DEFAULT_READ_TIMEOUT_S: Final = 15.0
-DEFAULT_RATE_LIMIT_RETRIES: Final = 4
-DEFAULT_RATE_LIMIT_BACKOFF_S: Final = 0.5
-DEFAULT_RATE_LIMIT_BACKOFF_MAX_S: Final = 8.0
 
 _T = TypeVar("_T")
 
@@ -103,26 +112,19 @@ class StripeConnectProvider:
         if not isinstance(api_key, str) or not api_key.startswith(("sk_", "rk_")):
             msg = "api_key must be a Stripe secret or restricted key (sk_... or rk_...)"
             raise InvalidInputError(msg)
-        _check_range("max_network_retries", max_network_retries, 0, 10)
-        _check_range("rate_limit_retries", rate_limit_retries, 0, 10)
-        _check_range("page_size", page_size, 1, PAGE_SIZE)
-        _check_range("max_pages", max_pages, 1, MAX_PAGES)
-        for name, value in (
-            ("connect_timeout_s", connect_timeout_s),
-            ("read_timeout_s", read_timeout_s),
-            ("rate_limit_backoff_max_s", rate_limit_backoff_max_s),
-        ):
-            if not 0 < value <= 120:
-                msg = f"{name} must be in (0, 120] seconds, got {value!r}"
-                raise InvalidInputError(msg, field=name)
-        if not 0 <= rate_limit_backoff_s <= rate_limit_backoff_max_s:
-            msg = "rate_limit_backoff_s must be in [0, rate_limit_backoff_max_s]"
-            raise InvalidInputError(msg, field="rate_limit_backoff_s")
+        transport = StripeTransportOptions(
+            max_network_retries=max_network_retries,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+            rate_limit_retries=rate_limit_retries,
+            rate_limit_backoff_s=rate_limit_backoff_s,
+            rate_limit_backoff_max_s=rate_limit_backoff_max_s,
+        )
+        check_range("page_size", page_size, 1, PAGE_SIZE)
+        check_range("max_pages", max_pages, 1, MAX_PAGES)
         self.api_version = api_version
         self.max_network_retries = max_network_retries
-        self._rate_limit_retries = rate_limit_retries
-        self._backoff_s = rate_limit_backoff_s
-        self._backoff_max_s = rate_limit_backoff_max_s
+        self._transport = transport
         self._sleep = sleep
         self._page_size = page_size
         self._max_pages = max_pages
@@ -134,6 +136,46 @@ class StripeConnectProvider:
             max_network_retries=max_network_retries,
             http_client=self._http_client,
         )
+
+    @classmethod
+    def from_transport_options(
+        cls,
+        api_key: str,
+        transport: StripeTransportOptions,
+        *,
+        base_url: str | None = None,
+        api_version: str = API_VERSION,
+        sleep: Callable[[float], None] = time.sleep,
+        page_size: int = PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
+    ) -> StripeConnectProvider:
+        """The provider with ``transport``'s retries, timeouts and 429 backoff.
+
+        The path for an application's settings: build one :class:`StripeTransportOptions`
+        (validated when built) and pass it here.
+        """
+        if not isinstance(transport, StripeTransportOptions):
+            msg = f"transport must be a StripeTransportOptions, got {type(transport).__name__}"
+            raise InvalidInputError(msg, field="transport")
+        return cls(
+            api_key,
+            base_url=base_url,
+            api_version=api_version,
+            max_network_retries=transport.max_network_retries,
+            connect_timeout_s=transport.connect_timeout_s,
+            read_timeout_s=transport.read_timeout_s,
+            rate_limit_retries=transport.rate_limit_retries,
+            rate_limit_backoff_s=transport.rate_limit_backoff_s,
+            rate_limit_backoff_max_s=transport.rate_limit_backoff_max_s,
+            sleep=sleep,
+            page_size=page_size,
+            max_pages=max_pages,
+        )
+
+    @property
+    def transport(self) -> StripeTransportOptions:
+        """The retries, timeouts and 429 backoff this provider uses."""
+        return self._transport
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -274,21 +316,20 @@ class StripeConnectProvider:
         raise InvalidInputError(msg, operation=operation, limit=limit)
 
     def _call(self, operation: str, send: Callable[[], _T], context: Mapping[str, str]) -> _T:
-        """Run one SDK call, retrying 429 with backoff, translating every Stripe error."""
-        attempts = self._rate_limit_retries + 1
+        """Run one SDK call, retrying 429 with backoff, translating every Stripe error.
+
+        After a 429 the wait is Stripe's ``Retry-After`` when it gives one, else capped
+        exponential backoff; at most ``rate_limit_backoff_max_s`` either way.
+        """
+        attempts = self._transport.rate_limit_retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 return send()
             except stripe.RateLimitError as exc:
                 if attempt == attempts:
                     raise translate(operation, exc, context, attempts) from None
-                self._sleep(min(self._backoff_s * 2 ** (attempt - 1), self._backoff_max_s))
+                wait_s = self._transport.rate_limit_wait_s(attempt, retry_after_s(exc.headers))
+                self._sleep(wait_s)
             except stripe.StripeError as exc:
                 raise translate(operation, exc, context, attempt) from None
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
-
-
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        msg = f"{name} must be an integer in {low}..{high}, got {value!r}"
-        raise InvalidInputError(msg, field=name)

@@ -27,6 +27,7 @@ def test_no_payments_module_passes_the_split_threshold(module: str) -> None:
     "name",
     [
         "StripeConnectProvider",
+        "StripeTransportOptions",
         "API_VERSION",
         "ConnectedAccountStatus",
         "DEFAULT_MAX_NETWORK_RETRIES",
