@@ -11,7 +11,8 @@
 * Timeouts are short and explicit (connect, read), through an explicit ``RequestsClient``.
   Retries, timeouts and backoff are one value, :class:`StripeTransportOptions`
   (:mod:`.stripe_transport`), for :meth:`StripeConnectProvider.from_transport_options`.
-* Errors become the ledger's own (:mod:`.stripe_errors`): rejected, or outcome unknown.
+* Errors become the ledger's own (:mod:`.stripe_errors`): rejected, or outcome unknown; the
+  API key appears in none of them.
 * No Stripe type leaves this module: requests are built and replies parsed by
   :mod:`.stripe_objects` into the port's frozen dataclasses.
 
@@ -125,6 +126,7 @@ class StripeConnectProvider:
         self.api_version = api_version
         self.max_network_retries = max_network_retries
         self._transport = transport
+        self._api_key = api_key  # only to keep it out of error messages (stripe_errors.redact)
         self._sleep = sleep
         self._page_size = page_size
         self._max_pages = max_pages
@@ -327,9 +329,11 @@ class StripeConnectProvider:
                 return send()
             except stripe.RateLimitError as exc:
                 if attempt == attempts:
-                    raise translate(operation, exc, context, attempts) from None
+                    raise translate(
+                        operation, exc, context, attempts, secret=self._api_key
+                    ) from None
                 wait_s = self._transport.rate_limit_wait_s(attempt, retry_after_s(exc.headers))
                 self._sleep(wait_s)
             except stripe.StripeError as exc:
-                raise translate(operation, exc, context, attempt) from None
+                raise translate(operation, exc, context, attempt, secret=self._api_key) from None
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

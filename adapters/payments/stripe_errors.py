@@ -7,12 +7,16 @@
   ``find_transfer``, never by sending again under a new key.
 
 Both carry the provider's ``error_type``, ``code``, ``http_status``, ``request_id`` as fields.
+Nothing the provider said reaches a message or a field with an API key in it: the adapter's own
+key and anything shaped like a Stripe secret or restricted key are masked the way Stripe masks
+them (``sk_test_****1234``), whoever echoed them (a proxy, a gateway, a misbehaving fake).
 No Stripe type leaves this module: the SDK's exception is translated and dropped
 (``raise ... from None`` at the call site).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -24,7 +28,7 @@ from creator_ledger.domain.errors import (
     PaymentRejectedError,
 )
 
-__all__ = ["malformed", "translate"]
+__all__ = ["malformed", "redact", "translate"]
 
 REJECTED: Final = (
     stripe.CardError,
@@ -34,16 +38,29 @@ REJECTED: Final = (
     stripe.PermissionError,
 )
 OUTCOME_UNKNOWN: Final = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+_KEY_SHAPED: Final = re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]+")
+_KEEP_LAST: Final = 4
 
 
 def translate(
-    operation: str, exc: stripe.StripeError, context: Mapping[str, str], attempts: int
+    operation: str,
+    exc: stripe.StripeError,
+    context: Mapping[str, str],
+    attempts: int,
+    *,
+    secret: str,
 ) -> LedgerError:
-    """The ledger error for ``exc``, raised by ``operation`` after ``attempts`` attempts."""
+    """The ledger error for ``exc``, raised by ``operation`` after ``attempts`` attempts.
+
+    ``secret`` (the API key) is masked wherever the provider's words are repeated.
+    """
     error = exc.error
     error_type = getattr(error, "type", None) if error is not None else None
     code = exc.code or (getattr(error, "code", None) if error is not None else None)
-    provider_message = exc.user_message or type(exc).__name__
+    error_type = redact(error_type, secret) if isinstance(error_type, str) else None
+    code = redact(code, secret) if isinstance(code, str) else None
+    provider_message = redact(exc.user_message or type(exc).__name__, secret)
+    request_id = redact(exc.request_id, secret) if isinstance(exc.request_id, str) else None
     fields: dict[str, Any] = {
         "provider": "stripe",
         "operation": operation,
@@ -51,7 +68,7 @@ def translate(
         "error_type": error_type,
         "code": code,
         "http_status": exc.http_status,
-        "request_id": exc.request_id,
+        "request_id": request_id,
         "provider_message": provider_message,
         "attempts": attempts,
         **context,
@@ -79,3 +96,16 @@ def malformed(operation: str, what: str) -> PaymentOutcomeUnknownError:
     """Stripe answered, but not with the object the adapter expected: the outcome is unknown."""
     msg = f"Stripe returned a malformed object for {operation}: {what}"
     return PaymentOutcomeUnknownError(msg, provider="stripe", operation=operation)
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` with ``secret`` and every Stripe-key-shaped token masked (``sk_test_****1234``)."""
+    if secret:
+        text = text.replace(secret, _mask(secret))
+    return _KEY_SHAPED.sub(lambda found: _mask(found.group()), text)
+
+
+def _mask(key: str) -> str:
+    prefix, _, rest = key.rpartition("_")
+    shown = rest[-_KEEP_LAST:] if len(rest) > 2 * _KEEP_LAST else ""
+    return f"{prefix}_****{shown}" if prefix else f"****{shown}"

@@ -4,6 +4,8 @@ an error or a log."""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +28,9 @@ from creator_ledger.adapters.payments.stripe_connect import (
 from creator_ledger.adapters.payments.stripe_transport import retry_after_s
 from creator_ledger.domain.errors import (
     InvalidInputError,
+    LedgerError,
     PaymentOutcomeUnknownError,
+    PaymentRejectedError,
 )
 from tests.fakes import FakeStripeServer, Fault, fake_stripe
 
@@ -290,3 +294,104 @@ def test_a_hung_call_is_outcome_unknown_after_about_the_configured_read_timeout(
 
     assert 0.4 <= elapsed_s < 2.5, f"gave up after {elapsed_s:.2f} s"
     assert caught.value.fields["error_class"] == "APIConnectionError"
+
+
+# ------------------------------------------------------------------------------ the API key
+
+
+def _no_key_in(error: LedgerError, key: str, records: list[logging.LogRecord]) -> None:
+    secret_part = key.split("_", 2)[2][:-4]  # the part Stripe never shows
+    texts = [
+        str(error),
+        repr(error),
+        error.message,
+        json.dumps(error.to_dict(), default=str),
+        *(str(value) for value in error.fields.values()),
+        *(record.getMessage() for record in records),
+        *(str(record.args) for record in records),
+    ]
+    leaks = [t for t in texts if key in t or secret_part in t]
+    assert leaks == []
+
+
+def _provoke(kind: str, server: FakeStripeServer, make: ProviderFactory, account: str) -> Any:
+    provider = make()
+    if kind == "authentication":
+        return make(api_key=WRONG_KEY).create_transfer(request_for(account))
+    if kind == "400 insufficient balance":
+        server.set_balance("usd", 1)
+        return provider.create_transfer(request_for(account))
+    if kind == "400 idempotency mismatch":
+        provider.create_transfer(request_for(account))
+        return provider.create_transfer(request_for(account, amount_minor=2))
+    if kind == "404 account":
+        return provider.connected_account_status("acct_missing")
+    if kind == "local rejection":
+        return provider.create_transfer(request_for(account, currency="XYZ"))
+    faults = {
+        "429": Fault.RATE_LIMIT,
+        "500": Fault.ERROR_500_AFTER_COMMIT,
+        "timeout": Fault.TIMEOUT_AFTER_COMMIT,
+        "reset": Fault.RESET_AFTER_COMMIT,
+    }
+    server.faults.push(faults[kind], times=4, delay_s=2, retry_after_s=None)
+    return provider.create_transfer(request_for(account))
+
+
+@pytest.mark.parametrize(
+    ("kind", "error_class"),
+    [
+        ("authentication", PaymentRejectedError),
+        ("400 insufficient balance", PaymentRejectedError),
+        ("400 idempotency mismatch", PaymentRejectedError),
+        ("404 account", PaymentRejectedError),
+        ("local rejection", PaymentRejectedError),
+        ("429", PaymentOutcomeUnknownError),
+        ("500", PaymentOutcomeUnknownError),
+        ("timeout", PaymentOutcomeUnknownError),
+        ("reset", PaymentOutcomeUnknownError),
+    ],
+)
+def test_no_error_and_no_log_record_contains_the_api_key(
+    server: FakeStripeServer,
+    make_provider: ProviderFactory,
+    account: str,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    error_class: type[LedgerError],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = WRONG_KEY if kind == "authentication" else SECRET_KEY
+
+    with pytest.raises(error_class) as caught:
+        _provoke(kind, server, make_provider, account)
+
+    if kind != "local rejection":  # that one never reaches the SDK
+        assert caplog.records  # the SDK did log: what it logged is checked, not silence
+    _no_key_in(caught.value, key, caplog.records)
+
+
+def test_an_unreachable_provider_does_not_show_the_api_key_either(
+    make_provider: ProviderFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with fake_stripe(api_key=SECRET_KEY) as gone:
+        url = gone.base_url
+
+    with pytest.raises(PaymentOutcomeUnknownError) as caught:
+        make_provider(base_url=url).create_transfer(request_for("acct_x"))
+
+    _no_key_in(caught.value, SECRET_KEY, caplog.records)
+
+
+def test_a_key_echoed_whole_by_the_server_is_masked_in_the_error(
+    server: FakeStripeServer, make_provider: ProviderFactory, account: str
+) -> None:
+    server.echo_api_key_in_errors = True
+
+    with pytest.raises(PaymentRejectedError) as caught:
+        make_provider(api_key=WRONG_KEY).create_transfer(request_for(account))
+
+    _no_key_in(caught.value, WRONG_KEY, [])
+    assert "Invalid API Key provided: sk_test_****77Zz" in caught.value.message
+    assert caught.value.fields["http_status"] == 401
