@@ -13,7 +13,9 @@ What it keeps as state (nothing is hard-coded):
   stored 500), same key + other parameters is a 400 ``idempotency_error``, same key while the
   first request still runs is a 409.  Requests that fail parameter validation store nothing,
   as on Stripe ("results are only saved if an API endpoint started executing");
-* a request log, and scripted faults (:class:`Fault`) pushed with ``server.faults.push(...)``.
+* a request log, and scripted faults (:class:`~tests.fakes.stripe_faults.Fault`) pushed with
+  ``server.faults.push(...)`` (429 with ``Stripe-Should-Retry`` or ``Retry-After``, 500 before
+  or after commit, timeouts, connection resets).
 
 Parameters are checked against the SDK's generated TypedDicts (``stripe.params.*Params``):
 an unknown parameter is a 400 ``parameter_unknown`` as on Stripe.  Some of those TypedDicts
@@ -27,7 +29,6 @@ adapter that forgets to convert is caught here).
 from __future__ import annotations
 
 import copy
-import enum
 import json
 import re
 import socket
@@ -45,10 +46,11 @@ from urllib.parse import parse_qsl, urlsplit
 import stripe
 import stripe.params as sp
 
+from tests.fakes.stripe_faults import Fault, FaultScript, ScriptedFault
+
 DEFAULT_API_KEY = "sk_test_fake_creator_ledger"
 DEFAULT_PLATFORM_BALANCE_MINOR = 10**12
 DEFAULT_START_TIME_S = 1_767_225_600  # 2026-01-01T00:00:00Z
-MAX_FAULT_REPEAT = 1_000
 MAX_LIST_LIMIT = 100
 
 _REQUEST_OPTION_KEYS = frozenset(stripe.RequestOptions.__optional_keys__)
@@ -59,77 +61,6 @@ _CREATED_KEYS = frozenset({"gt", "gte", "lt", "lte"})
 _METADATA_MAX_KEYS = 50
 _METADATA_MAX_KEY_LEN = 40
 _METADATA_MAX_VALUE_LEN = 500
-
-
-class Fault(enum.Enum):
-    """A failure the fake injects into the next matching request."""
-
-    RATE_LIMIT = "rate_limit"  # 429 before anything runs (optionally Stripe-Should-Retry)
-    ERROR_500_BEFORE_COMMIT = "error_500_before_commit"  # 500, nothing done, nothing stored
-    ERROR_500_AFTER_COMMIT = "error_500_after_commit"  # done; the 500 is stored for the key
-    TIMEOUT_BEFORE_COMMIT = "timeout_before_commit"  # key in flight for delay_s, then done
-    TIMEOUT_AFTER_COMMIT = "timeout_after_commit"  # done and stored; reply after delay_s
-    RESET_BEFORE_COMMIT = "reset_before_commit"  # socket reset, nothing done
-    RESET_AFTER_COMMIT = "reset_after_commit"  # done and stored; socket reset, no reply
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptedFault:
-    fault: Fault
-    method: str
-    path: re.Pattern[str]
-    should_retry: bool | None
-    delay_s: float
-
-
-class FaultScript:
-    """The queue of scripted faults; each request takes the first one that matches it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: list[ScriptedFault] = []
-
-    def push(
-        self,
-        fault: Fault,
-        *,
-        method: str = "POST",
-        path: str = r"/v1/transfers",
-        times: int = 1,
-        should_retry: bool | None = None,
-        delay_s: float = 1.0,
-    ) -> None:
-        """Inject ``fault`` into the next ``times`` requests whose method and path match.
-
-        ``path`` is a regular expression matched against the whole request path.
-        ``should_retry`` sets ``Stripe-Should-Retry`` on 429/500 replies (None: no header).
-        ``delay_s`` is how long a TIMEOUT fault holds the reply (make it longer than the
-        client's read timeout).
-        """
-        if not 1 <= times <= MAX_FAULT_REPEAT:
-            msg = f"times must be 1..{MAX_FAULT_REPEAT}, got {times}"
-            raise ValueError(msg)
-        if not 0 < delay_s <= 30:
-            msg = f"delay_s must be in (0, 30], got {delay_s}"
-            raise ValueError(msg)
-        scripted = ScriptedFault(fault, method.upper(), re.compile(path), should_retry, delay_s)
-        with self._lock:
-            self._queue.extend([scripted] * times)
-
-    def take(self, method: str, path: str) -> ScriptedFault | None:
-        with self._lock:
-            for i, scripted in enumerate(self._queue):
-                if scripted.method == method and scripted.path.fullmatch(path):
-                    return self._queue.pop(i)
-        return None
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._queue)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +281,9 @@ class FakeStripeServer:
         start_time_s: int = DEFAULT_START_TIME_S,
     ) -> None:
         self.api_key = api_key
+        #: Stripe masks a wrong key in its 401 message; True repeats it whole, as a careless
+        #: proxy or gateway might, to show that the adapter masks it itself.
+        self.echo_api_key_in_errors = False
         self.faults = FaultScript()
         self.internal_errors: list[str] = []  # bugs in the fake itself; fake_stripe() fails on them
         self._lock = threading.RLock()
@@ -565,7 +499,10 @@ class FakeStripeServer:
                 "backoff of your requests.",
                 code="rate_limit",
             )
-            return _Reply(429, error.body, dict(retry_header)), False
+            headers = dict(retry_header)
+            if scripted is not None and scripted.retry_after_s is not None:
+                headers["Retry-After"] = f"{scripted.retry_after_s:g}"
+            return _Reply(429, error.body, headers), False
         if fault is Fault.ERROR_500_BEFORE_COMMIT:
             return _Reply(500, _api_error_body(), dict(retry_header)), False
         if fault is Fault.RESET_BEFORE_COMMIT:
@@ -665,7 +602,8 @@ class FakeStripeServer:
                 "Authorization header, using Bearer auth.",
             )
         if token != self.api_key:
-            raise StripeHttpError(401, f"Invalid API Key provided: {token[:8]}****{token[-4:]}")
+            shown = token if self.echo_api_key_in_errors else f"{token[:8]}****{token[-4:]}"
+            raise StripeHttpError(401, f"Invalid API Key provided: {shown}")
 
     def _route(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
         for route in _ROUTES:

@@ -30,7 +30,11 @@ import pytest
 import stripe
 from aiohttp import web
 
-from creator_ledger.adapters.payments.webhooks import ProviderEvent, parse_stripe_webhook
+from creator_ledger.adapters.payments.webhooks import (
+    ProviderEvent,
+    ProviderEventKind,
+    parse_stripe_webhook,
+)
 from creator_ledger.domain.errors import WebhookSignatureError
 
 with warnings.catch_warnings():
@@ -257,6 +261,7 @@ def test_a_paid_payout_is_announced_by_a_signed_webhook_that_verifies(
         payout["id"],
     )
     assert (event.amount_minor, event.currency, event.status) == (2_500, "EUR", "paid")
+    assert event.kind is ProviderEventKind.BANK_PAYOUT_PAID
     assert event.payout_id == "po_ls_paid"
     assert event.created.tzinfo is not None
     assert abs(event.created.timestamp() - payout["created"]) <= 1
@@ -269,6 +274,7 @@ def test_a_failed_payout_webhook_carries_the_failure_code_and_message(
 ) -> None:
     event = delivered_event(receiver, "payout.failed", announced["failed"]["id"])
 
+    assert event.kind is ProviderEventKind.BANK_PAYOUT_FAILED
     assert event.failure_code == "could_not_process"
     assert event.failure_message == "The bank could not process this payout."
     assert event.payout_id == "po_ls_failed"
@@ -285,6 +291,7 @@ def test_a_cancelled_pending_payout_is_announced_and_parses_generically(
 
     assert announced["cancelled"]["status"] == "canceled"
     assert (event.type, event.status, event.failure_code) == ("payout.canceled", "canceled", None)
+    assert event.kind is ProviderEventKind.OTHER
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.payouts.cancel(payout["id"])  # only pending payouts can be cancelled
 

@@ -12,6 +12,7 @@ import stripe
 
 from creator_ledger.adapters.payments.webhooks import (
     ProviderEvent,
+    ProviderEventKind,
     parse_stripe_webhook,
     sign_stripe_payload,
 )
@@ -58,6 +59,7 @@ def test_a_correctly_signed_transfer_reversed_event_is_parsed() -> None:
     assert event == ProviderEvent(
         event_id="evt_1",
         type="transfer.reversed",
+        kind=ProviderEventKind.TRANSFER_REVERSED,
         created=datetime(2026, 1, 1, tzinfo=UTC),
         account=None,
         object_type="transfer",
@@ -128,6 +130,64 @@ def test_another_event_type_parses_generically() -> None:
         "acct_creator",
     )
     assert (event.amount_minor, event.currency, event.transfer_id) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "kind"),
+    [
+        ("transfer.reversed", ProviderEventKind.TRANSFER_REVERSED),
+        ("payout.paid", ProviderEventKind.BANK_PAYOUT_PAID),
+        ("payout.failed", ProviderEventKind.BANK_PAYOUT_FAILED),
+        ("payout.canceled", ProviderEventKind.OTHER),
+        ("transfer.created", ProviderEventKind.OTHER),
+        ("account.updated", ProviderEventKind.OTHER),
+    ],
+)
+def test_each_stripe_event_type_gets_its_provider_neutral_kind_and_keeps_its_name(
+    event_type: str, kind: ProviderEventKind
+) -> None:
+    body, header = signed(event_body(event_type, TRANSFER))
+
+    event = parse_stripe_webhook(body, header, SECRET)
+
+    assert event.kind is kind
+    assert event.type == event_type  # the provider's own name, for audit
+
+
+def test_the_kinds_have_stable_provider_neutral_values() -> None:
+    assert [(k.name, str(k)) for k in ProviderEventKind] == [
+        ("TRANSFER_REVERSED", "transfer_reversed"),
+        ("BANK_PAYOUT_PAID", "bank_payout_paid"),
+        ("BANK_PAYOUT_FAILED", "bank_payout_failed"),
+        ("OTHER", "other"),
+    ]
+    assert ProviderEventKind("bank_payout_failed") is ProviderEventKind.BANK_PAYOUT_FAILED
+    assert ProviderEventKind.TRANSFER_REVERSED == "transfer_reversed"  # a str enum
+
+
+def test_an_event_built_by_keyword_without_a_kind_is_other() -> None:
+    event = ProviderEvent(
+        event_id="evt_9",
+        type="payout.paid",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+        account="acct_creator",
+        object_type="payout",
+        object_id="po_1",
+        amount_minor=100,
+        currency="EUR",
+        transfer_id=None,
+        payout_id=None,
+    )
+
+    assert event.kind is ProviderEventKind.OTHER
+
+
+def test_adding_the_kind_did_not_shift_the_positional_fields() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    event = ProviderEvent("evt_9", "payout.paid", at, None, "payout", "po_1", 1, "EUR", None, None)
+
+    assert (event.created, event.account, event.kind) == (at, None, ProviderEventKind.OTHER)
 
 
 def test_a_tampered_body_is_refused() -> None:
