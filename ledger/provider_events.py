@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from creator_ledger.adapters.payments.webhooks import ProviderEvent
+from creator_ledger.adapters.payments.port import ProviderEvent, ProviderEventKind
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.projections import Projector
@@ -26,8 +26,7 @@ from creator_ledger.ledger.results import ProviderEventResult
 #: ``WebhookSignatureError`` for a bad signature.
 WebhookParser = Callable[[bytes, str, str], ProviderEvent]
 
-TRANSFER_REVERSED = "transfer.reversed"
-BANK_PAYOUT_EVENTS = {"payout.paid", "payout.failed"}
+BANK_PAYOUT_KINDS = {ProviderEventKind.BANK_PAYOUT_PAID, ProviderEventKind.BANK_PAYOUT_FAILED}
 
 
 class ProviderEvents:
@@ -64,9 +63,9 @@ class ProviderEvents:
         }
 
         def work() -> tuple[list[Aggregate], ProviderEventResult]:
-            if event.type == TRANSFER_REVERSED:
+            if event.kind == ProviderEventKind.TRANSFER_REVERSED:
                 return self._transfer_reversed(event)
-            if event.type in BANK_PAYOUT_EVENTS:
+            if event.kind in BANK_PAYOUT_KINDS:
                 return self._bank_payout(event)
             return [], ProviderEventResult(
                 event_id=event.event_id, type=event.type, action="ignored"
@@ -126,7 +125,7 @@ class ProviderEvents:
                 event_id=event.event_id, type=event.type, action="ignored", detail=detail
             )
         creator = self.aggregates.creator_by_id(UUID(hex=creator_hex))
-        status = "paid" if event.type == "payout.paid" else "failed"
+        status = "paid" if event.kind == ProviderEventKind.BANK_PAYOUT_PAID else "failed"
         failure = (
             f"{event.failure_code or ''}: {event.failure_message or ''}"
             if status == "failed"

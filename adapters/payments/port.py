@@ -9,10 +9,11 @@ a new key").
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,47 @@ class TransferReversal:
     amount_minor: int
     currency: str
     created: datetime
+
+
+class ProviderEventKind(enum.StrEnum):
+    """What a provider event means to the ledger, whatever the provider calls it."""
+
+    TRANSFER_REVERSED = "transfer_reversed"  # (part of) a transfer came back to the platform
+    BANK_PAYOUT_PAID = "bank_payout_paid"  # a connected account's payout reached the bank
+    BANK_PAYOUT_FAILED = "bank_payout_failed"  # the bank refused it (possibly after "paid")
+    OTHER = "other"  # nothing the ledger acts on
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One provider event, with the fields the ledger acts on; no provider type inside.
+
+    ``payout_id`` is the *ledger's* payout id, from the object's ``metadata.payout_id`` (as the
+    port's :class:`Transfer` has it); a Stripe payout's own id
+    (``po_...``) is ``object_id``.
+
+    ``kind`` is what the ledger acts on; ``type`` is the provider's own name for the event
+    (``"transfer.reversed"``), kept for audit.  ``kind`` is keyword-only and defaults to
+    ``OTHER``.
+    """
+
+    event_id: str
+    type: str
+    kind: ProviderEventKind = field(default=ProviderEventKind.OTHER, kw_only=True)
+    created: datetime  # timezone-aware UTC
+    account: str | None  # the connected account the event happened on; None: the platform
+    object_type: str | None
+    object_id: str | None
+    amount_minor: int | None
+    currency: str | None  # upper case
+    transfer_id: str | None
+    payout_id: str | None
+    amount_reversed_minor: int | None = None  # transfer.reversed
+    failure_code: str | None = None  # payout.failed
+    failure_message: str | None = None  # payout.failed
+    status: str | None = None
+    livemode: bool = False
+    raw_object: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

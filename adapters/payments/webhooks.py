@@ -24,18 +24,17 @@ for tests and fakes).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import stripe
 
+from creator_ledger.adapters.payments.port import ProviderEvent, ProviderEventKind
 from creator_ledger.domain.errors import InvalidInputError, WebhookSignatureError
 from creator_ledger.domain.money import BIGINT_MAX, BIGINT_MIN, check_currency
 
@@ -65,53 +64,12 @@ _UNSAFE_TEXT: Final = re.compile(
 _UNSIGNED_AMOUNT_OBJECTS: Final = frozenset({"transfer", "payout"})
 
 
-class ProviderEventKind(enum.StrEnum):
-    """What a provider event means to the ledger, whatever the provider calls it."""
-
-    TRANSFER_REVERSED = "transfer_reversed"  # (part of) a transfer came back to the platform
-    BANK_PAYOUT_PAID = "bank_payout_paid"  # a connected account's payout reached the bank
-    BANK_PAYOUT_FAILED = "bank_payout_failed"  # the bank refused it (possibly after "paid")
-    OTHER = "other"  # nothing the ledger acts on
-
-
 #: Stripe's event types, by the kind they mean; every other type is OTHER.
 _STRIPE_KINDS: Final[Mapping[str, ProviderEventKind]] = {
     "transfer.reversed": ProviderEventKind.TRANSFER_REVERSED,
     "payout.paid": ProviderEventKind.BANK_PAYOUT_PAID,
     "payout.failed": ProviderEventKind.BANK_PAYOUT_FAILED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderEvent:
-    """One provider event, with the fields the ledger acts on; no provider type inside.
-
-    ``payout_id`` is the *ledger's* payout id, from the object's ``metadata.payout_id`` (as the
-    port's :class:`~adapters.payments.port.Transfer` has it); a Stripe payout's own id
-    (``po_...``) is ``object_id``.
-
-    ``kind`` is what the ledger acts on; ``type`` is the provider's own name for the event
-    (``"transfer.reversed"``), kept for audit.  ``kind`` is keyword-only and defaults to
-    ``OTHER``.
-    """
-
-    event_id: str
-    type: str
-    kind: ProviderEventKind = field(default=ProviderEventKind.OTHER, kw_only=True)
-    created: datetime  # timezone-aware UTC
-    account: str | None  # the connected account the event happened on; None: the platform
-    object_type: str | None
-    object_id: str | None
-    amount_minor: int | None
-    currency: str | None  # upper case
-    transfer_id: str | None
-    payout_id: str | None
-    amount_reversed_minor: int | None = None  # transfer.reversed
-    failure_code: str | None = None  # payout.failed
-    failure_message: str | None = None  # payout.failed
-    status: str | None = None
-    livemode: bool = False
-    raw_object: dict[str, Any] = field(default_factory=dict)
 
 
 def livemode_of_key(api_key: str) -> bool | None:
