@@ -47,7 +47,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-__all__ = ["EventStore", "StoreKind", "WriteConflictError"]
+__all__ = ["EventStore", "StoreKind", "WriteConflictError", "issued_by"]
 
 StoreKind = Literal["sqlite", "postgres", "popo"]
 
@@ -125,8 +125,12 @@ class EventStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def save(self, *aggregates: Aggregate | None) -> None:
+    def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str] | None = None) -> None:
         """Write the pending events of ``aggregates`` in one transaction (all or nothing).
+
+        ``meta`` (who issued the unit of work: actor, command, idempotency key) is stored with
+        every event, as its ``issued`` attribute: metadata beside the event's own fields, read
+        back with :func:`issued_by`.
 
         Raises :class:`WriteConflictError` when another writer got there first; the aggregates
         are then spent (their events collected) and must be loaded again.
@@ -137,6 +141,10 @@ class EventStore:
             events.extend(aggregate.collect_events())
         if not events:
             return
+        if meta is not None:
+            stamp = dict(meta)
+            for e in events:
+                object.__setattr__(e, "issued", stamp)  # events are frozen: metadata only
         try:
             self._app.events.put(events)
         except IntegrityError:
@@ -358,6 +366,13 @@ class EventStore:
         with datastore.transaction(commit=False) as cur:
             cur.execute(sql, params)
             return [tuple(r) for r in cur.fetchall()]
+
+
+def issued_by(event: object) -> Mapping[str, str]:
+    """Who issued the unit of work that wrote ``event`` (``actor``, ``command``,
+    ``idempotency_key``), or nothing for an event written without it."""
+    meta = getattr(event, "issued", None)
+    return meta if isinstance(meta, dict) else {}
 
 
 def _project(events: list[Any]) -> Aggregate | None:

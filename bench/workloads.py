@@ -16,6 +16,7 @@ from creator_ledger.domain.accounts import IN_TRANSIT
 DAY = date(2026, 1, 1)
 WARMUP_OPS = 20
 ITEMS_PER_CLAIM = 5
+ACTOR = "svc:bench"
 
 
 def at(d: date, hour: int = 12) -> datetime:
@@ -35,6 +36,7 @@ def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         budget_minor=10**15,
         effective_at=at(DAY, 0),
         idempotency_key="fund",
+        actor=ACTOR,
     )
     records = [
         CreatorRecord(
@@ -49,7 +51,9 @@ def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         for n in range(creators)
     ]
     with timed() as enrol:
-        cl.enrol_creators(creators=records, effective_at=at(DAY, 1), idempotency_key="enrol")
+        cl.enrol_creators(
+            creators=records, effective_at=at(DAY, 1), idempotency_key="enrol", actor=ACTOR
+        )
     with timed() as project:
         events = cl.catch_up()
     return {
@@ -70,6 +74,7 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         rule=PoolShareRule(pool_minor=creators * 10_000, creator_cap_minor=200_000),
         effective_at=at(DAY, 2),
         idempotency_key="program",
+        actor=ACTOR,
     )
     cl.open_period(
         program_key="daily",
@@ -78,6 +83,7 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         ends_on=DAY,
         effective_at=at(DAY, 3),
         idempotency_key="open",
+        actor=ACTOR,
     )
     rng = random.Random(7)
     rows = [(ref(n), f"video-{n}", int(rng.paretovariate(1.2) * 1_000)) for n in range(creators)]
@@ -89,6 +95,7 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
             rows=rows,
             effective_at=at(DAY, 23),
             idempotency_key="usage",
+            actor=ACTOR,
         )
     cl.catch_up()
     with timed() as close:
@@ -97,6 +104,7 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
             period_key="d1",
             effective_at=at(DAY + timedelta(days=1), 1),
             idempotency_key="close",
+            actor=ACTOR,
         )
     with timed() as project:
         events = cl.catch_up()
@@ -127,6 +135,7 @@ def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str,
             reimbursement_budget_minor=10_000_000,
             effective_at=at(DAY, 4),
             idempotency_key=f"nda-{n}",
+            actor=ACTOR,
         )
         claim = f"claim-{n}"
         cl.submit_claim(
@@ -139,6 +148,7 @@ def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str,
             ],
             effective_at=at(DAY, 5),
             idempotency_key=f"claim-{n}",
+            actor=ACTOR,
         )
         items.extend((claim, f"i{k}") for k in range(ITEMS_PER_CLAIM))
     return items
@@ -150,14 +160,20 @@ def _w2_worker(url: str, items: list[tuple[str, str]], barrier: Any, out: Any) -
     try:
         for claim, item in items[:WARMUP_OPS]:
             cl.approve_claim_item(
-                claim_key=claim, item_id=item, idempotency_key=f"approve/{claim}/{item}"
+                claim_key=claim,
+                item_id=item,
+                idempotency_key=f"approve/{claim}/{item}",
+                actor=ACTOR,
             )
         barrier.wait()
         start = time.perf_counter()
         for claim, item in items[WARMUP_OPS:]:
             t0 = time.perf_counter()
             cl.approve_claim_item(
-                claim_key=claim, item_id=item, idempotency_key=f"approve/{claim}/{item}"
+                claim_key=claim,
+                item_id=item,
+                idempotency_key=f"approve/{claim}/{item}",
+                actor=ACTOR,
             )
             latencies.append(time.perf_counter() - t0)
         out.put((latencies, time.perf_counter() - start))
@@ -229,7 +245,7 @@ def w4_payouts(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
     with timed() as plan_t:
         plan = cl.plan(currency="USD")
     with timed() as exec_t:
-        result = cl.execute(plan, provider)
+        result = cl.execute(plan, provider, actor=ACTOR)
     assert result.complete
     assert result.paid == len(plan.lines)
     return {

@@ -6,7 +6,7 @@ Every use case loads through :class:`Aggregates` (one load path: the event store
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
@@ -62,9 +62,11 @@ class Aggregates:
     def exists(self, aggregate_id: UUID) -> bool:
         return self.store.contains(aggregate_id)
 
-    def save(self, *aggregates: Aggregate | None) -> None:
-        """One transaction; raises ``WriteConflictError`` if another writer got there first."""
-        self.store.save(*aggregates)
+    def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str]) -> None:
+        """One transaction, every event stamped with ``meta`` (who issued it: see
+        :func:`~creator_ledger.ledger.commands.issued`); raises ``WriteConflictError`` if
+        another writer got there first."""
+        self.store.save(*aggregates, meta=meta)
 
     # -- by key ---------------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ import typer
 
 from creator_ledger.ledger.bootstrap import build_provider
 from creator_ledger.ledger.cli_support import (
+    ActorOption,
     DatabaseOption,
     JsonOption,
+    actor_or_fail,
     fail,
     guarded,
     opened,
@@ -234,10 +236,12 @@ def execute_command(
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Transfers sent at once.")] = 1,
     database: DatabaseOption = None,
     json: JsonOption = False,
+    actor: ActorOption = None,
 ) -> None:
     """Pay exactly a saved plan (refused if its balances changed). Safe to run again: a run
     interrupted anywhere resumes, and nobody is paid twice. Exit 1 if anything failed or is
     unresolved."""
+    who = actor_or_fail(actor)
     plan = guarded(lambda: PayoutPlan.load(plan_file))
     with opened(database) as cl:
         provider = guarded(lambda: build_provider(cl.settings))
@@ -247,6 +251,7 @@ def execute_command(
                 lambda: cl.execute(
                     plan,
                     provider,
+                    actor=who,
                     batch_size=batch_size,
                     send_concurrency=concurrency,
                     progress=lambda _p, n: bar.advance(task, n),

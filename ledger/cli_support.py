@@ -16,6 +16,7 @@ from creator_ledger.domain.errors import LedgerError
 from creator_ledger.ledger.facade import CreatorLedger
 from creator_ledger.ledger.render import console
 from creator_ledger.ledger.settings import Settings
+from creator_ledger.ledger.validation import check_actor
 
 T = TypeVar("T")
 
@@ -28,6 +29,23 @@ DatabaseOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="LEDGER_ACTOR",
+        help="Who issues the command, as kind:name (e.g. op:alice@example.com); recorded.",
+    ),
+]
+
+
+def actor_or_fail(actor: str | None) -> str:
+    """The ``--actor`` given, checked; without one, bad usage (exit 2) saying how to give it."""
+    try:
+        return check_actor(actor)
+    except LedgerError as e:
+        fail(e.message)
+        raise
 
 
 def fail(message: str, code: int = 2) -> None:

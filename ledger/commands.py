@@ -74,9 +74,12 @@ class CommandRunner:
         arguments: dict[str, Any],
         result_type: type[R],
         work: Work[R],
+        *,
+        actor: str,
     ) -> R:
         """Run ``work`` (load, decide) and save what it changed with the idempotency record,
-        in one transaction (see the module docstring)."""
+        in one transaction (see the module docstring); every event written is stamped with
+        ``actor``, the command and its key."""
         check_key(idempotency_key)
         print_ = fingerprint(command, arguments)
 
@@ -86,7 +89,7 @@ class CommandRunner:
                 return previous
             aggregates, result = work()
             record = self.record(idempotency_key, command, print_, result)
-            self.aggregates.save(*aggregates, record)
+            self.aggregates.save(*aggregates, record, meta=issued(actor, command, idempotency_key))
             return result
 
         return retry_on_conflict(attempt, what=command, command=command)
@@ -115,6 +118,11 @@ class CommandRunner:
             )
             raise IdempotencyConflictError(msg, idempotency_key=key, first_command=record.command)
         return result_type.model_validate(record.result)
+
+
+def issued(actor: str, command: str, idempotency_key: str) -> dict[str, str]:
+    """What every event a command writes records of who issued it (see the event store)."""
+    return {"actor": actor, "command": command, "idempotency_key": idempotency_key}
 
 
 def check_key(idempotency_key: str) -> None:

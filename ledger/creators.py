@@ -13,9 +13,10 @@ from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint
+from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint, issued
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
 from creator_ledger.ledger.validation import (
+    Actor,
     Currency,
     Key,
     NonNegativeMinor,
@@ -62,6 +63,7 @@ class Creators:
         country: Country,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> CreatorRef:
         """Enrol a creator; ``creator_ref`` is the platform's own id for them."""
         args = arguments(locals())
@@ -79,7 +81,9 @@ class Creators:
             book.open_accounts([creator_id.hex], effective_at=at)
             return [creator, book], CreatorRef(creator_ref=creator_ref, creator_id=creator_id.hex)
 
-        return self.runner.run("enrol_creator", idempotency_key, args, CreatorRef, work)
+        return self.runner.run(
+            "enrol_creator", idempotency_key, args, CreatorRef, work, actor=actor
+        )
 
     @command
     def enrol_creators(
@@ -88,6 +92,7 @@ class Creators:
         creators: Sequence[tuple[Key, Text, Country] | CreatorRecord],
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> EnrolledCreators:
         """Enrol many creators, each ``(creator_ref, display_name, country)`` or a
         :class:`CreatorRecord` (with a payout account and KYC status); those enrolled already
@@ -137,7 +142,9 @@ class Creators:
                 if last
                 else None
             )
-            self.aggregates.save(*new, *touched, record)
+            self.aggregates.save(
+                *new, *touched, record, meta=issued(actor, "enrol_creators", idempotency_key)
+            )
         return EnrolledCreators(enrolled=enrolled, already_enrolled=already)
 
     @staticmethod
@@ -162,14 +169,20 @@ class Creators:
         return creator
 
     def _creator_update(
-        self, name: str, idempotency_key: str, args: dict[str, Any], creator_ref: str, change: Any
+        self,
+        actor: str,
+        name: str,
+        idempotency_key: str,
+        args: dict[str, Any],
+        creator_ref: str,
+        change: Any,
     ) -> Done:
         def work() -> tuple[list[Any], Done]:
             creator = self.aggregates.creator(creator_ref)
             change(creator)
             return [creator], Done(id=creator.id.hex)
 
-        return self.runner.run(name, idempotency_key, args, Done, work)
+        return self.runner.run(name, idempotency_key, args, Done, work, actor=actor)
 
     @command
     def link_payout_account(
@@ -181,11 +194,13 @@ class Creators:
         status: AccountStatus = "pending",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """Link the creator's connected account at the payment provider (e.g. ``acct_...``)."""
         args = arguments(locals())
         at = self.runner.at(effective_at)
         return self._creator_update(
+            actor,
             "link_payout_account",
             idempotency_key,
             args,
@@ -204,10 +219,12 @@ class Creators:
         reason: Text = "",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         args = arguments(locals())
         at = self.runner.at(effective_at)
         return self._creator_update(
+            actor,
             "set_payout_account_status",
             idempotency_key,
             args,
@@ -225,10 +242,12 @@ class Creators:
         reason: Text = "",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         args = arguments(locals())
         at = self.runner.at(effective_at)
         return self._creator_update(
+            actor,
             "set_kyc_status",
             idempotency_key,
             args,
@@ -250,12 +269,14 @@ class Creators:
         reimbursement_budget_minor: NonNegativeMinor = 0,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """Record a signed contract; NDA and production contracts may carry a reimbursement
         budget for production costs."""
         args = arguments(locals())
         at = self.runner.at(effective_at)
         return self._creator_update(
+            actor,
             "sign_contract",
             idempotency_key,
             args,
@@ -280,6 +301,7 @@ class Creators:
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """A ``payout`` hold keeps the creator out of payout runs; an ``accrual`` hold credits
         everything they earn to ``held`` until it is released."""
@@ -296,7 +318,7 @@ class Creators:
                 touched.append(book)
             return touched, Done(id=creator.id.hex)
 
-        return self.runner.run("place_hold", idempotency_key, args, Done, work)
+        return self.runner.run("place_hold", idempotency_key, args, Done, work, actor=actor)
 
     @command
     def release_hold(
@@ -307,6 +329,7 @@ class Creators:
         reason: Text = "",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """Release a hold; releasing the last accrual hold moves held earnings to payable."""
         args = arguments(locals())
@@ -322,4 +345,4 @@ class Creators:
                 touched.append(book)
             return touched, Done(id=creator.id.hex)
 
-        return self.runner.run("release_hold", idempotency_key, args, Done, work)
+        return self.runner.run("release_hold", idempotency_key, args, Done, work, actor=actor)

@@ -31,6 +31,8 @@ DAILY_POOL_MINOR = 5_000_000  # US$50,000 a day
 CREATOR_CAP_MINOR = 250_000  # US$2,500 per creator per day
 EXCLUSIVE_CREATOR = "creator-0007"
 NDA_CREATOR = "creator-0003"
+#: Who plays the story.
+ACTOR = "op:demo"
 
 
 def at(d: date, hour: int = 12) -> datetime:
@@ -103,6 +105,7 @@ def play(
         budget_minor=20_000_000_000,  # US$200M
         effective_at=at(START, 0),
         idempotency_key="demo/fund",
+        actor=ACTOR,
     )
 
     tick("creators")
@@ -119,7 +122,7 @@ def play(
     tick("payout run 1")
     clock.set(at(date(2026, 2, 28), 18))
     first = cl.plan(currency="USD", as_of=date(2026, 2, 28))
-    result.runs.append(cl.execute(first, provider))
+    result.runs.append(cl.execute(first, provider, actor=ACTOR))
     tick("breach")
     breach = cl.breach_exclusivity(
         agreement_key="excl-0007",
@@ -127,6 +130,7 @@ def play(
         reason="posted the same series first on another platform",
         effective_at=at(date(2026, 5, 15), 9),
         idempotency_key="demo/breach",
+        actor=ACTOR,
     )
     result.facts["clawback_minor"] = breach.clawback_minor
     result.facts["clawback_to_receivable_minor"] = breach.clawback_to_receivable_minor
@@ -135,7 +139,7 @@ def play(
     tick("payout run 2")
     clock.set(at(date(2026, 6, 30), 18))
     result.plan = cl.plan(currency="USD", as_of=date(2026, 6, 30))
-    result.runs.append(cl.execute(result.plan, provider))
+    result.runs.append(cl.execute(result.plan, provider, actor=ACTOR))
     tick("read models")
     cl.catch_up()
     return result
@@ -151,6 +155,7 @@ def _june_pool(cl: CreatorLedger, refs: list[str], weights: dict[str, float]) ->
         pool_minor=25_000_000,  # a US$250,000 summer special
         effective_at=at(day, 0),
         idempotency_key="demo/open/june",
+        actor=ACTOR,
     )
     cl.report_usage(
         program_key=POOL_PROGRAM,
@@ -159,12 +164,14 @@ def _june_pool(cl: CreatorLedger, refs: list[str], weights: dict[str, float]) ->
         rows=[(ref, f"summer-{ref[-4:]}", int(weights[ref] * 1_000)) for ref in refs],
         effective_at=at(day, 23),
         idempotency_key="demo/usage/june",
+        actor=ACTOR,
     )
     cl.close_period(
         program_key=POOL_PROGRAM,
         period_key=day.isoformat(),
         effective_at=at(day + timedelta(days=1), 1),
         idempotency_key="demo/close/june",
+        actor=ACTOR,
     )
 
 
@@ -175,6 +182,7 @@ def _creators(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]
         creators=[(r, f"Creator {r[-4:]}", rng.choice(countries)) for r in refs],
         effective_at=at(START, 1),
         idempotency_key="demo/enrol",
+        actor=ACTOR,
     )
     for n, ref in enumerate(refs, start=1):
         if n % 50 == 0:
@@ -185,6 +193,7 @@ def _creators(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]
             status="active",
             effective_at=at(START, 2),
             idempotency_key=f"demo/account/{ref}",
+            actor=ACTOR,
         )
         pending = n % 37 == 0
         cl.set_kyc_status(
@@ -193,6 +202,7 @@ def _creators(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]
             tax_status="submitted" if pending else "verified",
             effective_at=at(START, 2),
             idempotency_key=f"demo/kyc/{ref}",
+            actor=ACTOR,
         )
     cl.place_hold(
         creator_ref=creator_ref(13),
@@ -201,6 +211,7 @@ def _creators(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]
         reason="unusual view pattern under review",
         effective_at=at(START, 3),
         idempotency_key="demo/hold/13",
+        actor=ACTOR,
     )
     cl.place_hold(
         creator_ref=creator_ref(21),
@@ -209,6 +220,7 @@ def _creators(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]
         reason="suspected view farm; earnings held pending investigation",
         effective_at=at(START, 3),
         idempotency_key="demo/hold/21",
+        actor=ACTOR,
     )
     return refs
 
@@ -227,6 +239,7 @@ def _daily_pool(
         rule=PoolShareRule(pool_minor=DAILY_POOL_MINOR, creator_cap_minor=CREATOR_CAP_MINOR),
         effective_at=at(START, 4),
         idempotency_key="demo/program/pool",
+        actor=ACTOR,
     )
     days = [START + timedelta(days=i) for i in range(POOL_DAYS)]
     for d in days:
@@ -237,6 +250,7 @@ def _daily_pool(
             ends_on=d,
             effective_at=at(d, 0),
             idempotency_key=f"demo/open/{d}",
+            actor=ACTOR,
         )
     for i, d in enumerate(days):
         rows = []
@@ -250,6 +264,7 @@ def _daily_pool(
             rows=rows,
             effective_at=at(d, 23),
             idempotency_key=f"demo/usage/{d}",
+            actor=ACTOR,
         )
         if i == 1:
             # Half of two creators' views that day were bots.
@@ -263,12 +278,14 @@ def _daily_pool(
                 reason="bot traffic detected by the integrity team",
                 effective_at=at(d, 23),
                 idempotency_key=f"demo/ivt/{d}",
+                actor=ACTOR,
             )
         cl.close_period(
             program_key=POOL_PROGRAM,
             period_key=d.isoformat(),
             effective_at=at(d + timedelta(days=1), 1),
             idempotency_key=f"demo/close/{d}",
+            actor=ACTOR,
         )
         if i == 1:
             # A partner's report for day 1 arrives after day 1 closed: it counts in day 3.
@@ -279,6 +296,7 @@ def _daily_pool(
                 rows=[(creator_ref(n), f"video-{n:04d}-late", 5_000) for n in range(1, 11)],
                 effective_at=at(d + timedelta(days=1), 2),
                 idempotency_key="demo/usage/late",
+                actor=ACTOR,
             )
             result.facts["late_usage_counted_in"] = late.recorded_in_period
 
@@ -291,6 +309,7 @@ def _rate_program(cl: CreatorLedger, refs: list[str], weights: dict[str, float])
         rule=RatePerMilleRule(rate_micros_per_mille=4_000_000, period_cap_minor=250_000),
         effective_at=at(START, 4),
         idempotency_key="demo/program/rate",
+        actor=ACTOR,
     )
     week = START + timedelta(days=7)
     cl.open_period(
@@ -300,6 +319,7 @@ def _rate_program(cl: CreatorLedger, refs: list[str], weights: dict[str, float])
         ends_on=week + timedelta(days=6),
         effective_at=at(week, 0),
         idempotency_key="demo/open/rate",
+        actor=ACTOR,
     )
     cl.report_usage(
         program_key=RATE_PROGRAM,
@@ -308,12 +328,14 @@ def _rate_program(cl: CreatorLedger, refs: list[str], weights: dict[str, float])
         rows=[(ref, f"short-{ref[-4:]}", int(weights[ref] * 20_000)) for ref in refs[:400]],
         effective_at=at(week + timedelta(days=6), 23),
         idempotency_key="demo/usage/rate",
+        actor=ACTOR,
     )
     cl.close_period(
         program_key=RATE_PROGRAM,
         period_key="2026-W02",
         effective_at=at(week + timedelta(days=7), 1),
         idempotency_key="demo/close/rate",
+        actor=ACTOR,
     )
 
 
@@ -329,6 +351,7 @@ def _exclusivity(cl: CreatorLedger) -> None:
         vesting="linear",
         effective_at=at(START, 5),
         idempotency_key="demo/exclusivity",
+        actor=ACTOR,
     )
 
 
@@ -342,6 +365,7 @@ def _reimbursement(cl: CreatorLedger) -> None:
         reimbursement_budget_minor=500_000,
         effective_at=at(START, 6),
         idempotency_key="demo/nda",
+        actor=ACTOR,
     )
     cl.submit_claim(
         claim_key="claim-0003-1",
@@ -354,18 +378,21 @@ def _reimbursement(cl: CreatorLedger) -> None:
         ],
         effective_at=at(date(2026, 2, 2), 10),
         idempotency_key="demo/claim",
+        actor=ACTOR,
     )
     cl.approve_claim_item(
         claim_key="claim-0003-1",
         item_id="camera",
         effective_at=at(date(2026, 2, 3), 10),
         idempotency_key="demo/approve/camera",
+        actor=ACTOR,
     )
     cl.approve_claim_item(
         claim_key="claim-0003-1",
         item_id="travel",
         effective_at=at(date(2026, 2, 3), 10),
         idempotency_key="demo/approve/travel",
+        actor=ACTOR,
     )
     cl.reject_claim_item(
         claim_key="claim-0003-1",
@@ -373,4 +400,5 @@ def _reimbursement(cl: CreatorLedger) -> None:
         reason="meals are not production costs under the NDA programme",
         effective_at=at(date(2026, 2, 3), 10),
         idempotency_key="demo/reject/dinner",
+        actor=ACTOR,
     )

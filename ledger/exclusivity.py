@@ -17,7 +17,7 @@ from creator_ledger.domain.fund import CreatorFund
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import AgreementFigures
-from creator_ledger.ledger.validation import Key, PositiveMinor, Reason, arguments, command
+from creator_ledger.ledger.validation import Actor, Key, PositiveMinor, Reason, arguments, command
 
 #: What a change to an agreement does, given the agreement, its fund and the creator's book;
 #: it returns extra figures for the result.
@@ -62,6 +62,7 @@ class Exclusivity:
         vesting: Literal["linear", "cliff"] = "linear",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> AgreementFigures:
         """Agree an exclusivity deal: the total is committed from the fund (refused if it cannot
         cover it); instalments already due (an upfront payment) are credited at once."""
@@ -98,10 +99,13 @@ class Exclusivity:
             rules.credit_instalments(agreement, fund, book, due, on=at.date(), effective_at=at)
             return [agreement, fund, book], agreement_figures(agreement, creator_ref)
 
-        return self.runner.run("agree_exclusivity", idempotency_key, args, AgreementFigures, work)
+        return self.runner.run(
+            "agree_exclusivity", idempotency_key, args, AgreementFigures, work, actor=actor
+        )
 
     def _change(
         self,
+        actor: str,
         name: str,
         idempotency_key: str,
         args: dict[str, Any],
@@ -118,7 +122,7 @@ class Exclusivity:
                 agreement, creator.creator_ref, **extra
             )
 
-        return self.runner.run(name, idempotency_key, args, AgreementFigures, work)
+        return self.runner.run(name, idempotency_key, args, AgreementFigures, work, actor=actor)
 
     @command
     def credit_due_instalments(
@@ -128,6 +132,7 @@ class Exclusivity:
         on: date,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> AgreementFigures:
         """Credit every scheduled instalment due by ``on`` (run daily; a no-op when none is)."""
         args = arguments(locals())
@@ -137,7 +142,9 @@ class Exclusivity:
             due = [i for i, _ in a.due_instalments(on)]
             rules.credit_instalments(a, f, b, due, on=on, effective_at=at)
 
-        return self._change("credit_due_instalments", idempotency_key, args, agreement_key, change)
+        return self._change(
+            actor, "credit_due_instalments", idempotency_key, args, agreement_key, change
+        )
 
     @command
     def reach_milestone(
@@ -147,6 +154,7 @@ class Exclusivity:
         milestone_id: Key,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> AgreementFigures:
         args = arguments(locals())
         at = self.runner.at(effective_at)
@@ -154,7 +162,7 @@ class Exclusivity:
         def change(a: ExclusivityAgreement, f: CreatorFund, b: AccountBook) -> None:
             rules.credit_instalments(a, f, b, [milestone_id], on=at.date(), effective_at=at)
 
-        return self._change("reach_milestone", idempotency_key, args, agreement_key, change)
+        return self._change(actor, "reach_milestone", idempotency_key, args, agreement_key, change)
 
     @command
     def breach_exclusivity(
@@ -165,6 +173,7 @@ class Exclusivity:
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> AgreementFigures:
         """End the deal for breach: uncredited instalments are forfeited (back to the fund), and
         the credited-but-unvested part is clawed back pro rata (payable first, then held; what
@@ -182,7 +191,9 @@ class Exclusivity:
                 "clawback_to_receivable_minor": c.to_receivable_minor,
             }
 
-        return self._change("breach_exclusivity", idempotency_key, args, agreement_key, change)
+        return self._change(
+            actor, "breach_exclusivity", idempotency_key, args, agreement_key, change
+        )
 
     @command
     def terminate_exclusivity(
@@ -193,6 +204,7 @@ class Exclusivity:
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> AgreementFigures:
         """Good-leaver termination: no clawback; what is not yet credited is cancelled."""
         args = arguments(locals())
@@ -202,7 +214,9 @@ class Exclusivity:
             cancelled = rules.terminate(a, f, on=on, reason=reason, effective_at=at)
             return {"forfeited_minor": cancelled}
 
-        return self._change("terminate_exclusivity", idempotency_key, args, agreement_key, change)
+        return self._change(
+            actor, "terminate_exclusivity", idempotency_key, args, agreement_key, change
+        )
 
     @command
     def agreement(self, agreement_key: Key) -> AgreementFigures:

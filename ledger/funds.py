@@ -9,7 +9,15 @@ from creator_ledger.domain.fund import CreatorFund
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import FundFigures
-from creator_ledger.ledger.validation import Currency, Key, PositiveMinor, Text, arguments, command
+from creator_ledger.ledger.validation import (
+    Actor,
+    Currency,
+    Key,
+    PositiveMinor,
+    Text,
+    arguments,
+    command,
+)
 
 
 def fund_figures(fund: CreatorFund) -> FundFigures:
@@ -42,6 +50,7 @@ class Funds:
         budget_minor: PositiveMinor,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> FundFigures:
         """Create a creator fund with a budget (e.g. US$200M = 20,000,000,000 USD minor units)."""
         args = arguments(locals())
@@ -58,7 +67,7 @@ class Funds:
             )
             return [fund], fund_figures(fund)
 
-        return self.runner.run("create_fund", idempotency_key, args, FundFigures, work)
+        return self.runner.run("create_fund", idempotency_key, args, FundFigures, work, actor=actor)
 
     @command
     def top_up_fund(
@@ -69,6 +78,7 @@ class Funds:
         reference: Text = "",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> FundFigures:
         args = arguments(locals())
 
@@ -79,7 +89,7 @@ class Funds:
             )
             return [fund], fund_figures(fund)
 
-        return self.runner.run("top_up_fund", idempotency_key, args, FundFigures, work)
+        return self.runner.run("top_up_fund", idempotency_key, args, FundFigures, work, actor=actor)
 
     @command
     def fund(self, fund_key: Key) -> FundFigures:

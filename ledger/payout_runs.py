@@ -20,7 +20,7 @@ finishes what is left.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -34,17 +34,20 @@ from creator_ledger.domain.ids import book_shard, book_shard_hex
 from creator_ledger.domain.payout import Payout, PayoutRun
 from creator_ledger.ledger import transfers
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import Clock
+from creator_ledger.ledger.commands import Clock, issued
 from creator_ledger.ledger.plan import PayoutPlan
 from creator_ledger.ledger.planner import Planner
 from creator_ledger.ledger.results import RunResult, SkippedPayout
 from creator_ledger.ledger.retry import retry_on_conflict
 from creator_ledger.ledger.transfers import Outcome
+from creator_ledger.ledger.validation import check_actor
 
 DEFAULT_BATCH_SIZE = 2_000
 MAX_BATCH_SIZE = 5_000
 
 Progress = Callable[[str, int], None]
+#: Who issued an execution (see :func:`~creator_ledger.ledger.commands.issued`).
+Meta = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +93,16 @@ class PayoutRuns:
         plan: PayoutPlan,
         provider: PaymentProvider,
         *,
+        actor: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         send_concurrency: int = 1,
         progress: Progress | None = None,
     ) -> RunResult:
         """Pay exactly ``plan``, or refuse it (:class:`StalePlanError`) when the balances or
         gates it was computed from have changed.  Safe to run again after any interruption,
-        and concurrently with itself: every payout is one transfer."""
+        and concurrently with itself: every payout is one transfer.  ``actor`` (who executes)
+        is recorded on every event the execution writes."""
+        check_actor(actor)
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             msg = f"batch_size must be 1..{MAX_BATCH_SIZE}"
             raise InvalidInputError(msg, batch_size=batch_size)
@@ -105,6 +111,7 @@ class PayoutRuns:
             raise InvalidInputError(msg, send_concurrency=send_concurrency)
         plan.verify()
         tick = progress or (lambda _phase, _n: None)
+        meta = issued(actor, "execute", f"run:{plan.run_id}")
         run = self._start_run(plan, batch_size)
         # A run started before (not by this call) may have payouts an earlier execution left.
         resumed = not run.pending_events
@@ -113,12 +120,12 @@ class PayoutRuns:
         created: list[Payout] = []
         own_batches = 0
         for n, batch in enumerate(batches):
-            run, made, ours = self._request_batch(run, n, batch, plan)
+            run, made, ours = self._request_batch(run, n, batch, plan, meta)
             created.extend(made)
             own_batches += ours
             tick("requested", len(batch))
         if not batches and run.version == 0:
-            self.aggregates.save(run)
+            self.aggregates.save(run, meta=meta)
         todo: list[tuple[Payout, bool]] = [(p, False) for p in created]
         if resumed:
             known = {p.id for p in created}
@@ -127,7 +134,7 @@ class PayoutRuns:
         for start in range(0, len(todo), run.batch_size):
             chunk = todo[start : start + run.batch_size]
             results = transfers.send_all(provider, chunk, send_concurrency)
-            self._record_outcomes(results)
+            self._record_outcomes(results, meta)
             outcomes.extend(results)
             tick("sent", len(chunk))
         if resumed or own_batches < len(batches):
@@ -136,9 +143,10 @@ class PayoutRuns:
             # key makes this safe even while that executor is still at work.
             leftovers = [(p, True) for p in self._requested_payouts(run.run_id, set())]
             if leftovers:
-                self._record_outcomes(transfers.send_all(provider, leftovers, send_concurrency))
-            return self._finish_from_read_models(run, plan)
-        return self._finish(run, plan, outcomes)
+                sent = transfers.send_all(provider, leftovers, send_concurrency)
+                self._record_outcomes(sent, meta)
+            return self._finish_from_read_models(run, plan, meta)
+        return self._finish(run, plan, outcomes, meta)
 
     # -- starting and requesting ------------------------------------------------------------
 
@@ -168,7 +176,7 @@ class PayoutRuns:
         )
 
     def _request_batch(
-        self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan
+        self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan, meta: Meta
     ) -> tuple[PayoutRun, list[Payout], int]:
         """Request batch ``n`` (unless it was already); returns the run, the payouts this call
         requested, and 1 if it requested the batch, 0 if someone else had."""
@@ -178,7 +186,7 @@ class PayoutRuns:
             run = current[0]
             if run.has_requested(n):
                 return run, [], 0
-            payouts = self._request(run, n, batch, plan)
+            payouts = self._request(run, n, batch, plan, meta)
             return run, payouts, 1
 
         def reload_and_attempt() -> tuple[PayoutRun, list[Payout], int]:
@@ -195,7 +203,7 @@ class PayoutRuns:
         )
 
     def _request(
-        self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan
+        self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan, meta: Meta
     ) -> list[Payout]:
         """Write batch ``n``'s offsets and payout requests (one transaction)."""
         at = self.clock()
@@ -235,7 +243,7 @@ class PayoutRuns:
                 run_id=run.run_id, currency=plan.currency, lines=lines, effective_at=at
             )
         run.record_batch(n, len(payouts), skipped, effective_at=at)
-        self.aggregates.save(run, *books.values(), *payouts)
+        self.aggregates.save(run, *books.values(), *payouts, meta=meta)
         return payouts
 
     def _requested_payouts(self, run_id: str, known: set[UUID]) -> list[Payout]:
@@ -251,7 +259,7 @@ class PayoutRuns:
 
     # -- recording outcomes -----------------------------------------------------------------
 
-    def _record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+    def _record_outcomes(self, outcomes: Sequence[Outcome], meta: Meta) -> None:
         """Record paid and failed payouts (one transaction); a concurrent executor may have
         recorded some of them first, which is fine."""
         resolved = [o for o in outcomes if o.resolved]
@@ -266,11 +274,11 @@ class PayoutRuns:
                 }
                 batch = [Outcome(fresh[o.payout.id], o.transfer_id, o.failure) for o in batch]
             first[0] = False
-            self._write_outcomes(batch)
+            self._write_outcomes(batch, meta)
 
         retry_on_conflict(attempt, what="recording payout outcomes")
 
-    def _write_outcomes(self, resolved: Sequence[Outcome]) -> None:
+    def _write_outcomes(self, resolved: Sequence[Outcome], meta: Meta) -> None:
         at = self.clock()
         touched: list[Aggregate] = []
         failed = [o for o in resolved if o.failure is not None]
@@ -293,11 +301,13 @@ class PayoutRuns:
                     effective_at=at,
                 )
             touched.append(o.payout)
-        self.aggregates.save(*touched, *books.values())
+        self.aggregates.save(*touched, *books.values(), meta=meta)
 
     # -- results ------------------------------------------------------------------------------
 
-    def _finish(self, run: PayoutRun, plan: PayoutPlan, outcomes: list[Outcome]) -> RunResult:
+    def _finish(
+        self, run: PayoutRun, plan: PayoutPlan, outcomes: list[Outcome], meta: Meta
+    ) -> RunResult:
         """The result of a run this call requested and sent entirely: from its own outcomes
         (the read models catch up on the next query)."""
         paid = [o for o in outcomes if o.transfer_id is not None]
@@ -319,9 +329,10 @@ class PayoutRuns:
             sum(o.payout.amount_minor for o in paid),
             failures,
             unresolved,
+            meta,
         )
 
-    def _finish_from_read_models(self, run: PayoutRun, plan: PayoutPlan) -> RunResult:
+    def _finish_from_read_models(self, run: PayoutRun, plan: PayoutPlan, meta: Meta) -> RunResult:
         """The result of a resumed or shared run: the whole run, from the read models."""
         self.planner.projector.catch_up()
         rows = self.read_models.payouts(run_id=run.run_id)
@@ -333,7 +344,14 @@ class PayoutRuns:
         ]
         unresolved = sum(1 for r in rows if r[6] == "requested")
         return self._result(
-            run, plan, len(rows), len(done), sum(int(r[4]) for r in done), failures, unresolved
+            run,
+            plan,
+            len(rows),
+            len(done),
+            sum(int(r[4]) for r in done),
+            failures,
+            unresolved,
+            meta,
         )
 
     def _result(
@@ -345,13 +363,14 @@ class PayoutRuns:
         paid_minor: int,
         failures: list[dict[str, str]],
         unresolved: int,
+        meta: Meta,
     ) -> RunResult:
         fresh = self.aggregates.run(run.run_id)
         assert fresh is not None
         if not unresolved and not fresh.finished:
             fresh.finish(paid=paid, failed=len(failures), effective_at=self.clock())
             with contextlib.suppress(WriteConflictError):  # a concurrent executor finished it
-                self.aggregates.save(fresh)
+                self.aggregates.save(fresh, meta=meta)
         return RunResult(
             run_id=run.run_id,
             currency=plan.currency,

@@ -24,6 +24,7 @@ from creator_ledger.ledger.results import (
     UsageRecorded,
 )
 from creator_ledger.ledger.validation import (
+    Actor,
     Key,
     NonNegativeMinor,
     PositiveMinor,
@@ -92,6 +93,7 @@ class Programs:
         rule: Rule,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """A per-view program paid from ``fund_key``, in the fund's currency."""
         args = arguments(locals())
@@ -110,7 +112,7 @@ class Programs:
             )
             return [program], Done(id=str(program.id))
 
-        return self.runner.run("create_program", idempotency_key, args, Done, work)
+        return self.runner.run("create_program", idempotency_key, args, Done, work, actor=actor)
 
     @command
     def change_program_rule(
@@ -120,6 +122,7 @@ class Programs:
         rule: Rule,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """A new rule version, used by periods opened from now on."""
         args = arguments(locals())
@@ -131,7 +134,9 @@ class Programs:
             )
             return [program], Done(id=f"{program.id}/v{version}")
 
-        return self.runner.run("change_program_rule", idempotency_key, args, Done, work)
+        return self.runner.run(
+            "change_program_rule", idempotency_key, args, Done, work, actor=actor
+        )
 
     @command
     def open_period(
@@ -144,6 +149,7 @@ class Programs:
         pool_minor: NonNegativeMinor | None = None,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """Open a period and commit its budget from the fund: the pool (``pool_minor`` or the
         rule's), or a rate program's period cap.  Refused if the fund cannot cover it."""
@@ -176,7 +182,7 @@ class Programs:
             )
             return [program, fund, period], Done(id=str(period.id))
 
-        return self.runner.run("open_period", idempotency_key, args, Done, work)
+        return self.runner.run("open_period", idempotency_key, args, Done, work, actor=actor)
 
     def _creator_ids(self, rows: Sequence[UsageRow]) -> dict[str, str]:
         """creator_ref -> creator id (hex); unknown creators are refused, naming them."""
@@ -208,6 +214,7 @@ class Programs:
         rows: Sequence[UsageRow],
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> UsageRecorded:
         """Record a usage report: rows of ``(creator_ref, content_id, views)``.  Usage for a
         period that has closed counts in the program's next open period."""
@@ -239,7 +246,9 @@ class Programs:
                 late_from_period=late_from,
             )
 
-        return self.runner.run("report_usage", idempotency_key, args, UsageRecorded, work)
+        return self.runner.run(
+            "report_usage", idempotency_key, args, UsageRecorded, work, actor=actor
+        )
 
     @command
     def deduct_invalid_traffic(
@@ -252,6 +261,7 @@ class Programs:
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """Remove invalid views (bots, fraud) from an open period, per creator and content."""
         args = arguments(locals())
@@ -267,7 +277,9 @@ class Programs:
             )
             return [period], Done(id=str(period.id))
 
-        return self.runner.run("deduct_invalid_traffic", idempotency_key, args, Done, work)
+        return self.runner.run(
+            "deduct_invalid_traffic", idempotency_key, args, Done, work, actor=actor
+        )
 
     @command
     def estimate_period(self, *, program_key: Key, period_key: Key) -> PeriodEstimate:
@@ -293,6 +305,7 @@ class Programs:
         period_key: Key,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> PeriodFigures:
         """Close a period: fix final earnings, credit every creator (one event per account
         book), spend the fund's commitment and return what nobody could take."""
@@ -326,7 +339,9 @@ class Programs:
             touched: list[Any] = [period, program, fund, *books.values()]
             return touched, _figures(period, split, "final")
 
-        return self.runner.run("close_period", idempotency_key, args, PeriodFigures, work)
+        return self.runner.run(
+            "close_period", idempotency_key, args, PeriodFigures, work, actor=actor
+        )
 
 
 __all__ = ["PoolShareRule", "Programs", "RatePerMilleRule"]

@@ -21,11 +21,14 @@ from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.projections import Projector
 from creator_ledger.ledger.results import ProviderEventResult
+from creator_ledger.ledger.validation import check_actor
 
 #: Verifies a webhook (raw body, signature header, secret) and parses it; raises
 #: ``WebhookSignatureError`` for a bad signature.
 WebhookParser = Callable[[bytes, str, str], ProviderEvent]
 
+#: Who a verified Stripe webhook was issued by.
+STRIPE = "provider:stripe"
 BANK_PAYOUT_KINDS = {ProviderEventKind.BANK_PAYOUT_PAID, ProviderEventKind.BANK_PAYOUT_FAILED}
 
 
@@ -48,10 +51,12 @@ class ProviderEvents:
         """Verify a Stripe webhook (raw body and ``Stripe-Signature`` header) and record it.
         A bad signature raises :class:`WebhookSignatureError` and writes nothing; a replayed
         event changes nothing."""
-        return self.record_provider_event(self.parse_webhook(raw_body, signature_header, secret))
+        event = self.parse_webhook(raw_body, signature_header, secret)
+        return self.record_provider_event(event, actor=STRIPE)
 
-    def record_provider_event(self, event: ProviderEvent) -> ProviderEventResult:
-        """Record one provider event (see the module docstring).  Idempotent on the event."""
+    def record_provider_event(self, event: ProviderEvent, *, actor: str) -> ProviderEventResult:
+        """Record one provider event (see the module docstring).  Idempotent on the event.
+        ``actor`` is who reports it (a verified webhook: ``provider:stripe``)."""
         args = {
             "event_id": event.event_id,
             "type": event.type,
@@ -72,7 +77,12 @@ class ProviderEvents:
             )
 
         return self.runner.run(
-            "provider_event", f"provider-event:{event.event_id}", args, ProviderEventResult, work
+            "provider_event",
+            f"provider-event:{event.event_id}",
+            args,
+            ProviderEventResult,
+            work,
+            actor=check_actor(actor),
         )
 
     def _transfer_reversed(

@@ -12,6 +12,7 @@ from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import ClaimItemDecision, Done
 from creator_ledger.ledger.validation import (
+    Actor,
     Currency,
     Key,
     PositiveMinor,
@@ -42,6 +43,7 @@ class Reimbursements:
         items: Sequence[ClaimItem],
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> Done:
         """Claim production costs, item by item with receipt references.  Only creators who
         signed an NDA or production contract can claim."""
@@ -66,7 +68,7 @@ class Reimbursements:
             )
             return [claim], Done(id=str(claim.id))
 
-        return self.runner.run("submit_claim", idempotency_key, args, Done, work)
+        return self.runner.run("submit_claim", idempotency_key, args, Done, work, actor=actor)
 
     @command
     def approve_claim_item(
@@ -78,6 +80,7 @@ class Reimbursements:
         note: Text = "",
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> ClaimItemDecision:
         """Approve an item (for the claimed amount, or less with a note): it becomes payable.
         Refused beyond the creator's reimbursement budget."""
@@ -110,7 +113,9 @@ class Reimbursements:
             )
             return [claim, creator, book], decision
 
-        return self.runner.run("approve_claim_item", idempotency_key, args, ClaimItemDecision, work)
+        return self.runner.run(
+            "approve_claim_item", idempotency_key, args, ClaimItemDecision, work, actor=actor
+        )
 
     @command
     def reject_claim_item(
@@ -121,6 +126,7 @@ class Reimbursements:
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,
+        actor: Actor,
     ) -> ClaimItemDecision:
         args = arguments(locals())
 
@@ -136,4 +142,6 @@ class Reimbursements:
             )
             return [claim], decision
 
-        return self.runner.run("reject_claim_item", idempotency_key, args, ClaimItemDecision, work)
+        return self.runner.run(
+            "reject_claim_item", idempotency_key, args, ClaimItemDecision, work, actor=actor
+        )

@@ -10,6 +10,7 @@ accepted.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -44,6 +45,16 @@ Key = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"),
 ]
+ACTOR_PATTERN = r"^[a-z][a-z0-9-]{0,31}:[!-~]+$"
+#: Who issues a command, as ``kind:name``: ``op:alice@example.com``, ``svc:usage-ingest``.
+Actor = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=200, pattern=ACTOR_PATTERN),
+]
+ACTOR_HELP = (
+    "actor names who issues the command, as kind:name (e.g. op:alice@example.com or"
+    " svc:usage-ingest): pass actor=... in Python; the CLI takes --actor or LEDGER_ACTOR"
+)
 Text = Annotated[str, StringConstraints(max_length=2_000)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
 
@@ -55,6 +66,9 @@ def translate(error: ValidationError) -> LedgerError:
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"])
+        if where == "actor":
+            got = "nothing" if "missing" in item["type"] else repr(item.get("input"))
+            return InvalidInputError(f"{ACTOR_HELP}; got {got}", field="actor")
         inner = (item.get("ctx") or {}).get("error")
         if isinstance(inner, LedgerError):
             inner.message = f"{where}: {inner.message}"
@@ -79,5 +93,16 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def arguments(local_vars: dict[str, Any]) -> dict[str, Any]:
-    """A command's arguments, for its idempotency fingerprint (without self and the key)."""
-    return {k: v for k, v in local_vars.items() if k not in {"self", "idempotency_key"}}
+    """A command's arguments, for its idempotency fingerprint (without self, the key and the
+    actor: the same command under the same key is the same command, whoever repeats it)."""
+    return {k: v for k, v in local_vars.items() if k not in {"self", "idempotency_key", "actor"}}
+
+
+_ACTOR = re.compile(ACTOR_PATTERN)
+
+
+def check_actor(actor: object) -> str:
+    """``actor`` if it names who issues a command (see :data:`Actor`); else the error says how."""
+    if not isinstance(actor, str) or not 3 <= len(actor) <= 200 or not _ACTOR.match(actor):
+        raise InvalidInputError(f"{ACTOR_HELP}; got {actor!r}", field="actor")
+    return actor

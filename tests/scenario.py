@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from creator_ledger import CreatorLedger, PoolShareRule, RatePerMilleRule
 
 DAY = date(2026, 1, 1)
+#: Who issues the tests' commands.
+ACTOR = "op:tester@example.com"
 
 
 def at(d: date = DAY, hour: int = 12) -> datetime:
@@ -23,6 +25,7 @@ def fund(
         budget_minor=budget_minor,
         effective_at=at(),
         idempotency_key=f"fund/{key}",
+        actor=ACTOR,
     )
     return key
 
@@ -35,6 +38,7 @@ def creators(
         creators=[(r, r.upper(), "US") for r in refs],
         effective_at=at(),
         idempotency_key=f"enrol/{prefix}/{n}",
+        actor=ACTOR,
     )
     if payout_ready:
         for i, r in enumerate(refs):
@@ -44,6 +48,7 @@ def creators(
                 status="active",
                 effective_at=at(),
                 idempotency_key=f"acct/{r}",
+                actor=ACTOR,
             )
             cl.set_kyc_status(
                 creator_ref=r,
@@ -51,6 +56,7 @@ def creators(
                 tax_status="verified",
                 effective_at=at(),
                 idempotency_key=f"kyc/{r}",
+                actor=ACTOR,
             )
     return refs
 
@@ -71,6 +77,7 @@ def pool_program(
         rule=PoolShareRule(pool_minor=pool_minor, creator_cap_minor=cap_minor),
         effective_at=at(),
         idempotency_key=f"program/{key}",
+        actor=ACTOR,
     )
     return [open_day(cl, key, DAY + timedelta(days=i)) for i in range(days)]
 
@@ -89,6 +96,7 @@ def rate_program(
         rule=RatePerMilleRule(rate_micros_per_mille=rate, period_cap_minor=period_cap_minor),
         effective_at=at(),
         idempotency_key=f"program/{key}",
+        actor=ACTOR,
     )
     return open_day(cl, key, DAY)
 
@@ -101,6 +109,7 @@ def open_day(cl: CreatorLedger, program: str, d: date) -> str:
         ends_on=d,
         effective_at=at(d, 0),
         idempotency_key=f"open/{program}/{d}",
+        actor=ACTOR,
     )
     return d.isoformat()
 
@@ -119,6 +128,7 @@ def usage(
         rows=rows,
         effective_at=at(),
         idempotency_key=f"usage/{program}/{period}/{report}",
+        actor=ACTOR,
     )
 
 
@@ -129,4 +139,5 @@ def close(cl: CreatorLedger, program: str, period: str, d: date | None = None) -
         period_key=period,
         effective_at=when,
         idempotency_key=f"close/{program}/{period}",
+        actor=ACTOR,
     )

@@ -17,7 +17,7 @@ import pytest
 from creator_ledger import CreatorLedger, Settings
 from tests.conftest import Clock
 from tests.fakes.stripe_server import FakeStripeServer, Fault, fake_stripe
-from tests.scenario import close, creators, fund, pool_program, usage
+from tests.scenario import ACTOR, close, creators, fund, pool_program, usage
 
 N = 12
 
@@ -35,6 +35,7 @@ def env_for(server: FakeStripeServer, url: str) -> dict[str, str]:
         "LEDGER_DATABASE_URL": url,
         "STRIPE_SECRET_KEY": server.api_key,
         "STRIPE_API_BASE": server.base_url,
+        "LEDGER_ACTOR": "op:payments-operator@example.com",
     }
 
 
@@ -59,12 +60,14 @@ def seed(url: str, server: FakeStripeServer) -> None:
                 account_ref=server.create_account(),
                 status="active",
                 idempotency_key=f"a/{ref}",
+                actor=ACTOR,
             )
             cl.set_kyc_status(
                 creator_ref=ref,
                 kyc_status="verified",
                 tax_status="verified",
                 idempotency_key=f"k/{ref}",
+                actor=ACTOR,
             )
         cl.place_hold(
             creator_ref=refs[0],
@@ -72,6 +75,7 @@ def seed(url: str, server: FakeStripeServer) -> None:
             kind="payout",
             reason="manual review",
             idempotency_key="h",
+            actor=ACTOR,
         )
         [period] = pool_program(cl, pool_minor=1_200_000)
         usage(cl, "pool", period, [(r, "v", 1) for r in refs])

@@ -101,7 +101,7 @@ def test_an_api_call_works_and_the_services_packages_stay_its_own(
         from creator_ledger import CreatorLedger, Settings, __version__
         with CreatorLedger.open(Settings(database_url="sqlite:///service.sqlite")) as cl:
             cl.create_fund(fund_key="f", name="F", currency="USD", budget_minor=100,
-                           idempotency_key="f")
+                           idempotency_key="f", actor="svc:adopter")
             print(cl.fund("f").available_minor, __version__)
         print(domain.WHOSE, "|", adapters.WHOSE, "|", X)
         """

@@ -17,7 +17,7 @@ from creator_ledger import CreatorLedger
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.domain.errors import StalePlanError
 from creator_ledger.ledger.plan import PayoutPlan
-from tests.scenario import creators, fund, open_day, usage
+from tests.scenario import ACTOR, creators, fund, open_day, usage
 
 pytestmark = pytest.mark.postgres
 
@@ -44,10 +44,11 @@ def earn(cl: CreatorLedger, refs: list[str], day: date, views: int) -> None:
         fund_key="fund",
         rule=PoolShareRule(pool_minor=len(refs) * 10_000),
         idempotency_key=key,
+        actor=ACTOR,
     )
     period = open_day(cl, key, day)
     usage(cl, key, period, [(r, "v", views) for r in refs])
-    cl.close_period(program_key=key, period_key=period, idempotency_key=f"close-{key}")
+    cl.close_period(program_key=key, period_key=period, idempotency_key=f"close-{key}", actor=ACTOR)
 
 
 def run_at_once(*jobs: Callable[[], Any]) -> list[Any]:
@@ -84,8 +85,8 @@ def test_two_executions_of_one_plan_at_once_pay_each_payout_once(
     plan = first.plan(currency="USD")
     provider = InMemoryProvider()
     results = run_at_once(
-        lambda: first.execute(plan, provider, batch_size=7),
-        lambda: second.execute(plan, provider, batch_size=7),
+        lambda: first.execute(plan, provider, actor=ACTOR, batch_size=7),
+        lambda: second.execute(plan, provider, actor=ACTOR, batch_size=7),
     )
     assert not any(isinstance(r, Exception) for r in results), results
     counts = provider.transfer_counts()
@@ -108,8 +109,8 @@ def test_two_different_plans_at_once_never_overdraw_a_creator(
     assert plan_a.run_id != plan_b.run_id
     provider = InMemoryProvider()
     results = run_at_once(
-        lambda: first.execute(plan_a, provider, batch_size=5),
-        lambda: second.execute(plan_b, provider, batch_size=5),
+        lambda: first.execute(plan_a, provider, actor=ACTOR, batch_size=5),
+        lambda: second.execute(plan_b, provider, actor=ACTOR, batch_size=5),
     )
     for r in results:
         assert not isinstance(r, Exception) or isinstance(r, StalePlanError), r
@@ -140,8 +141,8 @@ def test_a_plan_whose_creator_was_paid_meanwhile_skips_them(
     plan_a: PayoutPlan = cl.plan(currency="USD")
     plan_b: PayoutPlan = cl.plan(currency="USD", threshold_minor=1)
     provider = InMemoryProvider()
-    cl.execute(plan_a, provider)
+    cl.execute(plan_a, provider, actor=ACTOR)
     # plan_b was computed from the same balances; a run started now is stale ...
     with pytest.raises(StalePlanError):
-        cl.execute(plan_b, provider)
+        cl.execute(plan_b, provider, actor=ACTOR)
     assert len(provider.transfers()) == len(refs)

@@ -17,7 +17,7 @@ from creator_ledger.adapters.payments.port import PaymentProvider, Transfer, Tra
 from creator_ledger.adapters.payments.stripe_connect import StripeConnectProvider
 from creator_ledger.ledger.plan import PayoutPlan
 from tests.fakes.stripe_server import FakeStripeServer, Fault, fake_stripe
-from tests.scenario import at, close, creators, fund, pool_program, usage
+from tests.scenario import ACTOR, at, close, creators, fund, pool_program, usage
 
 SINCE = datetime(2025, 12, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 1, tzinfo=UTC)
@@ -64,6 +64,7 @@ def earn(cl: CreatorLedger, server: FakeStripeServer, n: int = N) -> list[str]:
             status="active",
             effective_at=at(),
             idempotency_key=f"acct/{ref}",
+            actor=ACTOR,
         )
         cl.set_kyc_status(
             creator_ref=ref,
@@ -71,6 +72,7 @@ def earn(cl: CreatorLedger, server: FakeStripeServer, n: int = N) -> list[str]:
             tax_status="verified",
             effective_at=at(),
             idempotency_key=f"kyc/{ref}",
+            actor=ACTOR,
         )
         assert i >= 0
     [period] = pool_program(cl, pool_minor=600_000)
@@ -112,14 +114,14 @@ def test_each_fault_leaves_exactly_one_transfer_per_payout(
     plan = cl.plan(currency="USD")
     assert len(plan.lines) == N
     server.faults.push(fault, times=3, delay_s=0.8)
-    results = [cl.execute(plan, provider)]
+    results = [cl.execute(plan, provider, actor=ACTOR)]
     # As an operator (or a cron job) would: run it again until it reports complete.  A request
     # the provider is still processing stays unresolved, never sent under another key.
     for _ in range(5):
         if results[-1].complete:
             break
         time.sleep(0.5)
-        results.append(cl.execute(plan, provider))
+        results.append(cl.execute(plan, provider, actor=ACTOR))
     assert results[-1].complete, results
     assert_exactly_once(cl, plan, server, provider)
 
@@ -161,10 +163,10 @@ def test_an_executor_killed_mid_run_is_finished_by_the_next_run_paying_nobody_tw
     plan = cl.plan(currency="USD")
     dying = DiesAt(provider, **{where: 3})
     with pytest.raises(Killed):
-        cl.execute(plan, dying)  # type: ignore[arg-type]
+        cl.execute(plan, dying, actor=ACTOR)  # type: ignore[arg-type]
     assert len(server.transfers()) == (2 if where == "before" else 3)
     survivor: CreatorLedger = open_ledger()  # a new process: nothing in memory survives
-    result = survivor.execute(plan, provider)
+    result = survivor.execute(plan, provider, actor=ACTOR)
     assert result.complete
     assert result.paid == N
     assert_exactly_once(survivor, plan, server, provider)
@@ -177,7 +179,7 @@ def test_a_rejected_transfer_fails_the_payout_and_returns_the_money_to_payable(
     plan = cl.plan(currency="USD")
     victim = next(x for x in plan.lines if x.creator_ref == refs[1])
     server.set_account_state(victim.destination, transfers="inactive")
-    result = cl.execute(plan, provider)
+    result = cl.execute(plan, provider, actor=ACTOR)
     assert (result.paid, result.failed, result.unresolved) == (N - 1, 1, 0)
     assert "insufficient_capabilities_for_transfer" in result.failures[0]["failure"]
     assert cl.balances(refs[1]).balances[0].payable_minor == victim.amount_minor
@@ -198,7 +200,7 @@ def test_insufficient_platform_balance_fails_payouts_cleanly(
     earn(cl, server)
     plan = cl.plan(currency="USD")
     server.set_balance("usd", plan.lines[0].amount_minor)  # enough for the first only
-    result = cl.execute(plan, provider)
+    result = cl.execute(plan, provider, actor=ACTOR)
     assert result.paid == 1
     assert result.failed == N - 1
     assert all("balance_insufficient" in f["failure"] for f in result.failures)
@@ -211,7 +213,7 @@ def test_provider_reconciliation_lists_every_discrepancy(
 ) -> None:
     refs = earn(cl, server)
     plan = cl.plan(currency="USD")
-    cl.execute(plan, provider)
+    cl.execute(plan, provider, actor=ACTOR)
     # Someone pays a creator outside the ledger, twice.
     stranger = server.create_account()
     for i in range(2):

@@ -8,6 +8,7 @@ import pytest
 from creator_ledger import CreatorLedger, Settings
 from creator_ledger.ledger.migrate import applied, migrate
 from tests.conftest import Clock
+from tests.scenario import ACTOR
 
 pytestmark = pytest.mark.postgres
 FINGERPRINT = (
@@ -19,7 +20,12 @@ FINGERPRINT = (
 def url_with_events(pg_database: str) -> str:
     with CreatorLedger.open(Settings(database_url=pg_database), clock=Clock()) as cl:
         cl.create_fund(
-            fund_key="f", name="F", currency="USD", budget_minor=100, idempotency_key="f"
+            fund_key="f",
+            name="F",
+            currency="USD",
+            budget_minor=100,
+            idempotency_key="f",
+            actor=ACTOR,
         )
     return pg_database
 

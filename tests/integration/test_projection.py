@@ -9,7 +9,7 @@ import pytest
 
 from creator_ledger import CreatorLedger
 from creator_ledger.adapters.readmodels.store import ReadModels
-from tests.scenario import close, creators, fund, pool_program, usage
+from tests.scenario import ACTOR, close, creators, fund, pool_program, usage
 
 
 def build_history(cl: CreatorLedger) -> None:
@@ -26,9 +26,14 @@ def build_history(cl: CreatorLedger) -> None:
         )
         close(cl, "pool", period)
     cl.place_hold(
-        creator_ref=refs[0], hold_id="h", kind="accrual", reason="review", idempotency_key="h"
+        creator_ref=refs[0],
+        hold_id="h",
+        kind="accrual",
+        reason="review",
+        idempotency_key="h",
+        actor=ACTOR,
     )
-    cl.release_hold(creator_ref=refs[0], hold_id="h", idempotency_key="rh")
+    cl.release_hold(creator_ref=refs[0], hold_id="h", idempotency_key="rh", actor=ACTOR)
 
 
 def snapshot(cl: CreatorLedger) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from creator_ledger import CreatorLedger, PoolShareRule, Settings
 from creator_ledger.domain.errors import InsufficientBudgetError, InvalidStateError, LedgerError
 from tests.conftest import Clock
+from tests.scenario import ACTOR
 
 CREATORS = [f"c{i}" for i in range(6)]
 amounts = st.integers(min_value=1, max_value=50_000)
@@ -44,15 +45,23 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize(budget=st.integers(min_value=1_000, max_value=200_000))
     def setup(self, budget: int) -> None:
         self.cl.create_fund(
-            fund_key="f", name="F", currency="USD", budget_minor=budget, idempotency_key="fund"
+            fund_key="f",
+            name="F",
+            currency="USD",
+            budget_minor=budget,
+            idempotency_key="fund",
+            actor=ACTOR,
         )
-        self.cl.enrol_creators(creators=[(c, c, "US") for c in CREATORS], idempotency_key="enrol")
+        self.cl.enrol_creators(
+            creators=[(c, c, "US") for c in CREATORS], idempotency_key="enrol", actor=ACTOR
+        )
         self.cl.create_program(
             program_key="p",
             name="P",
             fund_key="f",
             rule=PoolShareRule(pool_minor=1_000),
             idempotency_key="prog",
+            actor=ACTOR,
         )
         for c in CREATORS[:2]:
             self.cl.sign_contract(
@@ -63,6 +72,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 reimbursement_currency="USD",
                 reimbursement_budget_minor=20_000,
                 idempotency_key=f"nda-{c}",
+                actor=ACTOR,
             )
 
     @rule(pool=amounts, cap=st.none() | amounts)
@@ -78,6 +88,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 pool_minor=pool,
                 effective_at=self.at(),
                 idempotency_key=self.key(),
+                actor=ACTOR,
             )
         except InsufficientBudgetError:
             assert pool > self.cl.fund("f").available_minor
@@ -103,6 +114,7 @@ class LedgerMachine(RuleBasedStateMachine):
             report_id=self.key(),
             rows=rows,
             idempotency_key=self.key(),
+            actor=ACTOR,
         )
 
     @precondition(lambda self: self.open_periods)
@@ -110,7 +122,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def close_period(self, data: st.DataObject) -> None:
         period = data.draw(st.sampled_from(self.open_periods))
         self.cl.close_period(
-            program_key="p", period_key=period, effective_at=self.at(), idempotency_key=self.key()
+            program_key="p",
+            period_key=period,
+            effective_at=self.at(),
+            idempotency_key=self.key(),
+            actor=ACTOR,
         )
         self.open_periods.remove(period)
 
@@ -133,6 +149,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 instalments=4,  # type: ignore[arg-type]
                 effective_at=self.at(),
                 idempotency_key=key,
+                actor=ACTOR,
             )
         except InsufficientBudgetError:
             return
@@ -149,7 +166,11 @@ class LedgerMachine(RuleBasedStateMachine):
         key = data.draw(st.sampled_from(self.agreements))
         self.day += timedelta(days=days)
         self.cl.credit_due_instalments(
-            agreement_key=key, on=self.day, effective_at=self.at(), idempotency_key=self.key()
+            agreement_key=key,
+            on=self.day,
+            effective_at=self.at(),
+            idempotency_key=self.key(),
+            actor=ACTOR,
         )
         end = self.cl.breach_exclusivity if breach else self.cl.terminate_exclusivity
         end(
@@ -158,6 +179,7 @@ class LedgerMachine(RuleBasedStateMachine):
             reason="ends",
             effective_at=self.at(),
             idempotency_key=self.key(),
+            actor=ACTOR,
         )
         self.agreements.remove(key)
 
@@ -171,6 +193,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 currency="USD",
                 items=[(f"i{n}", "cost", a, f"r{n}") for n, a in enumerate(items)],
                 idempotency_key=key,
+                actor=ACTOR,
             )
         except LedgerError:
             assert creator == CREATORS[2]  # no NDA
@@ -184,11 +207,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.claims.remove((claim, item))
         if not approve:
             self.cl.reject_claim_item(
-                claim_key=claim, item_id=item, reason="no", idempotency_key=self.key()
+                claim_key=claim, item_id=item, reason="no", idempotency_key=self.key(), actor=ACTOR
             )
             return
         with contextlib.suppress(InsufficientBudgetError):  # over budget: refused, nothing written
-            self.cl.approve_claim_item(claim_key=claim, item_id=item, idempotency_key=self.key())
+            self.cl.approve_claim_item(
+                claim_key=claim, item_id=item, idempotency_key=self.key(), actor=ACTOR
+            )
 
     @rule(creator=st.sampled_from(CREATORS))
     def hold(self, creator: str) -> None:
@@ -199,6 +224,7 @@ class LedgerMachine(RuleBasedStateMachine):
             kind="accrual",
             reason="review",
             idempotency_key=hold_id,
+            actor=ACTOR,
         )
         self.holds.append((creator, hold_id))
 
@@ -207,7 +233,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def release(self, data: st.DataObject) -> None:
         creator, hold_id = data.draw(st.sampled_from(self.holds))
         self.holds.remove((creator, hold_id))
-        self.cl.release_hold(creator_ref=creator, hold_id=hold_id, idempotency_key=self.key())
+        self.cl.release_hold(
+            creator_ref=creator, hold_id=hold_id, idempotency_key=self.key(), actor=ACTOR
+        )
 
     @invariant()
     def the_trial_balance_is_zero(self) -> None:

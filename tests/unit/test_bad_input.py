@@ -21,7 +21,7 @@ from creator_ledger.domain.errors import (
     UnknownCurrencyError,
 )
 from tests.conftest import event_count
-from tests.scenario import DAY, creators, fund, pool_program
+from tests.scenario import ACTOR, DAY, creators, fund, pool_program
 
 BIG = 2**63
 
@@ -38,6 +38,7 @@ def ready(cl: CreatorLedger) -> CreatorLedger:
         reimbursement_currency="USD",
         reimbursement_budget_minor=500,
         idempotency_key="nda",
+        actor=ACTOR,
     )
     cl.submit_claim(
         claim_key="claim",
@@ -45,6 +46,7 @@ def ready(cl: CreatorLedger) -> CreatorLedger:
         currency="USD",
         items=[("big", "camera", 900, "r1")],
         idempotency_key="claim",
+        actor=ACTOR,
     )
     pool_program(cl, pool_minor=1_000)
     return cl
@@ -56,41 +58,50 @@ CASES: list[Case] = [
     (
         "zero budget",
         lambda c: c.create_fund(
-            fund_key="z", name="Z", currency="USD", budget_minor=0, idempotency_key="k"
+            fund_key="z", name="Z", currency="USD", budget_minor=0, idempotency_key="k", actor=ACTOR
         ),
         InvalidAmountError,
         "more than zero",
     ),
     (
         "negative top-up",
-        lambda c: c.top_up_fund(fund_key="fund", amount_minor=-5, idempotency_key="k"),
+        lambda c: c.top_up_fund(fund_key="fund", amount_minor=-5, idempotency_key="k", actor=ACTOR),
         InvalidAmountError,
         "more than zero",
     ),
     (
         "float budget",
         lambda c: c.create_fund(
-            fund_key="z", name="Z", currency="USD", budget_minor=10.5, idempotency_key="k"
+            fund_key="z",
+            name="Z",
+            currency="USD",
+            budget_minor=10.5,
+            idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidAmountError,
         "integer number of minor units",
     ),
     (
         "float that looks whole",
-        lambda c: c.top_up_fund(fund_key="fund", amount_minor=100.0, idempotency_key="k"),
+        lambda c: c.top_up_fund(
+            fund_key="fund", amount_minor=100.0, idempotency_key="k", actor=ACTOR
+        ),
         InvalidAmountError,
         "got float",
     ),
     (
         "string amount",
-        lambda c: c.top_up_fund(fund_key="fund", amount_minor="100", idempotency_key="k"),
+        lambda c: c.top_up_fund(
+            fund_key="fund", amount_minor="100", idempotency_key="k", actor=ACTOR
+        ),
         InvalidAmountError,
         "got str",
     ),
     (
         "unknown currency",
         lambda c: c.create_fund(
-            fund_key="z", name="Z", currency="XYZ", budget_minor=1, idempotency_key="k"
+            fund_key="z", name="Z", currency="XYZ", budget_minor=1, idempotency_key="k", actor=ACTOR
         ),
         UnknownCurrencyError,
         "accepted are ISO 4217",
@@ -98,7 +109,7 @@ CASES: list[Case] = [
     (
         "metal is not payable",
         lambda c: c.create_fund(
-            fund_key="z", name="Z", currency="XAU", budget_minor=1, idempotency_key="k"
+            fund_key="z", name="Z", currency="XAU", budget_minor=1, idempotency_key="k", actor=ACTOR
         ),
         UnknownCurrencyError,
         "minor unit",
@@ -106,20 +117,27 @@ CASES: list[Case] = [
     (
         "beyond bigint",
         lambda c: c.create_fund(
-            fund_key="z", name="Z", currency="USD", budget_minor=BIG, idempotency_key="k"
+            fund_key="z",
+            name="Z",
+            currency="USD",
+            budget_minor=BIG,
+            idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidAmountError,
         "64-bit",
     ),
     (
         "top-up beyond bigint",
-        lambda c: c.top_up_fund(fund_key="fund", amount_minor=BIG, idempotency_key="k"),
+        lambda c: c.top_up_fund(
+            fund_key="fund", amount_minor=BIG, idempotency_key="k", actor=ACTOR
+        ),
         InvalidAmountError,
         "64-bit",
     ),
     (
         "unknown fund",
-        lambda c: c.top_up_fund(fund_key="nope", amount_minor=1, idempotency_key="k"),
+        lambda c: c.top_up_fund(fund_key="nope", amount_minor=1, idempotency_key="k", actor=ACTOR),
         NotFoundError,
         "unknown fund 'nope'",
     ),
@@ -131,6 +149,7 @@ CASES: list[Case] = [
             fund_key="nope",
             rule=PoolShareRule(pool_minor=1),
             idempotency_key="k",
+            actor=ACTOR,
         ),
         NotFoundError,
         "unknown fund",
@@ -138,7 +157,12 @@ CASES: list[Case] = [
     (
         "unknown creator",
         lambda c: c.place_hold(
-            creator_ref="ghost", hold_id="h", kind="payout", reason="r", idempotency_key="k"
+            creator_ref="ghost",
+            hold_id="h",
+            kind="payout",
+            reason="r",
+            idempotency_key="k",
+            actor=ACTOR,
         ),
         NotFoundError,
         "unknown creator 'ghost'",
@@ -151,6 +175,7 @@ CASES: list[Case] = [
             report_id="r",
             rows=[("c0", "v", 1), ("ghost", "v", 1)],
             idempotency_key="k",
+            actor=ACTOR,
         ),
         NotFoundError,
         "unknown creator 'ghost'",
@@ -163,6 +188,7 @@ CASES: list[Case] = [
             report_id="r",
             rows=[("c0", "v", -1)],
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidInputError,
         "views must be an integer from 0",
@@ -175,13 +201,16 @@ CASES: list[Case] = [
             report_id="r",
             rows=[("c0", "v", 1.5)],
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidInputError,
         "valid integer",
     ),
     (
         "unknown period",
-        lambda c: c.close_period(program_key="pool", period_key="2030-01-01", idempotency_key="k"),
+        lambda c: c.close_period(
+            program_key="pool", period_key="2030-01-01", idempotency_key="k", actor=ACTOR
+        ),
         NotFoundError,
         "no period",
     ),
@@ -193,13 +222,16 @@ CASES: list[Case] = [
             currency="USD",
             items=[("i", "x", 5, "r")],
             idempotency_key="k",
+            actor=ACTOR,
         ),
         NotEligibleError,
         "NDA or production contract",
     ),
     (
         "approval beyond the budget",
-        lambda c: c.approve_claim_item(claim_key="claim", item_id="big", idempotency_key="k"),
+        lambda c: c.approve_claim_item(
+            claim_key="claim", item_id="big", idempotency_key="k", actor=ACTOR
+        ),
         InsufficientBudgetError,
         "budget",
     ),
@@ -212,6 +244,7 @@ CASES: list[Case] = [
             ends_on=date(2026, 2, 1),
             pool_minor=10**9,
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InsufficientBudgetError,
         "cannot commit",
@@ -227,6 +260,7 @@ CASES: list[Case] = [
             ends_on=date(2027, 1, 1),
             schedule="upfront",
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InsufficientBudgetError,
         "cannot commit",
@@ -242,6 +276,7 @@ CASES: list[Case] = [
             ends_on=DAY,
             schedule="upfront",
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidInputError,
         "must end after it starts",
@@ -258,6 +293,7 @@ CASES: list[Case] = [
             schedule="milestones",
             milestones=[("a", 3)],
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidInputError,
         "sum to 3, not the total 10",
@@ -269,6 +305,7 @@ CASES: list[Case] = [
             amount_minor=1,
             effective_at=__import__("datetime").datetime(2026, 1, 1),
             idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidInputError,
         "timezone",
@@ -276,21 +313,26 @@ CASES: list[Case] = [
     (
         "unknown hold kind",
         lambda c: c.place_hold(
-            creator_ref="c0", hold_id="h", kind="forever", reason="r", idempotency_key="k"
+            creator_ref="c0",
+            hold_id="h",
+            kind="forever",
+            reason="r",
+            idempotency_key="k",
+            actor=ACTOR,
         ),
         InvalidInputError,
         "'payout' or 'accrual'",
     ),
     (
         "an empty idempotency key",
-        lambda c: c.top_up_fund(fund_key="fund", amount_minor=1, idempotency_key=""),
+        lambda c: c.top_up_fund(fund_key="fund", amount_minor=1, idempotency_key="", actor=ACTOR),
         InvalidInputError,
         "idempotency_key",
     ),
     (
         "enrolling twice",
         lambda c: c.enrol_creator(
-            creator_ref="c0", display_name="x", country="US", idempotency_key="k"
+            creator_ref="c0", display_name="x", country="US", idempotency_key="k", actor=ACTOR
         ),
         AlreadyExistsError,
         "enrolled already",
@@ -298,7 +340,7 @@ CASES: list[Case] = [
     (
         "a lower-case country",
         lambda c: c.enrol_creator(
-            creator_ref="n", display_name="x", country="us", idempotency_key="k"
+            creator_ref="n", display_name="x", country="us", idempotency_key="k", actor=ACTOR
         ),
         InvalidInputError,
         "country",
@@ -306,7 +348,7 @@ CASES: list[Case] = [
     (
         "a duplicate in a bulk enrolment",
         lambda c: c.enrol_creators(
-            creators=[("n", "x", "US"), ("n", "x", "US")], idempotency_key="k"
+            creators=[("n", "x", "US"), ("n", "x", "US")], idempotency_key="k", actor=ACTOR
         ),
         InvalidInputError,
         "more than once",

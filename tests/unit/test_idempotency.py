@@ -11,7 +11,7 @@ import pytest
 from creator_ledger import CreatorLedger, PoolShareRule
 from creator_ledger.domain.errors import IdempotencyConflictError
 from tests.conftest import event_count
-from tests.scenario import DAY, at
+from tests.scenario import ACTOR, DAY, at
 
 # (command, arguments, a change of one argument) in an order in which each is valid once.
 STEPS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -176,13 +176,13 @@ def test_every_command_twice_with_one_key_writes_once_and_other_content_is_refus
         names.add(name)
         command = getattr(cl, name)
         key = f"key-{n}"
-        first = command(**args, effective_at=at(), idempotency_key=key)
+        first = command(**args, effective_at=at(), idempotency_key=key, actor=ACTOR)
         written = event_count(cl)
-        again = command(**args, effective_at=at(), idempotency_key=key)
+        again = command(**args, effective_at=at(), idempotency_key=key, actor="op:someone-else")
         assert again == first, name
         assert event_count(cl) == written, f"{name} wrote again on a replay"
         with pytest.raises(IdempotencyConflictError, match="different command or content"):
-            command(**{**args, **change}, effective_at=at(), idempotency_key=key)
+            command(**{**args, **change}, effective_at=at(), idempotency_key=key, actor=ACTOR)
         assert event_count(cl) == written, f"{name} wrote on a conflicting replay"
     public = {
         name
@@ -195,10 +195,14 @@ def test_every_command_twice_with_one_key_writes_once_and_other_content_is_refus
 
 
 def test_one_key_used_for_another_command_is_refused(cl: CreatorLedger) -> None:
-    cl.create_fund(fund_key="f", name="F", currency="USD", budget_minor=10, idempotency_key="same")
+    cl.create_fund(
+        fund_key="f", name="F", currency="USD", budget_minor=10, idempotency_key="same", actor=ACTOR
+    )
     written = event_count(cl)
     with pytest.raises(IdempotencyConflictError):
-        cl.enrol_creator(creator_ref="a", display_name="A", country="US", idempotency_key="same")
+        cl.enrol_creator(
+            creator_ref="a", display_name="A", country="US", idempotency_key="same", actor=ACTOR
+        )
     assert event_count(cl) == written
 
 
@@ -210,8 +214,9 @@ def test_a_replay_returns_the_first_result_even_after_later_changes(cl: CreatorL
         budget_minor=10,
         effective_at=at(),
         idempotency_key="k",
+        actor=ACTOR,
     )
-    cl.top_up_fund(fund_key="f", amount_minor=5, idempotency_key="t")
+    cl.top_up_fund(fund_key="f", amount_minor=5, idempotency_key="t", actor=ACTOR)
     assert (
         cl.create_fund(
             fund_key="f",
@@ -220,6 +225,7 @@ def test_a_replay_returns_the_first_result_even_after_later_changes(cl: CreatorL
             budget_minor=10,
             effective_at=at(),
             idempotency_key="k",
+            actor=ACTOR,
         )
         == first
     )

@@ -12,7 +12,7 @@ from creator_ledger.domain.errors import (
     InvalidStateError,
     NotEligibleError,
 )
-from tests.scenario import DAY, at, close, creators, fund, pool_program, rate_program, usage
+from tests.scenario import ACTOR, DAY, at, close, creators, fund, pool_program, rate_program, usage
 
 
 def payable(cl: CreatorLedger, ref: str, currency: str = "USD") -> tuple[int, int, int]:
@@ -75,6 +75,7 @@ def test_invalid_traffic_is_removed_before_the_split(cl: CreatorLedger) -> None:
         rows=[(a, "v", 250)],
         reason="bots",
         idempotency_key="ivt",
+        actor=ACTOR,
     )
     close(cl, "pool", period)
     # a: 250 qualified views, b: 500 -> 1/3 and 2/3 of 1,000
@@ -94,6 +95,7 @@ def test_more_invalid_traffic_than_was_reported_is_refused(cl: CreatorLedger) ->
             rows=[(a, "v", 101)],
             reason="bots",
             idempotency_key="x",
+            actor=ACTOR,
         )
 
 
@@ -109,6 +111,7 @@ def test_usage_reported_late_counts_in_the_next_open_period(cl: CreatorLedger) -
         report_id="late",
         rows=[(b, "v", 30)],
         idempotency_key="late",
+        actor=ACTOR,
     )
     assert (late.recorded_in_period, late.late_from_period) == (day2, day1)
     usage(cl, "pool", day2, [(a, "v", 10)], report="r2")
@@ -130,6 +133,7 @@ def test_late_usage_without_a_later_open_period_is_refused(cl: CreatorLedger) ->
             report_id="late",
             rows=[(a, "v", 3)],
             idempotency_key="late",
+            actor=ACTOR,
         )
 
 
@@ -159,10 +163,11 @@ def test_an_uncapped_rate_program_commits_at_close_what_it_pays(cl: CreatorLedge
         starts_on=date(2026, 1, 2),
         ends_on=date(2026, 1, 2),
         idempotency_key="o2",
+        actor=ACTOR,
     )
     usage(cl, "rate", "d2", [(b, "v", 100_000)])  # 400 > 200 available
     with pytest.raises(InsufficientBudgetError, match="cannot commit"):
-        cl.close_period(program_key="rate", period_key="d2", idempotency_key="c2")
+        cl.close_period(program_key="rate", period_key="d2", idempotency_key="c2", actor=ACTOR)
 
 
 def test_an_accrual_hold_credits_to_held_until_released(cl: CreatorLedger) -> None:
@@ -170,12 +175,19 @@ def test_an_accrual_hold_credits_to_held_until_released(cl: CreatorLedger) -> No
     a, b = creators(cl, 2)
     [period] = pool_program(cl, pool_minor=1_000)
     cl.place_hold(
-        creator_ref=a, hold_id="h1", kind="accrual", reason="fraud review", idempotency_key="h1"
+        creator_ref=a,
+        hold_id="h1",
+        kind="accrual",
+        reason="fraud review",
+        idempotency_key="h1",
+        actor=ACTOR,
     )
     usage(cl, "pool", period, [(a, "v", 1), (b, "v", 1)])
     close(cl, "pool", period)
     assert payable(cl, a) == (0, 500, 0)
-    cl.release_hold(creator_ref=a, hold_id="h1", reason="cleared", idempotency_key="r1")
+    cl.release_hold(
+        creator_ref=a, hold_id="h1", reason="cleared", idempotency_key="r1", actor=ACTOR
+    )
     assert payable(cl, a) == (500, 0, 0)
     assert cl.reconcile_internal().clean
 
@@ -226,6 +238,7 @@ def test_an_upfront_bonus_breached_is_clawed_back_pro_rata(cl: CreatorLedger) ->
         schedule="upfront",
         effective_at=at(),
         idempotency_key="x1",
+        actor=ACTOR,
     )
     assert deal.credited_minor == 365_000
     assert payable(cl, a)[0] == 365_000
@@ -235,6 +248,7 @@ def test_an_upfront_bonus_breached_is_clawed_back_pro_rata(cl: CreatorLedger) ->
         reason="posted elsewhere first",
         effective_at=at(date(2026, 4, 11)),
         idempotency_key="b1",
+        actor=ACTOR,
     )
     # 100 of 365 days vested: 100,000 vested, 265,000 clawed back from payable.
     assert (breach.forfeited_minor, breach.clawback_minor) == (0, 265_000)
@@ -260,14 +274,15 @@ def test_monthly_instalments_vest_and_a_breach_forfeits_the_rest(cl: CreatorLedg
         instalments=12,
         effective_at=at(),
         idempotency_key="m1",
+        actor=ACTOR,
     )
     assert payable(cl, a)[0] == 10_000  # the first instalment is due on the start date
     figures = cl.credit_due_instalments(
-        agreement_key="m1", on=date(2026, 3, 1), idempotency_key="due-mar"
+        agreement_key="m1", on=date(2026, 3, 1), idempotency_key="due-mar", actor=ACTOR
     )
     assert figures.credited_minor == 30_000
     breach = cl.breach_exclusivity(
-        agreement_key="m1", on=date(2026, 3, 1), reason="breach", idempotency_key="b"
+        agreement_key="m1", on=date(2026, 3, 1), reason="breach", idempotency_key="b", actor=ACTOR
     )
     assert breach.forfeited_minor == 90_000
     # vested by 1 March: 120,000 * 59 / 365 = 19,397; credited 30,000 -> 10,603 back
@@ -275,11 +290,13 @@ def test_monthly_instalments_vest_and_a_breach_forfeits_the_rest(cl: CreatorLedg
     assert cl.fund("fund").committed_minor == 0
     # A daily job crediting due instalments leaves an ended agreement alone.
     later = cl.credit_due_instalments(
-        agreement_key="m1", on=date(2026, 6, 1), idempotency_key="due-jun"
+        agreement_key="m1", on=date(2026, 6, 1), idempotency_key="due-jun", actor=ACTOR
     )
     assert (later.status, later.credited_minor) == ("breached", 30_000)
     with pytest.raises(InvalidStateError, match="breached"):
-        cl.reach_milestone(agreement_key="m1", milestone_id="month-006", idempotency_key="ms")
+        cl.reach_milestone(
+            agreement_key="m1", milestone_id="month-006", idempotency_key="ms", actor=ACTOR
+        )
 
 
 def test_a_good_leaver_keeps_what_was_credited(cl: CreatorLedger) -> None:
@@ -295,10 +312,11 @@ def test_a_good_leaver_keeps_what_was_credited(cl: CreatorLedger) -> None:
         schedule="milestones",
         milestones=[("launch", 30_000), ("season-2", 60_000)],
         idempotency_key="g1",
+        actor=ACTOR,
     )
-    cl.reach_milestone(agreement_key="g1", milestone_id="launch", idempotency_key="ms")
+    cl.reach_milestone(agreement_key="g1", milestone_id="launch", idempotency_key="ms", actor=ACTOR)
     result = cl.terminate_exclusivity(
-        agreement_key="g1", on=date(2026, 2, 1), reason="amicable", idempotency_key="t"
+        agreement_key="g1", on=date(2026, 2, 1), reason="amicable", idempotency_key="t", actor=ACTOR
     )
     assert (result.status, result.forfeited_minor, result.clawback_minor) == (
         "terminated",
@@ -319,6 +337,7 @@ def test_reimbursement_items_are_approved_or_rejected_within_the_budget(cl: Crea
         reimbursement_currency="USD",
         reimbursement_budget_minor=1_000,
         idempotency_key="nda",
+        actor=ACTOR,
     )
     cl.submit_claim(
         claim_key="cl1",
@@ -330,19 +349,25 @@ def test_reimbursement_items_are_approved_or_rejected_within_the_budget(cl: Crea
             ("mic", "mic", 500, "r-3"),
         ],
         idempotency_key="claim",
+        actor=ACTOR,
     )
-    cl.approve_claim_item(claim_key="cl1", item_id="cam", idempotency_key="a1")
+    cl.approve_claim_item(claim_key="cl1", item_id="cam", idempotency_key="a1", actor=ACTOR)
     cl.reject_claim_item(
-        claim_key="cl1", item_id="food", reason="not a production cost", idempotency_key="r1"
+        claim_key="cl1",
+        item_id="food",
+        reason="not a production cost",
+        idempotency_key="r1",
+        actor=ACTOR,
     )
     with pytest.raises(InsufficientBudgetError, match=r"4\.00 USD is left"):
-        cl.approve_claim_item(claim_key="cl1", item_id="mic", idempotency_key="a2")
+        cl.approve_claim_item(claim_key="cl1", item_id="mic", idempotency_key="a2", actor=ACTOR)
     cl.approve_claim_item(
         claim_key="cl1",
         item_id="mic",
         amount_minor=400,
         note="capped at the budget left",
         idempotency_key="a3",
+        actor=ACTOR,
     )
     assert payable(cl, a)[0] == 1_000
     s = cl.statement(a, since=DAY, until=date(2026, 12, 31))
@@ -360,6 +385,7 @@ def test_a_creator_without_an_nda_cannot_claim(cl: CreatorLedger) -> None:
             currency="USD",
             items=[("i", "x", 1, "r")],
             idempotency_key="c",
+            actor=ACTOR,
         )
 
 

@@ -16,7 +16,7 @@ from creator_ledger.adapters.payments.webhooks import sign_stripe_payload
 from creator_ledger.domain.errors import InvalidInputError, StalePlanError, WebhookSignatureError
 from creator_ledger.ledger.plan import PayoutPlan
 from tests.conftest import event_count
-from tests.scenario import DAY, at, close, creators, fund, open_day, usage
+from tests.scenario import ACTOR, DAY, at, close, creators, fund, open_day, usage
 
 SECRET = "whsec_test_secret"
 
@@ -33,6 +33,7 @@ def earn(
         fund_key="fund",
         rule=PoolShareRule(pool_minor=total),
         idempotency_key=key,
+        actor=ACTOR,
     )
     period = open_day(cl, key, day)
     usage(
@@ -60,9 +61,10 @@ def paid_bonus(cl: CreatorLedger, total_minor: int, ends_on: date) -> InMemoryPr
         schedule="upfront",
         effective_at=at(),
         idempotency_key="x",
+        actor=ACTOR,
     )
     provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider)
+    cl.execute(cl.plan(currency="USD"), provider, actor=ACTOR)
     return provider
 
 
@@ -71,7 +73,12 @@ def paid_then_breached(cl: CreatorLedger) -> InMemoryProvider:
     back, as a receivable."""
     provider = paid_bonus(cl, 100_000, date(2026, 4, 11))
     cl.breach_exclusivity(
-        agreement_key="x", on=DAY, reason="breach", effective_at=at(), idempotency_key="b"
+        agreement_key="x",
+        on=DAY,
+        reason="breach",
+        effective_at=at(),
+        idempotency_key="b",
+        actor=ACTOR,
     )
     return provider
 
@@ -86,7 +93,9 @@ def test_the_plan_pays_eligible_creators_and_says_why_the_others_are_left_out(
     ledger: CreatorLedger,
 ) -> None:
     cl = ledger
-    cl.enrol_creator(creator_ref="noacct", display_name="N", country="US", idempotency_key="noacct")
+    cl.enrol_creator(
+        creator_ref="noacct", display_name="N", country="US", idempotency_key="noacct", actor=ACTOR
+    )
     earn(
         cl,
         {
@@ -100,13 +109,22 @@ def test_the_plan_pays_eligible_creators_and_says_why_the_others_are_left_out(
         },
     )
     cl.place_hold(
-        creator_ref="c1", hold_id="risk", kind="payout", reason="manual review", idempotency_key="h"
+        creator_ref="c1",
+        hold_id="risk",
+        kind="payout",
+        reason="manual review",
+        idempotency_key="h",
+        actor=ACTOR,
     )
     cl.set_payout_account_status(
-        creator_ref="c3", status="restricted", reason="docs", idempotency_key="s"
+        creator_ref="c3", status="restricted", reason="docs", idempotency_key="s", actor=ACTOR
     )
     cl.set_kyc_status(
-        creator_ref="c4", kyc_status="pending", tax_status="submitted", idempotency_key="k"
+        creator_ref="c4",
+        kyc_status="pending",
+        tax_status="submitted",
+        idempotency_key="k",
+        actor=ACTOR,
     )
     plan = cl.plan(currency="USD", threshold_minor=1_000)
     assert [(x.creator_ref, x.amount_minor) for x in plan.lines] == [("c0", 5_000), ("c5", 5_000)]
@@ -152,13 +170,13 @@ def test_execute_pays_exactly_the_plan_and_running_it_again_pays_nobody_twice(
     earn(cl, {"c0": 5_000, "c1": 7_000, "c2": 2_500})
     plan = cl.plan(currency="USD")
     provider = InMemoryProvider()
-    result = cl.execute(plan, provider)
+    result = cl.execute(plan, provider, actor=ACTOR)
     paid = {t.payout_id: (t.destination, t.amount_minor) for t in provider.transfers()}
     assert sorted(v for v in paid.values()) == sorted(
         (x.destination, x.amount_minor) for x in plan.lines
     )
     assert (result.paid, result.failed, result.unresolved, result.paid_minor) == (3, 0, 0, 14_500)
-    again = cl.execute(plan, provider)
+    again = cl.execute(plan, provider, actor=ACTOR)
     assert again.paid == 3
     assert len(provider.transfers()) == 3
     assert balances(cl, "c0") == (0, 0, 0)
@@ -171,12 +189,17 @@ def test_a_plan_is_refused_when_its_balances_have_changed(ledger: CreatorLedger)
     earn(cl, {"c0": 5_000, "c1": 7_000})
     plan = cl.plan(currency="USD")
     cl.place_hold(
-        creator_ref="c1", hold_id="late", kind="payout", reason="late review", idempotency_key="h"
+        creator_ref="c1",
+        hold_id="late",
+        kind="payout",
+        reason="late review",
+        idempotency_key="h",
+        actor=ACTOR,
     )
     provider = InMemoryProvider()
     before = event_count(cl)
     with pytest.raises(StalePlanError, match="have changed"):
-        cl.execute(plan, provider)
+        cl.execute(plan, provider, actor=ACTOR)
     assert event_count(cl) == before
     assert provider.transfers() == []
 
@@ -209,6 +232,7 @@ def test_a_clawback_after_payout_becomes_a_receivable_recovered_by_an_offset_lin
         reason="breach",
         effective_at=at(date(2026, 4, 11)),
         idempotency_key="b",
+        actor=ACTOR,
     )
     assert (breach.clawback_from_payable_minor, breach.clawback_to_receivable_minor) == (0, 265_000)
     assert balances(cl, "c0") == (0, 0, 265_000)
@@ -222,7 +246,7 @@ def test_a_clawback_after_payout_becomes_a_receivable_recovered_by_an_offset_lin
     )
     line = next(x for x in plan.lines if x.creator_ref == "c0")
     assert (line.payable_minor, line.offset_minor, line.amount_minor) == (300_000, 265_000, 35_000)
-    cl.execute(plan, provider)
+    cl.execute(plan, provider, actor=ACTOR)
     assert balances(cl, "c0") == (0, 0, 0)
     assert cl.reconcile_internal().clean
 
@@ -234,7 +258,7 @@ def test_an_offset_with_nothing_left_to_pay_is_still_applied(ledger: CreatorLedg
     plan = cl.plan(currency="USD")
     assert plan.lines == []
     assert [(o.creator_ref, o.amount_minor) for o in plan.offsets] == [("c0", 40_000)]
-    cl.execute(plan, provider)
+    cl.execute(plan, provider, actor=ACTOR)
     assert balances(cl, "c0") == (0, 0, 60_000)
 
 
@@ -273,7 +297,7 @@ def test_a_webhook_with_a_bad_signature_is_rejected_and_writes_nothing(
     cl = ledger
     earn(cl, {"c0": 5_000})
     provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider)
+    cl.execute(cl.plan(currency="USD"), provider, actor=ACTOR)
     body, header = _signed(_reversal_event(provider.transfers()[0], 5_000))
     before = event_count(cl)
     with pytest.raises(WebhookSignatureError):
@@ -289,7 +313,7 @@ def test_a_reversed_transfer_makes_the_amount_payable_again_and_a_replay_changes
     cl = ledger
     earn(cl, {"c0": 5_000})
     provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider)
+    cl.execute(cl.plan(currency="USD"), provider, actor=ACTOR)
     transfer = provider.transfers()[0]
     body, header = _signed(_reversal_event(transfer, 2_000))
     result = cl.handle_stripe_webhook(body, header, secret=SECRET)
