@@ -13,7 +13,12 @@ Sharding keeps batch work coarse: closing a period for 100,000 creators writes o
 book touched (at most 256), not one per creator.
 
 Balances in a book are kept as people read them: what the platform owes (payable, held) and
-what the creator owes (receivable), all non-negative.
+what the creator owes (receivable), all non-negative.  The book is also the one owner of
+accrual holds (they decide where earnings go); the creator aggregate keeps payout holds.
+
+This module passes ~400 lines for a reason: it is one aggregate, the write model of every
+creator balance, with its thirteen explicit event classes (declared, so they can be upcast)
+and their apply methods; splitting it would split the one place that decides a balance.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from creator_ledger.domain.errors import InsufficientBalanceError, InvalidStateError, NotFoundError
+from creator_ledger.domain.errors import (
+    AlreadyExistsError,
+    InsufficientBalanceError,
+    InvalidStateError,
+    NotFoundError,
+)
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.money import format_minor
 
@@ -102,9 +112,13 @@ class AccountBook(Aggregate):
         effective_at: datetime
 
     class AccrualHoldPlaced(Aggregate.Event):
+        """An accrual hold: until it is released, what the creator earns is credited to held.
+        The book is the one owner of accrual holds (the creator aggregate keeps payout holds)."""
+
         TOPIC = "creator-ledger/AccountBook.AccrualHoldPlaced"
         creator_id: str
         hold_id: str
+        reason: str
         effective_at: datetime
 
     class AccrualHoldReleased(Aggregate.Event):
@@ -114,6 +128,7 @@ class AccountBook(Aggregate):
 
         creator_id: str
         hold_id: str
+        reason: str
         released: list[list[Any]]
         effective_at: datetime
 
@@ -176,8 +191,8 @@ class AccountBook(Aggregate):
         self.shard = shard
         #: creator -> currency -> [payable, held, receivable]
         self.accounts: dict[str, dict[str, list[int]]] = {}
-        #: creator -> ids of active accrual holds
-        self.accrual_holds: dict[str, list[str]] = {}
+        #: creator -> active accrual hold id -> its reason
+        self.accrual_holds: dict[str, dict[str, str]] = {}
 
     # -- queries -------------------------------------------------------------------------
 
@@ -195,6 +210,10 @@ class AccountBook(Aggregate):
 
     def accrual_held(self, creator_id: str) -> bool:
         return bool(self.accrual_holds.get(creator_id))
+
+    def accrual_hold_reasons(self, creator_id: str) -> dict[str, str]:
+        """The creator's active accrual holds: hold id -> reason."""
+        return dict(self.accrual_holds.get(creator_id, {}))
 
     def _account(self, creator_id: str) -> dict[str, list[int]]:
         try:
@@ -322,14 +341,20 @@ class AccountBook(Aggregate):
         )
         return from_payable, from_held, to_receivable
 
-    def place_accrual_hold(self, creator_id: str, hold_id: str, *, effective_at: datetime) -> None:
+    def place_accrual_hold(
+        self, creator_id: str, hold_id: str, *, reason: str, effective_at: datetime
+    ) -> None:
         self._account(creator_id)
-        self._accrual_hold_placed(creator_id=creator_id, hold_id=hold_id, effective_at=effective_at)
+        if hold_id in self.accrual_holds.get(creator_id, {}):
+            raise AlreadyExistsError(f"hold {hold_id!r} exists already", hold_id=hold_id)
+        self._accrual_hold_placed(
+            creator_id=creator_id, hold_id=hold_id, reason=reason, effective_at=effective_at
+        )
 
     def release_accrual_hold(
-        self, creator_id: str, hold_id: str, *, effective_at: datetime
+        self, creator_id: str, hold_id: str, *, reason: str, effective_at: datetime
     ) -> None:
-        holds = self.accrual_holds.get(creator_id, [])
+        holds = self.accrual_holds.get(creator_id, {})
         if hold_id not in holds:
             msg = f"creator {creator_id} has no accrual hold {hold_id!r} in its book"
             raise InvalidStateError(msg, creator_id=creator_id, hold_id=hold_id)
@@ -339,7 +364,11 @@ class AccountBook(Aggregate):
                 [c, b[HELD]] for c, b in sorted(self._account(creator_id).items()) if b[HELD]
             ]
         self._accrual_hold_released(
-            creator_id=creator_id, hold_id=hold_id, released=released, effective_at=effective_at
+            creator_id=creator_id,
+            hold_id=hold_id,
+            reason=reason,
+            released=released,
+            effective_at=effective_at,
         )
 
     def offset_receivable(
@@ -514,15 +543,22 @@ class AccountBook(Aggregate):
         cell[RECEIVABLE] += to_receivable_minor
 
     @event(AccrualHoldPlaced)
-    def _accrual_hold_placed(self, creator_id: str, hold_id: str, effective_at: datetime) -> None:
-        self.accrual_holds.setdefault(creator_id, []).append(hold_id)
+    def _accrual_hold_placed(
+        self, creator_id: str, hold_id: str, reason: str, effective_at: datetime
+    ) -> None:
+        self.accrual_holds.setdefault(creator_id, {})[hold_id] = reason
 
     @event(AccrualHoldReleased)
     def _accrual_hold_released(
-        self, creator_id: str, hold_id: str, released: list[list[Any]], effective_at: datetime
+        self,
+        creator_id: str,
+        hold_id: str,
+        reason: str,
+        released: list[list[Any]],
+        effective_at: datetime,
     ) -> None:
         holds = self.accrual_holds[creator_id]
-        holds.remove(hold_id)
+        del holds[hold_id]
         if not holds:
             del self.accrual_holds[creator_id]
         for currency, amount in released:

@@ -1,14 +1,12 @@
 """The creator: enrolment, payout account, KYC and tax status, contracts, holds.
 
-Holds carry a reason and a kind:
+Holds carry a reason.  The creator keeps its **payout** holds, which block payouts (the balance
+stays payable and is left out of payout runs).  **Accrual** holds, which credit everything the
+creator earns to ``creator:held`` instead of ``creator:payable`` until the last one is released,
+are money rules: their one owner is the creator's account book (:mod:`domain.book`).
 
-* ``payout`` holds block payouts (the balance stays payable and is left out of payout runs);
-* ``accrual`` holds block accrual: while one is active, everything the creator earns is credited
-  to ``creator:held`` instead of ``creator:payable``; releasing the last one moves the held
-  balance to payable.
-
-The money side of a creator (balances, accrual holds as they affect money) lives in the
-creator's account book (:mod:`domain.book`), saved in the same transaction.
+The money side of a creator (its balances) lives in that account book, saved in the same
+transaction as the business event that moves it.
 """
 
 from __future__ import annotations
@@ -239,22 +237,20 @@ class Creator(Aggregate):
             effective_at=effective_at,
         )
 
-    def place_hold(self, hold_id: str, *, kind: str, reason: str, effective_at: datetime) -> None:
-        _check_choice(kind, HOLD_KINDS, "hold kind")
+    def place_hold(self, hold_id: str, *, reason: str, effective_at: datetime) -> None:
+        """Place a payout hold (accrual holds are the account book's)."""
         if not reason.strip():
             raise InvalidInputError("a hold needs a reason")
         if hold_id in self.holds:
             raise AlreadyExistsError(f"hold {hold_id!r} exists already", hold_id=hold_id)
-        self._hold_placed(hold_id=hold_id, kind=kind, reason=reason, effective_at=effective_at)
+        self._hold_placed(hold_id=hold_id, kind="payout", reason=reason, effective_at=effective_at)
 
-    def release_hold(self, hold_id: str, *, reason: str, effective_at: datetime) -> str:
-        """Release a hold; returns its kind."""
+    def release_hold(self, hold_id: str, *, reason: str, effective_at: datetime) -> None:
+        """Release a payout hold."""
         if hold_id not in self.holds:
             msg = f"creator {self.creator_ref!r} has no hold {hold_id!r}"
             raise NotFoundError(msg, hold_id=hold_id)
-        kind = self.holds[hold_id][0]
         self._hold_released(hold_id=hold_id, reason=reason, effective_at=effective_at)
-        return kind
 
     def use_reimbursement_budget(
         self,

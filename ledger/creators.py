@@ -310,13 +310,15 @@ class Creators:
         def work() -> tuple[list[Any], Done]:
             at = self.runner.at(effective_at)
             creator = self.aggregates.creator(creator_ref)
-            creator.place_hold(hold_id, kind=kind, reason=reason, effective_at=at)
-            touched: list[Any] = [creator]
-            if kind == "accrual":
-                book = self.aggregates.book(creator.id, creator_ref=creator_ref)
-                book.place_accrual_hold(creator.id.hex, hold_id, effective_at=at)
-                touched.append(book)
-            return touched, Done(id=creator.id.hex)
+            book = self.aggregates.book(creator.id, creator_ref=creator_ref)
+            if hold_id in creator.holds or hold_id in book.accrual_hold_reasons(creator.id.hex):
+                raise AlreadyExistsError(f"hold {hold_id!r} exists already", hold_id=hold_id)
+            # Payout holds are the creator's; accrual holds, a money rule, the account book's.
+            if kind == "payout":
+                creator.place_hold(hold_id, reason=reason, effective_at=at)
+                return [creator], Done(id=creator.id.hex)
+            book.place_accrual_hold(creator.id.hex, hold_id, reason=reason, effective_at=at)
+            return [book], Done(id=creator.id.hex)
 
         return self.runner.run("place_hold", idempotency_key, args, Done, work, actor=actor)
 
@@ -337,12 +339,11 @@ class Creators:
         def work() -> tuple[list[Any], Done]:
             at = self.runner.at(effective_at)
             creator = self.aggregates.creator(creator_ref)
-            kind = creator.release_hold(hold_id, reason=reason, effective_at=at)
-            touched: list[Any] = [creator]
-            if kind == "accrual":
-                book = self.aggregates.book(creator.id, creator_ref=creator_ref)
-                book.release_accrual_hold(creator.id.hex, hold_id, effective_at=at)
-                touched.append(book)
-            return touched, Done(id=creator.id.hex)
+            book = self.aggregates.book(creator.id, creator_ref=creator_ref)
+            if hold_id in book.accrual_hold_reasons(creator.id.hex):
+                book.release_accrual_hold(creator.id.hex, hold_id, reason=reason, effective_at=at)
+                return [book], Done(id=creator.id.hex)
+            creator.release_hold(hold_id, reason=reason, effective_at=at)
+            return [creator], Done(id=creator.id.hex)
 
         return self.runner.run("release_hold", idempotency_key, args, Done, work, actor=actor)

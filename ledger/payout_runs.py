@@ -35,7 +35,7 @@ from creator_ledger.domain.payout import Payout, PayoutRun
 from creator_ledger.ledger import transfers
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import Clock, issued
-from creator_ledger.ledger.plan import PayoutPlan
+from creator_ledger.ledger.plan import PayoutPlan, staleness
 from creator_ledger.ledger.planner import Planner
 from creator_ledger.ledger.results import RunResult, SkippedPayout
 from creator_ledger.ledger.retry import retry_on_conflict
@@ -164,7 +164,7 @@ class PayoutRuns:
             started = self.aggregates.run(plan.run_id)
             if started is not None and started.plan_hash == plan.content_hash:
                 return started
-            raise StalePlanError(_staleness(plan, current), run_id=plan.run_id)
+            raise StalePlanError(staleness(plan, current), run_id=plan.run_id)
         return PayoutRun(
             run_id=plan.run_id,
             plan_hash=plan.content_hash,
@@ -383,23 +383,3 @@ class PayoutRuns:
             skipped=[SkippedPayout(creator_id=c, reason=r) for c, r in fresh.skipped],
             failures=failures,
         )
-
-
-def _staleness(plan: PayoutPlan, current: PayoutPlan) -> str:
-    before = {x.creator_id: x.amount_minor for x in plan.lines}
-    now = {x.creator_id: x.amount_minor for x in current.lines}
-    changed = sorted(c for c in before.keys() | now.keys() if before.get(c) != now.get(c))
-    excl_before = {x.creator_id: x.reasons for x in plan.excluded}
-    excl_now = {x.creator_id: x.reasons for x in current.excluded}
-    changed_excl = sorted(
-        c for c in excl_before.keys() | excl_now.keys() if excl_before.get(c) != excl_now.get(c)
-    )
-    parts = [f"the balances or gates plan {plan.run_id} was computed from have changed"]
-    if changed:
-        parts.append(f"{len(changed)} payout line(s) differ (e.g. creator {changed[0]})")
-    if changed_excl:
-        parts.append(f"{len(changed_excl)} exclusion(s) differ")
-    if plan.offsets != current.offsets:
-        parts.append("receivable offsets differ")
-    parts.append("make a new plan")
-    return "; ".join(parts)

@@ -226,3 +226,24 @@ def plan_summary(plan: PayoutPlan) -> dict[str, Any]:
         "excluded_total_minor": plan.excluded_total_minor,
         "excluded_by_reason": dict(sorted(reasons.items())),
     }
+
+
+def staleness(plan: PayoutPlan, current: PayoutPlan) -> str:
+    """Why ``plan`` no longer matches what the ledger gives now (``current``)."""
+    before = {x.creator_id: x.amount_minor for x in plan.lines}
+    now = {x.creator_id: x.amount_minor for x in current.lines}
+    changed = sorted(c for c in before.keys() | now.keys() if before.get(c) != now.get(c))
+    excl_before = {x.creator_id: x.reasons for x in plan.excluded}
+    excl_now = {x.creator_id: x.reasons for x in current.excluded}
+    changed_excl = sorted(
+        c for c in excl_before.keys() | excl_now.keys() if excl_before.get(c) != excl_now.get(c)
+    )
+    parts = [f"the balances or gates plan {plan.run_id} was computed from have changed"]
+    if changed:
+        parts.append(f"{len(changed)} payout line(s) differ (e.g. creator {changed[0]})")
+    if changed_excl:
+        parts.append(f"{len(changed_excl)} exclusion(s) differ")
+    if plan.offsets != current.offsets:
+        parts.append("receivable offsets differ")
+    parts.append("make a new plan")
+    return "; ".join(parts)

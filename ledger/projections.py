@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from creator_ledger.adapters.readmodels import ProjectionBatch
 from creator_ledger.adapters.readmodels.store import StaleProjectionError
+from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.exclusivity import ExclusivityAgreement
 from creator_ledger.domain.fund import CreatorFund
@@ -248,6 +249,19 @@ _HANDLERS: dict[type, Handler] = {
     ),
     Creator.HoldReleased: lambda e, b: b.delete(
         "creator_holds", {"creator_id": e.originator_id.hex, "hold_id": e.hold_id}
+    ),
+    AccountBook.AccrualHoldPlaced: lambda e, b: b.insert(
+        "creator_holds",
+        {
+            "creator_id": e.creator_id,
+            "hold_id": e.hold_id,
+            "kind": "accrual",
+            "reason": e.reason,
+            "placed_at": e.effective_at,
+        },
+    ),
+    AccountBook.AccrualHoldReleased: lambda e, b: b.delete(
+        "creator_holds", {"creator_id": e.creator_id, "hold_id": e.hold_id}
     ),
     ExclusivityAgreement.Agreed: _agreement_agreed,
     ExclusivityAgreement.InstalmentCredited: lambda e, b: b.update(

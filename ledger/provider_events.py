@@ -153,7 +153,6 @@ class ProviderEvents:
         if status == "failed" and hold_id not in creator.holds:
             creator.place_hold(
                 hold_id,
-                kind="payout",
                 reason=(
                     f"the bank rejected payout {event.object_id} ({failure.strip(': ')});"
                     " fix the bank account"

@@ -130,6 +130,14 @@ class Queries:
             out[entry] = (str(event.program_id), event.period_key, line)
         return out
 
+    def _holds(self, creator: Creator) -> list[dict[str, str]]:
+        """The creator's active holds, by id: payout holds (the creator's) and accrual holds
+        (its account book's)."""
+        book = self.aggregates.book(creator.id, creator_ref=creator.creator_ref)
+        holds = {h: ("payout", r) for h, (_k, r) in creator.holds.items()}
+        holds |= {h: ("accrual", r) for h, r in book.accrual_hold_reasons(creator.id.hex).items()}
+        return [{"hold_id": h, "kind": k, "reason": r} for h, (k, r) in sorted(holds.items())]
+
     def trial_balance(self) -> TrialBalance:
         """The sum of every account's balance per currency and kind; each currency sums to 0."""
         self.projector.catch_up()
@@ -274,8 +282,5 @@ class Queries:
             lines=lines,
             bonuses=bonuses,
             reimbursements=reimbursements,
-            holds=[
-                {"hold_id": h, "kind": k, "reason": r}
-                for h, (k, r) in sorted(creator.holds.items())
-            ],
+            holds=self._holds(creator),
         )

@@ -8,6 +8,7 @@ import pytest
 
 from creator_ledger import CreatorLedger
 from creator_ledger.domain.errors import (
+    AlreadyExistsError,
     InsufficientBudgetError,
     InvalidStateError,
     NotEligibleError,
@@ -408,3 +409,37 @@ def test_the_statement_explains_view_earnings(cl: CreatorLedger) -> None:
     assert e["capped"] is True
     assert s.closing[0].payable_minor == 600
     assert [b.payable_minor for b in s.opening] == [0]
+
+
+def test_an_accrual_hold_has_one_owner_the_account_book(cl: CreatorLedger) -> None:
+    fund(cl)
+    [a] = creators(cl, 1)
+    creator_version = cl.parts.aggregates.creator(a).version
+    cl.place_hold(
+        creator_ref=a,
+        hold_id="ivt",
+        kind="accrual",
+        reason="invalid traffic review",
+        idempotency_key="hold",
+        actor=ACTOR,
+    )
+    assert cl.parts.aggregates.creator(a).version == creator_version  # not the creator's fact
+    book = cl.parts.aggregates.book(cl.parts.aggregates.creator(a).id, creator_ref=a)
+    assert book.accrual_hold_reasons(cl.parts.aggregates.creator(a).id.hex) == {
+        "ivt": "invalid traffic review"
+    }
+    statement = cl.statement(a, since=DAY, until=DAY)
+    assert statement.holds == [
+        {"hold_id": "ivt", "kind": "accrual", "reason": "invalid traffic review"}
+    ]
+    with pytest.raises(AlreadyExistsError):
+        cl.place_hold(
+            creator_ref=a,
+            hold_id="ivt",
+            kind="payout",
+            reason="x",
+            idempotency_key="h2",
+            actor=ACTOR,
+        )
+    cl.release_hold(creator_ref=a, hold_id="ivt", idempotency_key="rel", actor=ACTOR)
+    assert cl.statement(a, since=DAY, until=DAY).holds == []
