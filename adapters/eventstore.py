@@ -40,12 +40,14 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import (
+    InfrastructureFactory,
     IntegrityError,
     JSONTranscoder,
     Notification,
     StoredEvent,
     Transcoding,
 )
+from eventsourcing.utils import Environment
 
 __all__ = ["EventStore", "StoreKind", "WriteConflictError", "issued_by"]
 
@@ -74,15 +76,27 @@ class _DateAsISO(Transcoding):
 
 
 class _LedgerApplication(Application[UUID]):
-    """The library's application, with the ledger's transcodings.  Snapshot intervals are set
-    per store (see :class:`EventStore`)."""
+    """The library's application, with the ledger's transcodings.  Snapshot intervals and
+    connection options are set per store (see :class:`EventStore`)."""
 
     name = "Ledger"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
+    #: libpq options beyond the ones the library passes (sslmode, application_name, ...).
+    connection_options: ClassVar[dict[str, str]] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(_DateAsISO())
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """The library's factory; on PostgreSQL its pool also gets the URL's options, before
+        it opens its first connection (the library itself passes only host, port, database,
+        user and password)."""
+        factory = super().construct_factory(env)
+        datastore = getattr(factory, "datastore", None)
+        if self.connection_options and datastore is not None:
+            datastore.pool.kwargs.update(self.connection_options)
+        return factory
 
 
 class EventStore:
@@ -94,6 +108,7 @@ class EventStore:
         *,
         aggregates: Sequence[type[Aggregate]],
         snapshot_intervals: Mapping[type[Aggregate], int],
+        connection_options: Mapping[str, str] | None = None,
     ) -> None:
         unnamed = [a.__qualname__ for a in aggregates if not getattr(a, "TOPIC", None)]
         assert not unnamed, f"aggregates without a stable topic: {unnamed}"
@@ -102,7 +117,11 @@ class EventStore:
         app_class = type(
             "LedgerApplication",
             (_LedgerApplication,),
-            {"name": "Ledger", "snapshotting_intervals": dict(snapshot_intervals)},
+            {
+                "name": "Ledger",
+                "snapshotting_intervals": dict(snapshot_intervals),
+                "connection_options": dict(connection_options or {}),
+            },
         )
         self.env = settings
         self._app: _LedgerApplication = app_class(env=settings)

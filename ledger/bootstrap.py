@@ -15,7 +15,10 @@ import stripe
 from creator_ledger.adapters.eventstore import EventStore
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.adapters.payments.port import PaymentProvider
-from creator_ledger.adapters.payments.stripe_connect import StripeConnectProvider
+from creator_ledger.adapters.payments.stripe_connect import (
+    StripeConnectProvider,
+    StripeTransportOptions,
+)
 from creator_ledger.adapters.payments.webhooks import parse_stripe_webhook
 from creator_ledger.adapters.readmodels import ReadModels
 from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
@@ -50,7 +53,11 @@ def read_model_database(settings: Settings) -> tuple[Database, ReadModels]:
         read_models.create_schema()
         return db, read_models
     if settings.is_postgres:
-        db = PostgresDatabase(settings.postgres_conninfo(), max_size=settings.postgres_pool_size)
+        db = PostgresDatabase(
+            settings.postgres_conninfo(),
+            max_size=settings.postgres_pool_size,
+            timeout_s=settings.connect_timeout_s,
+        )
         return db, ReadModels(db)
     path = settings.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +74,7 @@ def build(settings: Settings, *, clock: Clock = utc_now) -> Parts:
         settings.eventsourcing_env(),
         aggregates=AGGREGATES,
         snapshot_intervals=SNAPSHOT_INTERVALS,
+        connection_options=settings.postgres_options() if settings.is_postgres else None,
     )
     aggregates = Aggregates(store)
     runner = CommandRunner(aggregates, clock)
@@ -103,14 +111,23 @@ def build_provider(settings: Settings) -> PaymentProvider:
     """The payment provider the settings name (``LEDGER_PAYMENT_PROVIDER``)."""
     if settings.payment_provider == "memory":
         return InMemoryProvider()
-    if not settings.stripe_secret_key:
+    if settings.stripe_secret_key is None:
         msg = (
             "set STRIPE_SECRET_KEY (sk_test_... or sk_live_...) to pay through Stripe, or"
             " LEDGER_PAYMENT_PROVIDER=memory to try a run in-process"
         )
         raise InvalidInputError(msg)
     stripe.enable_telemetry = False  # no client telemetry from a payments back office
-    return StripeConnectProvider(settings.stripe_secret_key, base_url=settings.stripe_api_base)
+    transport = StripeTransportOptions(
+        max_network_retries=settings.stripe_max_network_retries,
+        connect_timeout_s=settings.stripe_connect_timeout_s,
+        read_timeout_s=settings.stripe_read_timeout_s,
+    )
+    return StripeConnectProvider.from_transport_options(
+        settings.stripe_secret_key.get_secret_value(),
+        transport,
+        base_url=settings.stripe_api_base,
+    )
 
 
 def memory_provider(clock: Callable[[], datetime] = utc_now) -> InMemoryProvider:

@@ -18,10 +18,10 @@ from creator_ledger.ledger.cli_support import (
     guarded,
     opened,
     progress_bar,
+    settings_for,
 )
 from creator_ledger.ledger.migrate import migrate as run_migrations
 from creator_ledger.ledger.render import console, print_json, print_report
-from creator_ledger.ledger.settings import Settings
 
 app = typer.Typer(
     name="creator-ledger",
@@ -54,7 +54,7 @@ reconcile_app.command("provider")(reconcile_provider_command)
 @app.command()
 def migrate(database: DatabaseOption = None) -> None:
     """Apply the PostgreSQL schema in migrations/ (idempotent; records what it applied)."""
-    settings = Settings.from_env() if not database else Settings(database_url=database)
+    settings = settings_for(database)
     if not settings.is_postgres:
         console.print("SQLite needs no migrations: the embedded store creates its schema itself.")
         return

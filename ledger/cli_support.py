@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,12 +53,14 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def settings_for(database: str | None) -> Settings:
+    """The settings from the environment, with ``--database`` on top; bad ones exit 2."""
     try:
-        settings = Settings.from_env()
+        if database:
+            return Settings.from_env(None, database_url=database)
+        return Settings.from_env()
     except LedgerError as e:
         fail(e.message)
         raise
-    return dataclasses.replace(settings, database_url=database) if database else settings
 
 
 @contextmanager
