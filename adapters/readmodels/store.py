@@ -403,7 +403,7 @@ class ReadModels:
             balance, last = current.get(key, (0, effective_on))
             if key in backdated or effective_on < last:
                 backdated[key] = min(backdated.get(key, effective_on), effective_on)
-                current[key] = (balance + amount, last)
+                current[key] = (balance + amount, max(last, effective_on))
                 after = 0  # recomputed below
             else:
                 after = balance + amount

@@ -3,11 +3,13 @@ zero gives the same read models."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
 from creator_ledger import CreatorLedger
+from creator_ledger.adapters.readmodels import PostingRow, ProjectionBatch
 from creator_ledger.adapters.readmodels.store import ReadModels
 from tests.scenario import close, creators, fund, pool_program, usage
 
@@ -89,3 +91,25 @@ def test_a_rebuild_from_zero_gives_identical_read_models(cl: CreatorLedger) -> N
     applied = cl.parts.projector.rebuild()
     assert applied == cl.events_recorded()
     assert snapshot(cl) == before
+
+
+def test_a_batch_that_goes_back_and_forward_in_business_time_keeps_running_balances_right(
+    cl: CreatorLedger,
+) -> None:
+    """In one batch an account gets a posting, an earlier one, then a later one; a later batch
+    adds one in between.  Every as-of balance still sums the postings up to that day."""
+    rm = cl.parts.projector.read_models
+    day = [date(2026, 3, d) for d in range(1, 6)]
+
+    def posting(entry: int, amount: int, on: date) -> PostingRow:
+        return (entry, 0, "creator:payable", "c", "USD", amount, on, None)
+
+    first = ProjectionBatch(last_notification_id=3)
+    first.postings += [posting(1, 100, day[3]), posting(2, 10, day[2]), posting(3, 1, day[4])]
+    rm.apply(first, expected_position=0)
+    second = ProjectionBatch(last_notification_id=4)
+    second.postings.append(posting(4, 1_000, day[3]))
+    rm.apply(second, expected_position=3)
+    as_of = [rm.balance_as_of("creator:payable", "c", "USD", d) for d in day]
+    assert as_of == [0, 0, 10, 1_110, 1_111]
+    assert rm.balance("creator:payable", "c", "USD") == 1_111
