@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
+from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES, migrate_sqlite
 from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
 
 BATCH_QUERY_CHUNK = 5_000
@@ -161,10 +161,11 @@ class ReadModels:
 
     # -- schema and position ------------------------------------------------------------
 
-    def create_schema(self) -> None:
-        """SQLite only: PostgreSQL's schema is applied by ``creator-ledger migrate``."""
+    def create_schema(self) -> list[str]:
+        """SQLite only: apply the read-model migrations this file lacks (PostgreSQL's schema is
+        applied by ``creator-ledger migrate``); returns the ids applied now."""
         assert isinstance(self.db, SqliteDatabase)
-        self.db.executescript(sqlite_read_model_schema())
+        return migrate_sqlite(self.db)
 
     def position(self) -> int:
         rows = self.db.query(
