@@ -22,7 +22,7 @@ class PayoutStatus:
             run_id=run_id,
             by_status=counts,
             amount_by_status_minor=amounts,
-            currency=rows[0][3].strip() if rows else None,
+            currency=rows[0][3] if rows else None,
             failures=[
                 {"payout_id": str(r[0]), "creator_id": r[2], "failure": r[8] or ""}
                 for r in rows

@@ -199,7 +199,7 @@ class Queries:
                     kind=entry_kind,
                     description=description,
                     account=_ACCOUNT_NAMES[kind],
-                    currency=currency.strip(),
+                    currency=currency,
                     amount_minor=normal_balance(kind, int(amount)),
                     explanation=explanation,
                 )
@@ -224,7 +224,7 @@ class Queries:
             bonuses.append(
                 VestingLine(
                     agreement_key=key,
-                    currency=currency.strip(),
+                    currency=currency,
                     total_minor=int(total),
                     credited_minor=int(credited),
                     vested_minor=vested_minor(
@@ -244,7 +244,7 @@ class Queries:
                 item_id=item,
                 description=desc,
                 receipt_ref=receipt,
-                currency=cur.strip(),
+                currency=cur,
                 claimed_minor=int(claimed),
                 status=status,
                 approved_minor=int(approved),

@@ -50,7 +50,7 @@ def _check_payout(row: tuple[Any, ...], matches: list[Transfer], add: Add) -> No
     """One ledger payout against the provider's transfers for its id."""
     pid = str(row[0])
     amount, destination, status, transfer_id, failure, reversed_minor = row[4:10]
-    currency = row[3].strip()
+    currency = row[3]
     if len(matches) > 1:
         add("duplicate_transfer", pid, 1, len(matches), "more than one transfer for one payout")
     t = matches[0] if matches else None

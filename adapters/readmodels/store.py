@@ -310,7 +310,7 @@ class ReadModels:
                     )
                     rows.extend(cur.fetchall())
             for owner, kind, currency, balance, last in rows:
-                out[(owner, kind, currency.strip())] = (int(balance), as_date(last))
+                out[(owner, kind, currency)] = (int(balance), as_date(last))
         return out
 
     def _write_postings(self, cur: Cursor, postings: list[PostingRow]) -> None:
@@ -324,8 +324,8 @@ class ReadModels:
         statements (window functions), whatever the batch size."""
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS batch_postings (entry_id bigint, seq integer,"
-            " kind text, owner text, currency char(3), amount_minor bigint, effective_on date,"
-            " detail text) ON COMMIT DELETE ROWS"
+            ' kind text, owner text, currency text COLLATE "C", amount_minor bigint,'
+            " effective_on date, detail text) ON COMMIT DELETE ROWS"
         )
         self.db.copy_rows(
             cur,
@@ -346,7 +346,7 @@ class ReadModels:
         # Accounts whose batch reaches back before their latest posting: recomputed below.
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS batch_backdated (owner text, kind text,"
-            " currency char(3)) ON COMMIT DELETE ROWS"
+            ' currency text COLLATE "C") ON COMMIT DELETE ROWS'
         )
         cur.execute(
             "INSERT INTO batch_backdated SELECT DISTINCT p.owner, p.kind, p.currency"
@@ -470,7 +470,7 @@ class ReadModels:
             " ORDER BY kind, currency",
             (owner,),
         )
-        return [(k, c.strip(), int(b)) for k, c, b in rows]
+        return [(k, c, int(b)) for k, c, b in rows]
 
     def owner_balances_as_of(self, owner: str, on: date) -> list[tuple[str, str, int]]:
         out = []
@@ -481,7 +481,7 @@ class ReadModels:
     def all_balances(self) -> dict[tuple[str, str, str], int]:
         """(kind, owner, currency) -> balance, for every account."""
         rows = self.db.query("SELECT kind, owner, currency, balance_minor FROM balances")
-        return {(k, o, c.strip()): int(b) for k, o, c, b in rows}
+        return {(k, o, c): int(b) for k, o, c, b in rows}
 
     def trial_balance(self) -> dict[str, dict[str, int]]:
         """currency -> account kind -> sum of balances (each currency sums to zero)."""
@@ -491,7 +491,7 @@ class ReadModels:
         )
         out: dict[str, dict[str, int]] = {}
         for currency, kind, total in rows:
-            out.setdefault(currency.strip(), {})[kind] = int(total)
+            out.setdefault(currency, {})[kind] = int(total)
         return out
 
     def creator_balances(self, currency: str, kinds: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -518,7 +518,7 @@ class ReadModels:
             "SELECT kind, owner, currency, SUM(amount_minor) FROM postings"
             " GROUP BY kind, owner, currency"
         )
-        return {(k, o, c.strip()): int(s) for k, o, c, s in rows}
+        return {(k, o, c): int(s) for k, o, c, s in rows}
 
     def unbalanced_entries(self, limit: int = 100) -> list[tuple[int, str, int]]:
         rows = self.db.query(
@@ -526,7 +526,7 @@ class ReadModels:
             " GROUP BY entry_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY entry_id LIMIT %s",
             (limit,),
         )
-        return [(int(e), c.strip(), int(s)) for e, c, s in rows]
+        return [(int(e), c, int(s)) for e, c, s in rows]
 
     def journal(
         self, *, since: date | None = None, until: date | None = None, limit: int = 10_000
@@ -553,13 +553,13 @@ class ReadModels:
         rows = self.db.query(
             "SELECT fund_key, name, currency FROM funds WHERE fund_id = %s", (fund_id,)
         )
-        return (rows[0][0], rows[0][1], rows[0][2].strip()) if rows else None
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     def funds(self) -> list[tuple[str, str, str, str]]:
         rows = self.db.query(
             "SELECT fund_id, fund_key, name, currency FROM funds ORDER BY fund_key"
         )
-        return [(str(i), k, n, c.strip()) for i, k, n, c in rows]
+        return [(str(i), k, n, c) for i, k, n, c in rows]
 
     def creator(self, creator_id: str) -> dict[str, Any] | None:
         rows = self.db.query(
@@ -578,7 +578,7 @@ class ReadModels:
         return {
             "creator_ref": ref,
             "display_name": name,
-            "country": country.strip(),
+            "country": country,
             "payout_account": account,
             "account_status": status,
             "kyc_status": kyc,
@@ -643,7 +643,7 @@ class ReadModels:
                     "returned_minor": None if r[8] is None else int(r[8]),
                     "scaled_from_minor": None if r[9] is None else int(r[9]),
                     "status": r[10],
-                    "currency": r[11].strip(),
+                    "currency": r[11],
                 }
         return out
 
@@ -708,7 +708,7 @@ class ReadModels:
             "SELECT currency, SUM(amount_minor) FROM payouts WHERE status = 'requested'"
             " GROUP BY currency"
         )
-        return {c.strip(): int(s) for c, s in rows}
+        return {c: int(s) for c, s in rows}
 
     def creator_by_payout_account(self, account_ref: str) -> str | None:
         rows = self.db.query(
