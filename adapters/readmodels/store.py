@@ -1,4 +1,5 @@
-"""The read models' storage: one transaction per batch of events, with the tracking position.
+"""The read models' storage: one transaction per batch of events, with the tracking position,
+and (inherited from :mod:`.queries`) the queries.
 
 The projector (``ledger.projections``) turns events into a :class:`ProjectionBatch`; this module
 writes it.  ``apply`` checks and moves the tracking position in the same transaction as the
@@ -13,17 +14,14 @@ the current balance; a back-dated posting makes the rows after it be recomputed.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from uuid import UUID
 
+from creator_ledger.adapters.readmodels.queries import BATCH_QUERY_CHUNK, ReadModelQueries
 from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES, migrate_sqlite
-from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
-
-BATCH_QUERY_CHUNK = 5_000
+from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase, as_date
 
 
 class StaleProjectionError(Exception):
@@ -144,19 +142,11 @@ AccountKey = tuple[str, str, str]  # (owner, kind, currency)
 _ORDER = {"insert": 0, "update": 1, "delete": 2}
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-class ReadModels:
-    """Writes projection batches and answers the queries the ledger needs."""
+class ReadModels(ReadModelQueries):
+    """Writes projection batches, and answers the queries (:class:`ReadModelQueries`)."""
 
     def __init__(self, db: Database, *, name: str = "ledger") -> None:
-        self.db = db
+        super().__init__(db)
         self.name = name
 
     # -- schema and position ------------------------------------------------------------
@@ -443,294 +433,4 @@ class ReadModels:
             updates.append((running, entry_id, seq))
         cur.executemany(
             "UPDATE postings SET balance_after = %s WHERE entry_id = %s AND seq = %s", updates
-        )
-
-    # -- queries: balances ----------------------------------------------------------------
-
-    def balance(self, kind: str, owner: str, currency: str) -> int:
-        rows = self.db.query(
-            "SELECT balance_minor FROM balances WHERE owner = %s AND kind = %s AND currency = %s",
-            (owner, kind, currency),
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def balance_as_of(self, kind: str, owner: str, currency: str, on: date) -> int:
-        """The account's balance at the end of business day ``on``."""
-        rows = self.db.query(
-            "SELECT balance_after FROM postings WHERE owner = %s AND kind = %s AND currency = %s"
-            " AND effective_on <= %s ORDER BY effective_on DESC, entry_id DESC, seq DESC LIMIT 1",
-            (owner, kind, currency, on),
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def owner_balances(self, owner: str) -> list[tuple[str, str, int]]:
-        """(kind, currency, balance) of every account of ``owner``."""
-        rows = self.db.query(
-            "SELECT kind, currency, balance_minor FROM balances WHERE owner = %s"
-            " ORDER BY kind, currency",
-            (owner,),
-        )
-        return [(k, c, int(b)) for k, c, b in rows]
-
-    def owner_balances_as_of(self, owner: str, on: date) -> list[tuple[str, str, int]]:
-        out = []
-        for kind, currency, _ in self.owner_balances(owner):
-            out.append((kind, currency, self.balance_as_of(kind, owner, currency, on)))
-        return out
-
-    def all_balances(self) -> dict[tuple[str, str, str], int]:
-        """(kind, owner, currency) -> balance, for every account."""
-        rows = self.db.query("SELECT kind, owner, currency, balance_minor FROM balances")
-        return {(k, o, c): int(b) for k, o, c, b in rows}
-
-    def trial_balance(self) -> dict[str, dict[str, int]]:
-        """currency -> account kind -> sum of balances (each currency sums to zero)."""
-        rows = self.db.query(
-            "SELECT currency, kind, SUM(balance_minor) FROM balances GROUP BY currency, kind"
-            " ORDER BY currency, kind"
-        )
-        out: dict[str, dict[str, int]] = {}
-        for currency, kind, total in rows:
-            out.setdefault(currency, {})[kind] = int(total)
-        return out
-
-    def creator_balances(self, currency: str, kinds: Sequence[str]) -> dict[str, dict[str, int]]:
-        """creator id -> kind -> balance, for creators with any of ``kinds`` in ``currency``."""
-        marks = ",".join(["%s"] * len(kinds))
-        rows = self.db.query(
-            f"SELECT owner, kind, balance_minor FROM balances WHERE currency = %s"
-            f" AND kind IN ({marks}) AND balance_minor <> 0",
-            (currency, *kinds),
-        )
-        out: dict[str, dict[str, int]] = {}
-        for owner, kind, balance in rows:
-            out.setdefault(owner, {})[kind] = int(balance)
-        return out
-
-    def journal_count(self) -> tuple[int, int]:
-        entries = self.db.query("SELECT COUNT(*) FROM journal_entries")[0][0]
-        postings = self.db.query("SELECT COUNT(*) FROM postings")[0][0]
-        return int(entries), int(postings)
-
-    def postings_sum_by_account(self) -> dict[tuple[str, str, str], int]:
-        """(kind, owner, currency) -> sum of postings (to check the balances table)."""
-        rows = self.db.query(
-            "SELECT kind, owner, currency, SUM(amount_minor) FROM postings"
-            " GROUP BY kind, owner, currency"
-        )
-        return {(k, o, c): int(s) for k, o, c, s in rows}
-
-    def unbalanced_entries(self, limit: int = 100) -> list[tuple[int, str, int]]:
-        rows = self.db.query(
-            "SELECT entry_id, currency, SUM(amount_minor) FROM postings"
-            " GROUP BY entry_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY entry_id LIMIT %s",
-            (limit,),
-        )
-        return [(int(e), c, int(s)) for e, c, s in rows]
-
-    def journal(
-        self, *, since: date | None = None, until: date | None = None, limit: int = 10_000
-    ) -> Iterable[tuple[Any, ...]]:
-        """Journal lines for export: entry, date, kind, account, currency, amount, description."""
-        where, params = [], []
-        if since is not None:
-            where.append("p.effective_on >= %s")
-            params.append(since)
-        if until is not None:
-            where.append("p.effective_on <= %s")
-            params.append(until)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        return self.db.query(
-            "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.owner, p.currency,"
-            " p.amount_minor, e.description FROM postings p JOIN journal_entries e"
-            f" USING (entry_id) {clause} ORDER BY p.effective_on, p.entry_id, p.seq LIMIT %s",
-            (*params, limit),
-        )
-
-    # -- queries: entities -----------------------------------------------------------------
-
-    def fund(self, fund_id: str) -> tuple[str, str, str] | None:
-        rows = self.db.query(
-            "SELECT fund_key, name, currency FROM funds WHERE fund_id = %s", (fund_id,)
-        )
-        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
-
-    def funds(self) -> list[tuple[str, str, str, str]]:
-        rows = self.db.query(
-            "SELECT fund_id, fund_key, name, currency FROM funds ORDER BY fund_key"
-        )
-        return [(str(i), k, n, c) for i, k, n, c in rows]
-
-    def creator(self, creator_id: str) -> dict[str, Any] | None:
-        rows = self.db.query(
-            "SELECT creator_ref, display_name, country, payout_account, account_status,"
-            " kyc_status, tax_status FROM creators WHERE creator_id = %s",
-            (creator_id,),
-        )
-        if not rows:
-            return None
-        ref, name, country, account, status, kyc, tax = rows[0]
-        holds = self.db.query(
-            "SELECT hold_id, kind, reason FROM creator_holds WHERE creator_id = %s"
-            " ORDER BY hold_id",
-            (creator_id,),
-        )
-        return {
-            "creator_ref": ref,
-            "display_name": name,
-            "country": country,
-            "payout_account": account,
-            "account_status": status,
-            "kyc_status": kyc,
-            "tax_status": tax,
-            "holds": [{"hold_id": h, "kind": k, "reason": r} for h, k, r in holds],
-        }
-
-    def creator_gates(self) -> dict[str, tuple[str, str | None, str, str, list[str]]]:
-        """creator id -> (creator_ref, payout_account, account_status, kyc_status,
-        payout hold reasons)."""
-        out: dict[str, tuple[str, str | None, str, str, list[str]]] = {}
-        for cid, ref, account, status, kyc in self.db.query(
-            "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status"
-            " FROM creators"
-        ):
-            out[cid] = (ref, account, status, kyc, [])
-        for cid, hold_id, reason in self.db.query(
-            "SELECT creator_id, hold_id, reason FROM creator_holds WHERE kind = 'payout'"
-            " ORDER BY creator_id, hold_id"
-        ):
-            out[cid][4].append(f"{hold_id}: {reason}")
-        return out
-
-    def creator_statement_postings(
-        self, creator_id: str, since: date, until: date
-    ) -> list[tuple[Any, ...]]:
-        """(entry_id, effective_on, entry kind, account kind, currency, amount, detail JSON,
-        description, originator_id, originator_version) of a creator's postings in
-        ``[since, until]``."""
-        return self.db.query(
-            "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.currency, p.amount_minor,"
-            " p.detail, e.description, e.originator_id, e.originator_version"
-            " FROM postings p JOIN journal_entries e USING (entry_id)"
-            " WHERE p.owner = %s AND p.effective_on >= %s AND p.effective_on <= %s"
-            " ORDER BY p.effective_on, p.entry_id, p.seq",
-            (creator_id, since, until),
-        )
-
-    def period_facts(
-        self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        """(program id, period key) -> the program period's figures."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        for program_id, period_key in set(keys):
-            rows = self.db.query(
-                "SELECT pr.program_key, pe.period_key, pr.name, pe.pool_minor,"
-                " pe.total_qualified_views, pe.rule_version, pe.rule, pe.distributed_minor,"
-                " pe.returned_minor, pe.scaled_from_minor, pe.status, pr.currency"
-                " FROM periods pe JOIN programs pr ON pr.program_id = pe.program_id"
-                " WHERE pe.program_id = %s AND pe.period_key = %s",
-                (program_id, period_key),
-            )
-            for r in rows:
-                out[(program_id, period_key)] = {
-                    "program_key": r[0],
-                    "program": r[2],
-                    "pool_minor": int(r[3]),
-                    "total_qualified_views": None if r[4] is None else int(r[4]),
-                    "rule_version": int(r[5]),
-                    "rule": json.loads(r[6]),
-                    "distributed_minor": None if r[7] is None else int(r[7]),
-                    "returned_minor": None if r[8] is None else int(r[8]),
-                    "scaled_from_minor": None if r[9] is None else int(r[9]),
-                    "status": r[10],
-                    "currency": r[11],
-                }
-        return out
-
-    def creator_claim_items(
-        self, creator_id: str, since: date, until: date
-    ) -> list[tuple[Any, ...]]:
-        """Items of the creator's claims submitted or decided in ``[since, until]``."""
-        rows = self.db.query(
-            "SELECT claim_key, item_id, description, receipt_ref, currency, claimed_minor, status,"
-            " approved_minor, reason, submitted_at, decided_at FROM claim_items"
-            " WHERE creator_id = %s ORDER BY claim_key, item_id",
-            (creator_id,),
-        )
-        return [
-            r
-            for r in rows
-            if since <= as_datetime(r[9]).date() <= until
-            or (r[10] is not None and since <= as_datetime(r[10]).date() <= until)
-        ]
-
-    def creator_agreements(self, creator_id: str) -> list[tuple[Any, ...]]:
-        return self.db.query(
-            "SELECT agreement_key, currency, total_minor, credited_minor, starts_on, ends_on,"
-            " schedule, vesting, status, ended_on, forfeited_minor, clawback_minor"
-            " FROM agreements WHERE creator_id = %s ORDER BY agreement_key",
-            (creator_id,),
-        )
-
-    # -- queries: payouts --------------------------------------------------------------------
-
-    def payouts(self, *, run_id: str | None = None) -> list[tuple[Any, ...]]:
-        """(payout_id, run_id, creator_id, currency, amount, destination, status, transfer_id,
-        failure, reversed_minor, requested_at)."""
-        sql = (
-            "SELECT payout_id, run_id, creator_id, currency, amount_minor, destination, status,"
-            " transfer_id, failure, reversed_minor, requested_at FROM payouts"
-        )
-        if run_id is not None:
-            return self.db.query(sql + " WHERE run_id = %s ORDER BY creator_id", (run_id,))
-        return self.db.query(sql + " ORDER BY requested_at, payout_id")
-
-    def payout_by_transfer(self, transfer_id: str) -> str | None:
-        rows = self.db.query("SELECT payout_id FROM payouts WHERE transfer_id = %s", (transfer_id,))
-        return str(rows[0][0]) if rows else None
-
-    def payout_ids(self, payout_ids: Sequence[str]) -> set[str]:
-        """Which of ``payout_ids`` the ledger knows (ids that are not UUIDs are not ours)."""
-        payout_ids = [p for p in payout_ids if _is_uuid(p)]
-        found: set[str] = set()
-        for start in range(0, len(payout_ids), BATCH_QUERY_CHUNK):
-            chunk = payout_ids[start : start + BATCH_QUERY_CHUNK]
-            marks = ",".join(["%s"] * len(chunk))
-            rows = self.db.query(
-                f"SELECT payout_id FROM payouts WHERE payout_id IN ({marks})", chunk
-            )
-            found.update(str(r[0]) for r in rows)
-        return found
-
-    def payouts_in_transit(self) -> dict[str, int]:
-        """currency -> total of payouts still waiting for an outcome."""
-        rows = self.db.query(
-            "SELECT currency, SUM(amount_minor) FROM payouts WHERE status = 'requested'"
-            " GROUP BY currency"
-        )
-        return {c: int(s) for c, s in rows}
-
-    def creator_by_payout_account(self, account_ref: str) -> str | None:
-        rows = self.db.query(
-            "SELECT creator_id FROM creators WHERE payout_account = %s", (account_ref,)
-        )
-        return str(rows[0][0]) if rows else None
-
-    def creator_payables_as_of(self, currency: str, on: date) -> dict[str, int]:
-        """creator id -> payable balance (debit-positive) at the end of business day ``on``."""
-        rows = self.db.query(
-            "SELECT owner, balance_after FROM (SELECT owner, balance_after, ROW_NUMBER() OVER"
-            " (PARTITION BY owner ORDER BY effective_on DESC, entry_id DESC, seq DESC) AS rn"
-            " FROM postings WHERE kind = 'creator:payable' AND currency = %s"
-            " AND effective_on <= %s) t WHERE rn = 1",
-            (currency, on),
-        )
-        return {owner: int(b) for owner, b in rows}
-
-    def payouts_in_window(self, since: Any, until: Any) -> list[tuple[Any, ...]]:
-        return self.db.query(
-            "SELECT payout_id, run_id, creator_id, currency, amount_minor, destination, status,"
-            " transfer_id, failure, reversed_minor, requested_at FROM payouts"
-            " WHERE requested_at >= %s AND requested_at < %s ORDER BY payout_id",
-            (since, until),
         )

@@ -37,7 +37,7 @@ def snapshot(cl: CreatorLedger) -> dict[str, Any]:
     rm = cl.parts.projector.read_models
     return {
         "balances": rm.all_balances(),
-        "journal": sorted(map(tuple, rm.journal(limit=1_000_000))),
+        "journal": rm.journal(limit=1_000_000),
         "trial": rm.trial_balance(),
         "creators": rm.creator_gates(),
         "position": rm.position(),
