@@ -1,10 +1,11 @@
 """SQL read models: journal, balances (with as-of), creators, programs, payouts, statements.
 
-``schema`` (one schema source for both databases), ``store`` (applying projection batches
-with their tracking position), ``queries`` and ``rows`` (every query, answering with frozen,
-typed rows).
+``schema`` (one schema source for both databases), ``batch`` (what the projector fills),
+``writer`` (writing a batch's rows), ``store`` (the tracking position, applying batches),
+``queries`` and ``rows`` (every query, answering with frozen, typed rows).
 """
 
+from creator_ledger.adapters.readmodels.batch import PostingRow, ProjectionBatch
 from creator_ledger.adapters.readmodels.queries import ReadModelQueries
 from creator_ledger.adapters.readmodels.rows import (
     AgreementRow,
@@ -21,7 +22,7 @@ from creator_ledger.adapters.readmodels.rows import (
     StatementPosting,
     UnbalancedEntry,
 )
-from creator_ledger.adapters.readmodels.store import PostingRow, ProjectionBatch, ReadModels
+from creator_ledger.adapters.readmodels.store import ReadModels, StaleProjectionError
 
 __all__ = [
     "AgreementRow",
@@ -39,6 +40,7 @@ __all__ = [
     "ProjectionBatch",
     "ReadModelQueries",
     "ReadModels",
+    "StaleProjectionError",
     "StatementPosting",
     "UnbalancedEntry",
 ]

@@ -10,7 +10,7 @@ import pytest
 
 from creator_ledger import CreatorLedger
 from creator_ledger.adapters.readmodels import PostingRow, ProjectionBatch
-from creator_ledger.adapters.readmodels.store import ReadModels
+from creator_ledger.adapters.readmodels.writer import RowWriter
 from tests.scenario import close, creators, fund, pool_program, usage
 
 
@@ -50,20 +50,20 @@ def test_a_projection_stopped_mid_batch_and_resumed_applies_every_event_exactly_
     build_history(cl)
     cl.parts.projector.batch_size = 50
     calls = {"n": 0}
-    real_write = ReadModels._write_postings
+    real_write = RowWriter.write_postings
 
-    def crash_on_third(self: ReadModels, cur: Any, postings: Any) -> None:
+    def crash_on_third(self: RowWriter, cur: Any, postings: Any) -> None:
         calls["n"] += 1
         real_write(self, cur, postings)  # the rows are written ... then the process "dies"
         if calls["n"] == 3:
             raise RuntimeError("killed mid-batch")
 
-    monkeypatch.setattr(ReadModels, "_write_postings", crash_on_third)
+    monkeypatch.setattr(RowWriter, "write_postings", crash_on_third)
     with pytest.raises(RuntimeError, match="killed mid-batch"):
         cl.catch_up()
     stopped_at = cl.parts.projector.read_models.position()
     assert 0 < stopped_at < cl.events_recorded()
-    monkeypatch.setattr(ReadModels, "_write_postings", real_write)
+    monkeypatch.setattr(RowWriter, "write_postings", real_write)
     cl.catch_up()
     resumed = snapshot(cl)
     assert cl.reconcile_internal().clean  # replay == read model: nothing doubled, nothing lost
