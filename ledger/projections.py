@@ -1,19 +1,26 @@
 """The projector: events -> read models, in batches, exactly once.
 
-It reads the notification log from the read models' tracking position, turns a batch of events
-into rows (:mod:`.projection_handlers`: journal entries and postings, the entity tables, the
-payouts), and hands the batch to :class:`adapters.readmodels.ReadModels`, which writes it
-and moves the position in one transaction.  A crash mid-batch rolls the whole batch back; the
-next run starts again from the last committed position.  ``rebuild`` forgets everything and
-replays from the first event.
+Each read model (``journal``, ``entities``, ``payouts``) has its own tracking position.  The
+projector reads the notification log once, from the lowest position of the read models it is
+asked to bring up to date, and turns each batch of events into rows
+(:mod:`.projection_handlers`) — for every read model, only the events after its own position.
+It hands the batch to :class:`adapters.readmodels.ReadModels`, which writes the rows and moves
+every position the batch covers in one transaction (compare-and-set each).  A crash mid-batch
+rolls the whole batch back, for every read model at once; the next run starts again from the
+last committed positions.  ``rebuild`` forgets one read model, several or all, and replays them
+from the first event without touching the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from creator_ledger.adapters.readmodels import ProjectionBatch, StaleProjectionError
+from creator_ledger.adapters.readmodels import (
+    ProjectionBatch,
+    StaleProjectionError,
+    read_model_names,
+)
 from creator_ledger.ledger.projection_handlers import PROJECTIONS
 
 if TYPE_CHECKING:
@@ -25,6 +32,9 @@ DEFAULT_BATCH_SIZE = 2_000
 REBUILD_BATCH_SIZE = 10_000
 #: Give up after this many lost races with another projector in one catch-up.
 MAX_STALE_RETRIES = 20
+
+#: One read model, several (an iterable of names), or all of them (``None``).
+Only = str | Iterable[str] | None
 
 
 class Projector:
@@ -38,56 +48,77 @@ class Projector:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         assert batch_size > 0
+        assert set(PROJECTIONS) == set(read_model_names()), "a projection per read model"
         self.store = store
         self.read_models = read_models
         self.batch_size = batch_size
 
     @staticmethod
-    def batch(notifications: list[tuple[int, Any]]) -> ProjectionBatch:
-        batch = ProjectionBatch(last_notification_id=notifications[-1][0])
-        projections = list(PROJECTIONS.values())
+    def batch(
+        notifications: list[tuple[int, Any]], positions: Mapping[str, int]
+    ) -> ProjectionBatch:
+        """The rows ``notifications`` add to each read model in ``positions`` (read model ->
+        the position it is at): only the events after its position."""
+        batch = ProjectionBatch(
+            last_notification_id=notifications[-1][0], positions=dict(positions)
+        )
+        projections = [(PROJECTIONS[name], after) for name, after in positions.items()]
         for notification_id, event in notifications:
-            for project in projections:
-                project(event, notification_id, batch)
+            for project, after in projections:
+                if notification_id > after:
+                    project(event, notification_id, batch)
         return batch
 
-    def pending(self) -> int:
-        """How many events the read models have not applied yet."""
-        return max(0, self.store.max_notification_id() - self.read_models.position())
+    def pending(self, *, only: Only = None) -> int:
+        """How many events the read models (``only`` those named) have not all applied yet."""
+        positions = self.read_models.positions()
+        lowest = min(positions[name] for name in read_model_names(only))
+        return max(0, self.store.max_notification_id() - lowest)
 
     def catch_up(
-        self, *, max_batches: int | None = None, progress: Callable[[int], None] | None = None
+        self,
+        *,
+        only: Only = None,
+        max_batches: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Apply every event recorded so far (or ``max_batches`` batches); returns how many."""
+        """Apply every event recorded so far to the read models (``only`` those named), or
+        ``max_batches`` batches; returns how many events were read."""
+        names = read_model_names(only)
         applied = 0
         batches = 0
         stale = 0
-        position = self.read_models.position()
+        positions = self.read_models.positions()
         while max_batches is None or batches < max_batches:
-            notifications = self.store.notifications(position + 1, self.batch_size)
+            start = min(positions[name] for name in names)
+            notifications = self.store.notifications(start + 1, self.batch_size)
             if not notifications:
                 break
-            batch = self.batch(notifications)
+            last = notifications[-1][0]
+            behind = {name: positions[name] for name in names if positions[name] < last}
+            batch = self.batch(notifications, behind)
             try:
-                self.read_models.apply(batch, expected_position=position)
+                self.read_models.apply(batch)
             except StaleProjectionError:
                 stale += 1
                 if stale > MAX_STALE_RETRIES:
                     raise
-                position = self.read_models.position()
+                positions = self.read_models.positions()
                 continue
-            position = batch.last_notification_id
+            positions.update(dict.fromkeys(behind, last))
             applied += len(notifications)
             batches += 1
             if progress is not None:
                 progress(len(notifications))
         return applied
 
-    def rebuild(self, *, progress: Callable[[int], None] | None = None) -> int:
-        """Forget the read models and replay every event from the first."""
-        self.read_models.reset()
+    def rebuild(self, *, only: Only = None, progress: Callable[[int], None] | None = None) -> int:
+        """Forget the read models (``only`` those named; the others are not touched) and replay
+        every event into them from the first; returns how many events were replayed."""
+        names = read_model_names(only)
+        self.read_models.reset(names)
         size, self.batch_size = self.batch_size, max(self.batch_size, REBUILD_BATCH_SIZE)
         try:
-            return self.catch_up(progress=progress)
+            return self.catch_up(only=names, progress=progress)
         finally:
             self.batch_size = size

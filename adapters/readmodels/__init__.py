@@ -1,7 +1,7 @@
 """SQL read models: journal, balances (with as-of), creators, programs, payouts, statements.
 
 ``schema`` (one schema source for both databases), ``batch`` (what the projector fills),
-``writer`` (writing a batch's rows), ``store`` (the tracking position, applying batches),
+``writer`` (writing a batch's rows), ``store`` (tracking positions, applying batches),
 ``queries`` and ``rows`` (every query, answering with frozen, typed rows).
 """
 
@@ -22,9 +22,17 @@ from creator_ledger.adapters.readmodels.rows import (
     StatementPosting,
     UnbalancedEntry,
 )
-from creator_ledger.adapters.readmodels.store import ReadModels, StaleProjectionError
+from creator_ledger.adapters.readmodels.schema import READ_MODELS
+from creator_ledger.adapters.readmodels.store import (
+    READ_MODEL_NAMES,
+    ReadModels,
+    StaleProjectionError,
+    read_model_names,
+)
 
 __all__ = [
+    "READ_MODELS",
+    "READ_MODEL_NAMES",
     "AgreementRow",
     "BalanceRow",
     "ClaimItemRow",
@@ -43,4 +51,5 @@ __all__ = [
     "StaleProjectionError",
     "StatementPosting",
     "UnbalancedEntry",
+    "read_model_names",
 ]

@@ -1,7 +1,7 @@
 """A projection batch: the rows a contiguous run of events adds to the read models.
 
 The projector (``ledger.projections``) fills one; :class:`~.store.ReadModels` writes it, and
-moves the tracking position, in one transaction.
+moves the tracking position of every read model it covers, in one transaction.
 """
 
 from __future__ import annotations
@@ -41,12 +41,17 @@ class Change:
 class ProjectionBatch:
     """Rows derived from a contiguous run of events, ending at ``last_notification_id``.
 
+    ``positions`` holds, for every read model the batch covers, the position it was computed
+    from: the batch carries the rows of the events after that position, and applying it moves
+    that read model from there to ``last_notification_id`` (compare-and-set).
+
     Entity changes are folded per row as they arrive (an update after an insert becomes part
     of the insert; later values win; increments add up), so a batch writes each row once and
     the writes group well, whatever order the events came in.
     """
 
     last_notification_id: int
+    positions: dict[str, int] = field(default_factory=dict)
     #: (entry_id, kind, originator_id, originator_version, effective_at, effective_on,
     #:  recorded_at, description)
     entries: list[tuple[Any, ...]] = field(default_factory=list)

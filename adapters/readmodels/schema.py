@@ -37,20 +37,25 @@ from creator_ledger.adapters.sql import Cursor, SqliteDatabase
 #: Migrations that belong to the event store, not the read models (SQLite does not get them).
 EVENT_STORE_MIGRATIONS = frozenset({"0001_event_store"})
 
-READ_MODEL_TABLES = (
-    "journal_entries",
-    "postings",
-    "balances",
-    "funds",
-    "programs",
-    "periods",
-    "creators",
-    "creator_holds",
-    "creator_contracts",
-    "agreements",
-    "claim_items",
-    "payouts",
-)
+#: Each read model: its own tracking position, and the tables it writes.  A batch moves every
+#: read model it covers in the same transaction as their rows.
+READ_MODELS: dict[str, tuple[str, ...]] = {
+    "journal": ("journal_entries", "postings", "balances"),
+    "entities": (
+        "funds",
+        "programs",
+        "periods",
+        "creators",
+        "creator_holds",
+        "creator_contracts",
+        "agreements",
+        "claim_items",
+    ),
+    "payouts": ("payouts",),
+}
+READ_MODEL_TABLES = tuple(t for tables in READ_MODELS.values() for t in tables)
+#: table -> the read model that writes it
+TABLE_READ_MODEL = {t: name for name, tables in READ_MODELS.items() for t in tables}
 
 SQLITE_MIGRATIONS_TABLE = "schema_migrations"
 

@@ -1,34 +1,55 @@
-"""The read models' storage: one transaction per batch of events, with the tracking position,
-and (inherited from :mod:`.queries`) the queries.
+"""The read models as a whole: their schema, a tracking position per read model, applying
+projection batches exactly once, and (inherited) their queries.
 
-The projector (``ledger.projections``) turns events into a :class:`~.batch.ProjectionBatch`;
-``apply`` writes it (:mod:`.writer`) and checks and moves the tracking position in the same
-transaction (compare-and-set on the expected position), so a batch is applied exactly once even
-with two projectors racing or a crash half-way through.
+Each read model (:data:`~.schema.READ_MODELS`: ``journal``, ``entities``, ``payouts``) has its
+own row in ``projection_tracking``: the last event it has applied.  ``apply`` writes a batch and
+moves the position of every read model the batch covers in one transaction, each
+compare-and-set on the position the batch was computed from, so a batch is applied exactly once
+even with two projectors racing or a crash half-way through — and no crash can leave one read
+model ahead of another within a batch.  ``reset`` forgets one, several or all read models, so
+one can be rebuilt without touching the others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from creator_ledger.adapters.readmodels.batch import ProjectionBatch
 from creator_ledger.adapters.readmodels.queries import ReadModelQueries
-from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES, migrate_sqlite
+from creator_ledger.adapters.readmodels.schema import READ_MODELS, TABLE_READ_MODEL, migrate_sqlite
 from creator_ledger.adapters.readmodels.writer import RowWriter
 from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase
+from creator_ledger.domain.errors import InvalidInputError
+
+#: Every read model, in the order their positions are claimed.
+READ_MODEL_NAMES = tuple(READ_MODELS)
 
 
 class StaleProjectionError(Exception):
-    """Another projector moved the position first; nothing was written."""
+    """Another projector moved a position first; nothing was written."""
+
+
+def read_model_names(only: str | Iterable[str] | None = None) -> tuple[str, ...]:
+    """The read models ``only`` names (one name, several, or ``None`` for all), in
+    :data:`READ_MODEL_NAMES` order; an unknown name is refused."""
+    if only is None:
+        return READ_MODEL_NAMES
+    wanted = {only} if isinstance(only, str) else set(only)
+    unknown = sorted(wanted - set(READ_MODEL_NAMES))
+    if unknown or not wanted:
+        msg = f"unknown read model(s) {unknown}; expected some of {list(READ_MODEL_NAMES)}"
+        raise InvalidInputError(msg, read_models=unknown)
+    return tuple(n for n in READ_MODEL_NAMES if n in wanted)
 
 
 class ReadModels(ReadModelQueries):
-    """Writes projection batches, and answers the queries (:class:`ReadModelQueries`)."""
+    """Writes projection batches with their tracking positions, and answers the queries."""
 
-    def __init__(self, db: Database, *, name: str = "ledger") -> None:
+    def __init__(self, db: Database) -> None:
         super().__init__(db)
-        self.name = name
         self.writer = RowWriter(db)
 
-    # -- schema and position ------------------------------------------------------------
+    # -- schema and positions -------------------------------------------------------------------
 
     def create_schema(self) -> list[str]:
         """SQLite only: apply the read-model migrations this file lacks (PostgreSQL's schema is
@@ -36,53 +57,85 @@ class ReadModels(ReadModelQueries):
         assert isinstance(self.db, SqliteDatabase)
         return migrate_sqlite(self.db)
 
-    def position(self) -> int:
-        rows = self.db.query(
-            "SELECT notification_id FROM projection_tracking WHERE name = %s", (self.name,)
-        )
-        return int(rows[0][0]) if rows else 0
+    def positions(self) -> dict[str, int]:
+        """Read model -> the last event it has applied (0: none)."""
+        found = dict(self.db.query("SELECT name, notification_id FROM projection_tracking"))
+        return {name: int(found.get(name, 0)) for name in READ_MODEL_NAMES}
 
-    def reset(self) -> None:
-        """Forget everything projected (for a rebuild), in one transaction."""
+    def position(self, name: str | None = None) -> int:
+        """The last event read model ``name`` has applied; without a name, the last event
+        every read model has applied (the lowest position)."""
+        positions = self.positions()
+        if name is None:
+            return min(positions.values())
+        return positions[read_model_names(name)[0]]
+
+    def reset(self, only: str | Iterable[str] | None = None) -> None:
+        """Forget everything projected into the read models ``only`` names (default: all),
+        rows and position, in one transaction; the others are not touched."""
+        names = read_model_names(only)
         with self.db.transaction() as cur:
-            for table in READ_MODEL_TABLES:
-                cur.execute(f"DELETE FROM {table}")
-            cur.execute("DELETE FROM projection_tracking WHERE name = %s", (self.name,))
+            for name in names:
+                for table in READ_MODELS[name]:
+                    cur.execute(f"DELETE FROM {table}")
+            marks = ",".join(["%s"] * len(names))
+            cur.execute(f"DELETE FROM projection_tracking WHERE name IN ({marks})", names)
 
-    # -- writing ------------------------------------------------------------------------
+    # -- writing --------------------------------------------------------------------------------
 
-    def apply(self, batch: ProjectionBatch, *, expected_position: int) -> None:
-        """Write ``batch`` and move the position from ``expected_position`` to its end."""
-        assert batch.last_notification_id > expected_position
+    def apply(self, batch: ProjectionBatch) -> None:
+        """Write ``batch`` and move each read model it covers from the position in
+        ``batch.positions`` to ``batch.last_notification_id``, in one transaction; raises
+        :class:`StaleProjectionError` (nothing written) if any of them had moved."""
+        last = batch.last_notification_id
+        assert batch.positions, "a batch covers at least one read model"
+        assert all(0 <= p < last for p in batch.positions.values()), batch.positions
+        assert all(TABLE_READ_MODEL[t] in batch.positions for t in batch.changes), (
+            "a batch writes only the tables of the read models it covers"
+        )
+        assert "journal" in batch.positions or not (batch.entries or batch.postings)
         with self.db.transaction() as cur:
             if self.db.dialect == "postgres":
                 # Read models are derived: a batch lost in a crash is lost with its tracking
-                # position (same transaction) and applied again from the events, so it need not
-                # wait for its commit to reach the disk.
+                # positions (same transaction) and applied again from the events, so it need
+                # not wait for its commit to reach the disk.
                 cur.execute("SET LOCAL synchronous_commit = off")
-            self._claim_position(cur, expected_position, batch.last_notification_id)
+            self._claim_positions(cur, batch.positions, last)
             self.writer.write(cur, batch)
 
-    def _claim_position(self, cur: Cursor, expected: int, new: int) -> None:
-        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+    def _claim_positions(self, cur: Cursor, expected: dict[str, int], new: int) -> None:
+        """Compare-and-set: move each read model in ``expected`` from its expected position to
+        ``new``, or raise :class:`StaleProjectionError` if any is elsewhere."""
+        names = [n for n in READ_MODEL_NAMES if n in expected]  # one lock order for everyone
+        marks = ",".join(["%s"] * len(names))
+        lock = " ORDER BY name FOR UPDATE" if self.db.dialect == "postgres" else ""
         cur.execute(
-            f"SELECT notification_id FROM projection_tracking WHERE name = %s{lock}", (self.name,)
+            f"SELECT name, notification_id FROM projection_tracking WHERE name IN ({marks}){lock}",
+            names,
         )
-        row = cur.fetchone()
-        current = int(row[0]) if row else 0
-        if current != expected:
-            msg = f"projection {self.name} is at {current}, not {expected}"
-            raise StaleProjectionError(msg)
-        if row is None:
-            cur.execute(
-                "INSERT INTO projection_tracking (name, notification_id) VALUES (%s, %s)",
-                (self.name, new),
-            )
-        else:
+        current = {str(n): int(p) for n, p in cur.fetchall()}
+        for name in names:
+            if current.get(name, 0) != expected[name]:
+                msg = f"read model {name} is at {current.get(name, 0)}, not {expected[name]}"
+                raise StaleProjectionError(msg)
+        by_position: dict[int, list[str]] = {}
+        for name in names:
+            if name in current:
+                by_position.setdefault(expected[name], []).append(name)
+            else:
+                cur.execute(
+                    "INSERT INTO projection_tracking (name, notification_id) VALUES (%s, %s)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name, new),
+                )
+                if cur.rowcount != 1:
+                    raise StaleProjectionError(f"read model {name} started under us")
+        for position, group in by_position.items():
+            marks = ",".join(["%s"] * len(group))
             cur.execute(
                 "UPDATE projection_tracking SET notification_id = %s"
-                " WHERE name = %s AND notification_id = %s",
-                (new, self.name, expected),
+                f" WHERE notification_id = %s AND name IN ({marks})",
+                (new, position, *group),
             )
-            if cur.rowcount != 1:
-                raise StaleProjectionError(f"projection {self.name} moved under us")
+            if cur.rowcount != len(group):
+                raise StaleProjectionError(f"read model(s) {group} moved under us")

@@ -57,4 +57,5 @@ def test_migrate_is_idempotent_and_records_what_it_applied(pg_database: str) -> 
         "0002_read_models",
         "0003_read_model_tuning",
         "0004_code_columns_as_text",
+        "0005_tracking_per_read_model",
     ]

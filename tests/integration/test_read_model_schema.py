@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from creator_ledger import CreatorLedger, Settings
+from creator_ledger.adapters.readmodels import READ_MODEL_NAMES
 from creator_ledger.adapters.readmodels.schema import (
     READ_MODEL_TABLES,
     SQLITE_MIGRATIONS_TABLE,
@@ -17,6 +18,8 @@ from creator_ledger.adapters.readmodels.schema import (
     sqlite_applied,
 )
 from creator_ledger.adapters.sql import SqliteDatabase
+from tests.conftest import Clock
+from tests.integration.test_projection import build_history, snapshot
 
 #: Tables that are not read models: the event stores (PostgreSQL's from migration 0001,
 #: SQLite's from the eventsourcing library) and each database's migration records.
@@ -103,3 +106,40 @@ def test_a_sqlite_file_with_only_the_first_read_model_migration_gets_the_later_o
     assert sqlite_applied(db) == read_model_migration_ids()
     db.close()
     assert sqlite_schema(old) == sqlite_schema(fresh)
+
+
+def test_a_sqlite_file_from_before_schema_migrations_keeps_its_read_models(
+    tmp_path: Path,
+) -> None:
+    """A file the previous version made: the first migration's tables, applied idempotently
+    on every open without a record, and one tracking position ("ledger") for every read model.
+    Opened now, it gets the later migrations, and each read model starts from that position:
+    nothing is projected twice."""
+    path = tmp_path / "ledger.sqlite"
+    url = f"sqlite:///{path}"
+    with CreatorLedger.open(Settings(database_url=url), clock=Clock()) as cl:
+        build_history(cl)
+        cl.catch_up()
+        expected = snapshot(cl)
+        events = cl.events_recorded()
+    db = SqliteDatabase(path)
+    with db.transaction() as cur:  # make it look as the previous version left it
+        cur.execute(f"DROP TABLE {SQLITE_MIGRATIONS_TABLE}")
+        cur.execute("CREATE INDEX balances_kind ON balances (kind, currency)")
+        cur.execute("DELETE FROM projection_tracking")
+        cur.execute(
+            "INSERT INTO projection_tracking (name, notification_id) VALUES ('ledger', %s)",
+            (events,),
+        )
+    db.close()
+
+    with CreatorLedger.open(Settings(database_url=url), clock=Clock()) as cl:
+        rm = cl.parts.projector.read_models
+        assert rm.positions() == dict.fromkeys(READ_MODEL_NAMES, events)
+        assert cl.parts.projector.pending() == 0
+        assert snapshot(cl) == expected
+        assert cl.reconcile_internal().clean
+    db = SqliteDatabase(path)
+    assert sqlite_applied(db) == read_model_migration_ids()
+    db.close()
+    assert "balances_kind" not in sqlite_schema(path)[1]
