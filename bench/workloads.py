@@ -260,7 +260,7 @@ def w4_payouts(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
 def w5_rebuild(cl: CreatorLedger) -> dict[str, Any]:
     with timed() as t:
         events = cl.rebuild_read_models()
-    _, postings = cl.parts.projector.read_models.journal_count()
+    postings = cl.parts.projector.read_models.journal_count().postings
     return {
         "events": events,
         "postings": postings,

@@ -255,8 +255,19 @@ def journal(
                 "description",
             ]
         )
-        for row in rows:
-            out.writerow(row)
+        for r in rows:
+            out.writerow(
+                (
+                    r.entry_id,
+                    r.effective_on,
+                    r.entry_kind,
+                    r.account_kind,
+                    r.owner,
+                    r.currency,
+                    r.amount_minor,
+                    r.description,
+                )
+            )
 
 
 # -- projections -----------------------------------------------------------------------------

@@ -251,9 +251,9 @@ class PayoutRuns:
         itself (an earlier, interrupted execution did)."""
         self.planner.projector.catch_up()
         waiting = [
-            UUID(str(row[0]))
+            row.payout_id
             for row in self.read_models.payouts(run_id=run_id)
-            if row[6] == "requested" and UUID(str(row[0])) not in known
+            if row.status == "requested" and row.payout_id not in known
         ]
         return [p for p in self.aggregates.many(Payout, waiting) if p.status == "requested"]
 
@@ -336,19 +336,19 @@ class PayoutRuns:
         """The result of a resumed or shared run: the whole run, from the read models."""
         self.planner.projector.catch_up()
         rows = self.read_models.payouts(run_id=run.run_id)
-        done = [r for r in rows if r[6] in {"paid", "reversed"}]
+        done = [r for r in rows if r.status in {"paid", "reversed"}]
         failures = [
-            {"payout_id": str(r[0]), "creator_id": r[2], "failure": r[8] or ""}
+            {"payout_id": str(r.payout_id), "creator_id": r.creator_id, "failure": r.failure or ""}
             for r in rows
-            if r[6] == "failed"
+            if r.status == "failed"
         ]
-        unresolved = sum(1 for r in rows if r[6] == "requested")
+        unresolved = sum(1 for r in rows if r.status == "requested")
         return self._result(
             run,
             plan,
             len(rows),
             len(done),
-            sum(int(r[4]) for r in done),
+            sum(r.amount_minor for r in done),
             failures,
             unresolved,
             meta,

@@ -16,17 +16,21 @@ class PayoutStatus:
         counts: dict[str, int] = {}
         amounts: dict[str, int] = {}
         for row in rows:
-            counts[row[6]] = counts.get(row[6], 0) + 1
-            amounts[row[6]] = amounts.get(row[6], 0) + int(row[4])
+            counts[row.status] = counts.get(row.status, 0) + 1
+            amounts[row.status] = amounts.get(row.status, 0) + row.amount_minor
         return RunStatus(
             run_id=run_id,
             by_status=counts,
             amount_by_status_minor=amounts,
-            currency=rows[0][3].strip() if rows else None,
+            currency=rows[0].currency if rows else None,
             failures=[
-                {"payout_id": str(r[0]), "creator_id": r[2], "failure": r[8] or ""}
+                {
+                    "payout_id": str(r.payout_id),
+                    "creator_id": r.creator_id,
+                    "failure": r.failure or "",
+                }
                 for r in rows
-                if r[6] == "failed"
+                if r.status == "failed"
             ],
-            unresolved=[str(r[0]) for r in rows if r[6] == "requested"],
+            unresolved=[str(r.payout_id) for r in rows if r.status == "requested"],
         )

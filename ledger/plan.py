@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from creator_ledger.adapters.readmodels import CreatorGate
 from creator_ledger.domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE, normal_balance
 from creator_ledger.domain.errors import InvalidInputError
 from creator_ledger.domain.money import check_currency
@@ -109,11 +111,11 @@ def compute_plan(
     as_of: date | None,
     threshold_minor: int,
     balances: dict[str, dict[str, int]],
-    gates: dict[str, tuple[str, str | None, str, str, list[str]]],
+    gates: Mapping[str, CreatorGate],
     read_model_position: int,
 ) -> PayoutPlan:
     """The plan for ``balances`` (creator id -> account kind -> balance, debit-positive) and
-    ``gates`` (creator id -> (ref, payout account, account status, kyc status, payout holds)).
+    ``gates`` (creator id -> what the plan checks of the creator besides the balance).
 
     Lines are gathered as plain rows and validated into the plan in one go (pydantic's core
     validates 100,000 lines in a fraction of what building them one by one costs)."""
@@ -123,10 +125,21 @@ def compute_plan(
     excluded: list[tuple[str, str, int, list[str], str]] = []
     rows = []
     for creator_id, kinds in balances.items():
-        ref, account, status, kyc, holds = gates[creator_id]
+        g = gates[creator_id]
         payable = normal_balance(CREATOR_PAYABLE, kinds.get(CREATOR_PAYABLE, 0))
         receivable = normal_balance(CREATOR_RECEIVABLE, kinds.get(CREATOR_RECEIVABLE, 0))
-        rows.append((ref, creator_id, account, status, kyc, holds, payable, receivable))
+        rows.append(
+            (
+                g.creator_ref,
+                creator_id,
+                g.payout_account,
+                g.account_status,
+                g.kyc_status,
+                g.payout_holds,
+                payable,
+                receivable,
+            )
+        )
     for ref, creator_id, account, status, kyc, holds, payable, receivable in sorted(rows):
         if payable < 0:
             excluded.append((ref, creator_id, payable, ["negative_balance"], "payable is negative"))
@@ -188,7 +201,12 @@ _EXCLUDED_FIELDS = ("creator_ref", "creator_id", "payable_minor", "reasons", "de
 
 
 def _gates(
-    amount: int, account: str | None, status: str, kyc: str, holds: list[str], threshold: int
+    amount: int,
+    account: str | None,
+    status: str,
+    kyc: str,
+    holds: Sequence[str],
+    threshold: int,
 ) -> tuple[list[str], list[str]]:
     reasons: list[str] = []
     details: list[str] = []

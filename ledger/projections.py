@@ -1,30 +1,27 @@
 """The projector: events -> read models, in batches, exactly once.
 
-It reads the notification log from the read models' tracking position, turns a batch of events
-into rows (journal entries and postings through :func:`domain.posting.journal_entry`, plus the
-entity tables), and hands the batch to :class:`adapters.readmodels.ReadModels`, which writes it
-and moves the position in one transaction.  A crash mid-batch rolls the whole batch back; the
-next run starts again from the last committed position.  ``rebuild`` forgets everything and
-replays from the first event.
+Each read model (``journal``, ``entities``, ``payouts``) has its own tracking position.  The
+projector reads the notification log once, from the lowest position of the read models it is
+asked to bring up to date, and turns each batch of events into rows
+(:mod:`.projection_handlers`) — for every read model, only the events after its own position.
+It hands the batch to :class:`adapters.readmodels.ReadModels`, which writes the rows and moves
+every position the batch covers in one transaction (compare-and-set each).  A crash mid-batch
+rolls the whole batch back, for every read model at once; the next run starts again from the
+last committed positions.  ``rebuild`` forgets one read model, several or all, and replays them
+from the first event without touching the others.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from creator_ledger.adapters.readmodels import ProjectionBatch
-from creator_ledger.adapters.readmodels.store import StaleProjectionError
-from creator_ledger.domain.book import AccountBook
-from creator_ledger.domain.creator import Creator
-from creator_ledger.domain.exclusivity import ExclusivityAgreement
-from creator_ledger.domain.fund import CreatorFund
-from creator_ledger.domain.payout import Payout
-from creator_ledger.domain.period import ProgramPeriod
-from creator_ledger.domain.posting import journal_entry
-from creator_ledger.domain.program import ViewProgram
-from creator_ledger.domain.reimbursement import ReimbursementClaim
+from creator_ledger.adapters.readmodels import (
+    ProjectionBatch,
+    StaleProjectionError,
+    read_model_names,
+)
+from creator_ledger.ledger.projection_handlers import PROJECTIONS
 
 if TYPE_CHECKING:
     from creator_ledger.adapters.eventstore import EventStore
@@ -36,334 +33,8 @@ REBUILD_BATCH_SIZE = 10_000
 #: Give up after this many lost races with another projector in one catch-up.
 MAX_STALE_RETRIES = 20
 
-Handler = Callable[[Any, ProjectionBatch], None]
-
-
-def _ref(e: Any) -> str:
-    return str(e.originator_id)
-
-
-def _fund_created(e: CreatorFund.Created, b: ProjectionBatch) -> None:
-    b.insert(
-        "funds",
-        {"fund_id": _ref(e), "fund_key": e.fund_key, "name": e.name, "currency": e.currency},
-    )
-
-
-def _program_created(e: ViewProgram.Created, b: ProjectionBatch) -> None:
-    b.insert(
-        "programs",
-        {
-            "program_id": _ref(e),
-            "program_key": e.program_key,
-            "name": e.name,
-            "fund_id": str(e.fund_id),
-            "currency": e.currency,
-            "rule_kind": e.rule["kind"],
-            "rule_version": 1,
-            "rule": json.dumps(e.rule, sort_keys=True),
-        },
-    )
-
-
-def _rule_changed(e: ViewProgram.RuleChanged, b: ProjectionBatch) -> None:
-    b.update(
-        "programs",
-        {"program_id": _ref(e)},
-        set_={"rule_version": e.rule_version, "rule": json.dumps(e.rule, sort_keys=True)},
-    )
-
-
-def _period_opened(e: ProgramPeriod.Opened, b: ProjectionBatch) -> None:
-    b.insert(
-        "periods",
-        {
-            "period_id": _ref(e),
-            "program_id": str(e.program_id),
-            "period_key": e.period_key,
-            "starts_on": e.starts_on,
-            "ends_on": e.ends_on,
-            "status": "open",
-            "rule_version": e.rule_version,
-            "rule": json.dumps(e.rule, sort_keys=True),
-            "pool_minor": e.pool_minor,
-            "reported_views": 0,
-            "invalid_views": 0,
-            "reports": 0,
-        },
-    )
-
-
-def _period_closed(e: ProgramPeriod.Closed, b: ProjectionBatch) -> None:
-    b.update(
-        "periods",
-        {"period_id": _ref(e)},
-        set_={
-            "status": "closed",
-            "total_qualified_views": e.total_qualified_views,
-            "pool_minor": e.pool_minor,
-            "distributed_minor": e.distributed_minor,
-            "returned_minor": e.returned_minor,
-            "scaled_from_minor": e.scaled_from_minor,
-            "creators": e.creators,
-            "capped": e.capped,
-            "closed_at": e.effective_at,
-        },
-    )
-
-
-def _creator_enrolled(e: Creator.Enrolled, b: ProjectionBatch) -> None:
-    b.insert(
-        "creators",
-        {
-            "creator_id": e.originator_id.hex,
-            "creator_ref": e.creator_ref,
-            "display_name": e.display_name,
-            "country": e.country,
-            "payout_provider": None,
-            "payout_account": None,
-            "account_status": "none",
-            "kyc_status": "pending",
-            "tax_status": "missing",
-            "enrolled_at": e.effective_at,
-        },
-    )
-
-
-def _creator_key(e: Any) -> dict[str, Any]:
-    return {"creator_id": e.originator_id.hex}
-
-
-def _claim_submitted(e: ReimbursementClaim.Submitted, b: ProjectionBatch) -> None:
-    for item_id, description, amount, receipt in e.items:
-        b.insert(
-            "claim_items",
-            {
-                "claim_id": _ref(e),
-                "claim_key": e.claim_key,
-                "item_id": item_id,
-                "creator_id": e.creator_id.hex,
-                "currency": e.currency,
-                "description": description,
-                "receipt_ref": receipt,
-                "claimed_minor": amount,
-                "status": "pending",
-                "approved_minor": 0,
-                "reason": "",
-                "submitted_at": e.effective_at,
-                "decided_at": None,
-            },
-        )
-
-
-def _agreement_agreed(e: ExclusivityAgreement.Agreed, b: ProjectionBatch) -> None:
-    b.insert(
-        "agreements",
-        {
-            "agreement_id": _ref(e),
-            "agreement_key": e.agreement_key,
-            "creator_id": e.creator_id.hex,
-            "fund_id": str(e.fund_id),
-            "currency": e.currency,
-            "total_minor": e.total_minor,
-            "credited_minor": 0,
-            "starts_on": e.starts_on,
-            "ends_on": e.ends_on,
-            "schedule": e.schedule,
-            "vesting": e.vesting,
-            "status": "active",
-        },
-    )
-
-
-def _payout_requested(e: Payout.Requested, b: ProjectionBatch) -> None:
-    b.insert(
-        "payouts",
-        {
-            "payout_id": _ref(e),
-            "run_id": e.run_id,
-            "creator_id": e.creator_id.hex,
-            "currency": e.currency,
-            "amount_minor": e.amount_minor,
-            "destination": e.destination,
-            "status": "requested",
-            "transfer_id": None,
-            "failure": None,
-            "reversed_minor": 0,
-            "requested_at": e.effective_at,
-            "updated_at": e.effective_at,
-        },
-    )
-
-
-_HANDLERS: dict[type, Handler] = {
-    CreatorFund.Created: _fund_created,
-    ViewProgram.Created: _program_created,
-    ViewProgram.RuleChanged: _rule_changed,
-    ProgramPeriod.Opened: _period_opened,
-    ProgramPeriod.UsageReported: lambda e, b: b.update(
-        "periods",
-        {"period_id": _ref(e)},
-        add={"reported_views": sum(r[2] for r in e.rows), "reports": 1},
-    ),
-    ProgramPeriod.InvalidTrafficDeducted: lambda e, b: b.update(
-        "periods",
-        {"period_id": _ref(e)},
-        add={"invalid_views": sum(r[2] for r in e.rows), "reports": 1},
-    ),
-    ProgramPeriod.Closed: _period_closed,
-    Creator.Enrolled: _creator_enrolled,
-    Creator.PayoutAccountLinked: lambda e, b: b.update(
-        "creators",
-        _creator_key(e),
-        set_={
-            "payout_provider": e.provider,
-            "payout_account": e.account_ref,
-            "account_status": e.status,
-        },
-    ),
-    Creator.PayoutAccountStatusChanged: lambda e, b: b.update(
-        "creators", _creator_key(e), set_={"account_status": e.status}
-    ),
-    Creator.KycStatusChanged: lambda e, b: b.update(
-        "creators", _creator_key(e), set_={"kyc_status": e.kyc_status, "tax_status": e.tax_status}
-    ),
-    Creator.ContractSigned: lambda e, b: b.insert(
-        "creator_contracts",
-        {
-            "creator_id": e.originator_id.hex,
-            "contract_id": e.contract_id,
-            "kind": e.kind,
-            "signed_on": e.signed_on,
-        },
-    ),
-    Creator.HoldPlaced: lambda e, b: b.insert(
-        "creator_holds",
-        {
-            "creator_id": e.originator_id.hex,
-            "hold_id": e.hold_id,
-            "kind": e.kind,
-            "reason": e.reason,
-            "placed_at": e.effective_at,
-        },
-    ),
-    Creator.HoldReleased: lambda e, b: b.delete(
-        "creator_holds", {"creator_id": e.originator_id.hex, "hold_id": e.hold_id}
-    ),
-    AccountBook.AccrualHoldPlaced: lambda e, b: b.insert(
-        "creator_holds",
-        {
-            "creator_id": e.creator_id,
-            "hold_id": e.hold_id,
-            "kind": "accrual",
-            "reason": e.reason,
-            "placed_at": e.effective_at,
-        },
-    ),
-    AccountBook.AccrualHoldReleased: lambda e, b: b.delete(
-        "creator_holds", {"creator_id": e.creator_id, "hold_id": e.hold_id}
-    ),
-    ExclusivityAgreement.Agreed: _agreement_agreed,
-    ExclusivityAgreement.InstalmentCredited: lambda e, b: b.update(
-        "agreements", {"agreement_id": _ref(e)}, add={"credited_minor": e.amount_minor}
-    ),
-    ExclusivityAgreement.Breached: lambda e, b: b.update(
-        "agreements",
-        {"agreement_id": _ref(e)},
-        set_={
-            "status": "breached",
-            "ended_on": e.breached_on,
-            "forfeited_minor": e.forfeited_minor,
-            "clawback_minor": e.clawback_minor,
-        },
-    ),
-    ExclusivityAgreement.Terminated: lambda e, b: b.update(
-        "agreements",
-        {"agreement_id": _ref(e)},
-        set_={
-            "status": "terminated",
-            "ended_on": e.terminated_on,
-            "forfeited_minor": e.cancelled_minor,
-            "clawback_minor": 0,
-        },
-    ),
-    ReimbursementClaim.Submitted: _claim_submitted,
-    ReimbursementClaim.ItemApproved: lambda e, b: b.update(
-        "claim_items",
-        {"claim_id": _ref(e), "item_id": e.item_id},
-        set_={
-            "status": "approved",
-            "approved_minor": e.amount_minor,
-            "reason": e.note,
-            "decided_at": e.effective_at,
-        },
-    ),
-    ReimbursementClaim.ItemRejected: lambda e, b: b.update(
-        "claim_items",
-        {"claim_id": _ref(e), "item_id": e.item_id},
-        set_={
-            "status": "rejected",
-            "approved_minor": 0,
-            "reason": e.reason,
-            "decided_at": e.effective_at,
-        },
-    ),
-    Payout.Requested: _payout_requested,
-    Payout.Paid: lambda e, b: b.update(
-        "payouts",
-        {"payout_id": _ref(e)},
-        set_={"status": "paid", "transfer_id": e.transfer_id, "updated_at": e.effective_at},
-    ),
-    Payout.Failed: lambda e, b: b.update(
-        "payouts",
-        {"payout_id": _ref(e)},
-        set_={"status": "failed", "failure": f"{e.code}: {e.reason}", "updated_at": e.effective_at},
-    ),
-    Payout.Reversed: lambda e, b: b.update(
-        "payouts",
-        {"payout_id": _ref(e)},
-        set_={"updated_at": e.effective_at, **({"status": "reversed"} if e.fully_reversed else {})},
-        add={"reversed_minor": e.amount_minor},
-    ),
-}
-
-
-def project(event: Any, notification_id: int, batch: ProjectionBatch) -> None:
-    """Add what ``event`` changes in the read models to ``batch``."""
-    handler = _HANDLERS.get(type(event))
-    if handler is not None:
-        handler(event, batch)
-    entry = journal_entry(event)
-    if entry is None:
-        return
-    effective_on = entry.effective_at.date()
-    batch.entries.append(
-        (
-            notification_id,
-            entry.kind,
-            str(event.originator_id),
-            event.originator_version,
-            entry.effective_at,
-            effective_on,
-            event.timestamp,
-            entry.description,
-        )
-    )
-    append = batch.postings.append
-    for seq, p in enumerate(entry.postings):
-        detail = json.dumps(p.detail, sort_keys=True) if p.detail else None
-        append(
-            (
-                notification_id,
-                seq,
-                p.account.kind,
-                p.account.owner,
-                p.currency,
-                p.amount_minor,
-                effective_on,
-                detail,
-            )
-        )
+#: One read model, several (an iterable of names), or all of them (``None``).
+Only = str | Iterable[str] | None
 
 
 class Projector:
@@ -377,54 +48,77 @@ class Projector:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         assert batch_size > 0
+        assert set(PROJECTIONS) == set(read_model_names()), "a projection per read model"
         self.store = store
         self.read_models = read_models
         self.batch_size = batch_size
 
     @staticmethod
-    def batch(notifications: list[tuple[int, Any]]) -> ProjectionBatch:
-        batch = ProjectionBatch(last_notification_id=notifications[-1][0])
+    def batch(
+        notifications: list[tuple[int, Any]], positions: Mapping[str, int]
+    ) -> ProjectionBatch:
+        """The rows ``notifications`` add to each read model in ``positions`` (read model ->
+        the position it is at): only the events after its position."""
+        batch = ProjectionBatch(
+            last_notification_id=notifications[-1][0], positions=dict(positions)
+        )
+        projections = [(PROJECTIONS[name], after) for name, after in positions.items()]
         for notification_id, event in notifications:
-            project(event, notification_id, batch)
+            for project, after in projections:
+                if notification_id > after:
+                    project(event, notification_id, batch)
         return batch
 
-    def pending(self) -> int:
-        """How many events the read models have not applied yet."""
-        return max(0, self.store.max_notification_id() - self.read_models.position())
+    def pending(self, *, only: Only = None) -> int:
+        """How many events the read models (``only`` those named) have not all applied yet."""
+        positions = self.read_models.positions()
+        lowest = min(positions[name] for name in read_model_names(only))
+        return max(0, self.store.max_notification_id() - lowest)
 
     def catch_up(
-        self, *, max_batches: int | None = None, progress: Callable[[int], None] | None = None
+        self,
+        *,
+        only: Only = None,
+        max_batches: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Apply every event recorded so far (or ``max_batches`` batches); returns how many."""
+        """Apply every event recorded so far to the read models (``only`` those named), or
+        ``max_batches`` batches; returns how many events were read."""
+        names = read_model_names(only)
         applied = 0
         batches = 0
         stale = 0
-        position = self.read_models.position()
+        positions = self.read_models.positions()
         while max_batches is None or batches < max_batches:
-            notifications = self.store.notifications(position + 1, self.batch_size)
+            start = min(positions[name] for name in names)
+            notifications = self.store.notifications(start + 1, self.batch_size)
             if not notifications:
                 break
-            batch = self.batch(notifications)
+            last = notifications[-1][0]
+            behind = {name: positions[name] for name in names if positions[name] < last}
+            batch = self.batch(notifications, behind)
             try:
-                self.read_models.apply(batch, expected_position=position)
+                self.read_models.apply(batch)
             except StaleProjectionError:
                 stale += 1
                 if stale > MAX_STALE_RETRIES:
                     raise
-                position = self.read_models.position()
+                positions = self.read_models.positions()
                 continue
-            position = batch.last_notification_id
+            positions.update(dict.fromkeys(behind, last))
             applied += len(notifications)
             batches += 1
             if progress is not None:
                 progress(len(notifications))
         return applied
 
-    def rebuild(self, *, progress: Callable[[int], None] | None = None) -> int:
-        """Forget the read models and replay every event from the first."""
-        self.read_models.reset()
+    def rebuild(self, *, only: Only = None, progress: Callable[[int], None] | None = None) -> int:
+        """Forget the read models (``only`` those named; the others are not touched) and replay
+        every event into them from the first; returns how many events were replayed."""
+        names = read_model_names(only)
+        self.read_models.reset(names)
         size, self.batch_size = self.batch_size, max(self.batch_size, REBUILD_BATCH_SIZE)
         try:
-            return self.catch_up(progress=progress)
+            return self.catch_up(only=names, progress=progress)
         finally:
             self.batch_size = size

@@ -3,13 +3,18 @@ creator statement that explains every line."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
-from uuid import UUID
 
+from creator_ledger.adapters.readmodels import (
+    BalanceRow,
+    JournalLine,
+    PeriodFacts,
+    StatementPosting,
+)
 from creator_ledger.domain.accounts import (
     CREATOR_HELD,
     CREATOR_KINDS,
@@ -43,11 +48,11 @@ _ACCOUNT_NAMES = {
 }
 
 
-def _balances_from_rows(rows: list[tuple[str, str, int]]) -> list[CurrencyBalance]:
+def _balances_from_rows(rows: Iterable[BalanceRow]) -> list[CurrencyBalance]:
     per: dict[str, dict[str, int]] = defaultdict(dict)
-    for kind, currency, balance in rows:
-        if kind in CREATOR_KINDS:
-            per[currency][kind] = normal_balance(kind, balance)
+    for r in rows:
+        if r.kind in CREATOR_KINDS:
+            per[r.currency][r.kind] = normal_balance(r.kind, r.balance_minor)
     return [
         CurrencyBalance(
             currency=c,
@@ -59,27 +64,27 @@ def _balances_from_rows(rows: list[tuple[str, str, int]]) -> list[CurrencyBalanc
     ]
 
 
-def _explain_share(views: int, facts: dict[str, Any]) -> dict[str, Any]:
-    total = facts.get("total_qualified_views") or 0
+def _explain_share(views: int, facts: PeriodFacts) -> dict[str, Any]:
+    total = facts.total_qualified_views or 0
     out: dict[str, Any] = {
-        "program": facts["program"],
-        "rule_kind": facts["rule"]["kind"],
-        "rule_version": facts["rule_version"],
+        "program": facts.program,
+        "rule_kind": facts.rule["kind"],
+        "rule_version": facts.rule_version,
         "qualified_views": views,
         "total_qualified_views": total,
     }
-    if facts["rule"]["kind"] == "pool_share":
-        out["pool_minor"] = facts["pool_minor"]
+    if facts.rule["kind"] == "pool_share":
+        out["pool_minor"] = facts.pool_minor
         if total:
             share = Fraction(views, total)
             out["share"] = f"{share.numerator}/{share.denominator}"
             out["share_pct"] = f"{float(share * 100):.6f}"
     else:
-        out["rate_micros_per_mille"] = facts["rule"]["rate_micros_per_mille"]
-        if facts.get("scaled_from_minor"):
-            out["scaled_down_from_minor"] = facts["scaled_from_minor"]
-            out["period_cap_minor"] = facts["rule"].get("period_cap_minor")
-    out["creator_cap_minor"] = facts["rule"].get("creator_cap_minor")
+        out["rate_micros_per_mille"] = facts.rule["rate_micros_per_mille"]
+        if facts.scaled_from_minor:
+            out["scaled_down_from_minor"] = facts.scaled_from_minor
+            out["period_cap_minor"] = facts.rule.get("period_cap_minor")
+    out["creator_cap_minor"] = facts.rule.get("creator_cap_minor")
     return out
 
 
@@ -113,21 +118,19 @@ class Queries:
         )
 
     def _view_earnings(
-        self, owner: str, rows: list[tuple[Any, ...]]
+        self, owner: str, rows: list[StatementPosting]
     ) -> dict[int, tuple[str, str, list[Any]]]:
         """entry id -> (program id, period key, the creator's line) of each view-earnings entry
         in ``rows``, read from the account-book event that posted it."""
         out: dict[int, tuple[str, str, list[Any]]] = {}
         for row in rows:
-            entry, kind, originator, version = row[0], row[2], row[8], int(row[9])
-            if kind != "ViewEarningsCredited" or entry in out:
+            if row.entry_kind != "ViewEarningsCredited" or row.entry_id in out:
                 continue
-            [event] = self.aggregates.store.events(
-                UUID(str(originator)), gt=version - 1, lte=version
-            )
+            version = row.originator_version
+            [event] = self.aggregates.store.events(row.originator_id, gt=version - 1, lte=version)
             assert isinstance(event, AccountBook.ViewEarningsCredited)
             line = next(ln for ln in event.lines if ln[0] == owner)
-            out[entry] = (str(event.program_id), event.period_key, line)
+            out[row.entry_id] = (str(event.program_id), event.period_key, line)
         return out
 
     def _holds(self, creator: Creator) -> list[dict[str, str]]:
@@ -159,7 +162,7 @@ class Queries:
             ),
             reverse=True,
         )
-        refs = {cid: g[0] for cid, g in rm.creator_gates().items()}
+        refs = {cid: g.creator_ref for cid, g in rm.creator_gates().items()}
         return Owed(
             currency=currency,
             creators=len(ranked),
@@ -172,11 +175,11 @@ class Queries:
 
     def journal_lines(
         self, *, since: date | None = None, until: date | None = None, limit: int = 100_000
-    ) -> list[tuple[Any, ...]]:
-        """Journal lines for the general ledger: (entry id, business date, entry kind, account
+    ) -> list[JournalLine]:
+        """Journal lines for the general ledger (entry id, business date, entry kind, account
         kind, owner, currency, amount, description), in business-date order."""
         self.projector.catch_up()
-        return list(self.read_models.journal(since=since, until=until, limit=limit))
+        return self.read_models.journal(since=since, until=until, limit=limit)
 
     @command
     def statement(self, creator_ref: Key, *, since: date, until: date) -> Statement:
@@ -191,10 +194,10 @@ class Queries:
         shares = self._view_earnings(owner, rows)
         facts = rm.period_facts((program, period) for program, period, _ in shares.values())
         lines = []
-        for entry, on, entry_kind, kind, currency, amount, detail_json, description, *_ in rows:
-            explanation: dict[str, Any] = json.loads(detail_json) if detail_json else {}
-            if entry in shares:
-                program, period, line = shares[entry]
+        for row in rows:
+            explanation: dict[str, Any] = dict(row.detail)
+            if row.entry_id in shares:
+                program, period, line = shares[row.entry_id]
                 _, views, _, to_held, capped = line
                 explanation = {"period": period, "views": views, "capped": bool(capped)}
                 if (program, period) in facts:
@@ -203,74 +206,50 @@ class Queries:
                     explanation["held"] = "credited to held: an accrual hold was active"
             lines.append(
                 StatementLine(
-                    effective_on=on if isinstance(on, date) else date.fromisoformat(on),
-                    kind=entry_kind,
-                    description=description,
-                    account=_ACCOUNT_NAMES[kind],
-                    currency=currency.strip(),
-                    amount_minor=normal_balance(kind, int(amount)),
+                    effective_on=row.effective_on,
+                    kind=row.entry_kind,
+                    description=row.description,
+                    account=_ACCOUNT_NAMES[row.account_kind],
+                    currency=row.currency,
+                    amount_minor=normal_balance(row.account_kind, row.amount_minor),
                     explanation=explanation,
                 )
             )
-        bonuses = []
-        for (
-            key,
-            currency,
-            total,
-            credited,
-            starts,
-            ends,
-            _sched,
-            vesting,
-            status,
-            _ended,
-            forfeited,
-            clawback,
-        ) in rm.creator_agreements(owner):
-            starts_on = starts if isinstance(starts, date) else date.fromisoformat(starts)
-            ends_on = ends if isinstance(ends, date) else date.fromisoformat(ends)
-            bonuses.append(
-                VestingLine(
-                    agreement_key=key,
-                    currency=currency.strip(),
-                    total_minor=int(total),
-                    credited_minor=int(credited),
-                    vested_minor=vested_minor(
-                        int(total), starts_on=starts_on, ends_on=ends_on, on=until, rule=vesting
-                    ),
-                    vesting=vesting,
-                    starts_on=starts_on,
-                    ends_on=ends_on,
-                    status=status,
-                    forfeited_minor=None if forfeited is None else int(forfeited),
-                    clawback_minor=None if clawback is None else int(clawback),
-                )
+        bonuses = [
+            VestingLine(
+                agreement_key=a.agreement_key,
+                currency=a.currency,
+                total_minor=a.total_minor,
+                credited_minor=a.credited_minor,
+                vested_minor=vested_minor(
+                    a.total_minor,
+                    starts_on=a.starts_on,
+                    ends_on=a.ends_on,
+                    on=until,
+                    rule=a.vesting,
+                ),
+                vesting=a.vesting,
+                starts_on=a.starts_on,
+                ends_on=a.ends_on,
+                status=a.status,
+                forfeited_minor=a.forfeited_minor,
+                clawback_minor=a.clawback_minor,
             )
+            for a in rm.creator_agreements(owner)
+        ]
         reimbursements = [
             ReimbursementLine(
-                claim_key=ck,
-                item_id=item,
-                description=desc,
-                receipt_ref=receipt,
-                currency=cur.strip(),
-                claimed_minor=int(claimed),
-                status=status,
-                approved_minor=int(approved),
-                reason=reason,
+                claim_key=i.claim_key,
+                item_id=i.item_id,
+                description=i.description,
+                receipt_ref=i.receipt_ref,
+                currency=i.currency,
+                claimed_minor=i.claimed_minor,
+                status=i.status,
+                approved_minor=i.approved_minor,
+                reason=i.reason,
             )
-            for (
-                ck,
-                item,
-                desc,
-                receipt,
-                cur,
-                claimed,
-                status,
-                approved,
-                reason,
-                _sub,
-                _dec,
-            ) in rm.creator_claim_items(owner, since, until)
+            for i in rm.creator_claim_items(owner, since, until)
         ]
         return Statement(
             creator_ref=creator_ref,

@@ -114,7 +114,7 @@ class InternalReconciliation:
             )
 
         replayed, events, fund_ids, entries = self._replay_balances()
-        projected = {k: v for k, v in rm.all_balances().items() if v}
+        projected = {r.account: r.balance_minor for r in rm.all_balances() if r.balance_minor}
         for key in sorted(set(replayed) | set(projected)):
             if replayed.get(key, 0) != projected.get(key, 0):
                 kind, owner, currency = key
@@ -125,7 +125,7 @@ class InternalReconciliation:
                     projected.get(key, 0),
                     "read model balance differs from a replay of the events",
                 )
-        sums = {k: v for k, v in rm.postings_sum_by_account().items() if v}
+        sums = {r.account: r.balance_minor for r in rm.postings_sum_by_account() if r.balance_minor}
         for key in sorted(set(sums) | set(projected)):
             if sums.get(key, 0) != projected.get(key, 0):
                 add(
@@ -135,13 +135,13 @@ class InternalReconciliation:
                     projected.get(key, 0),
                     "balance differs from its postings",
                 )
-        for entry_id, currency, total in rm.unbalanced_entries():
+        for e in rm.unbalanced_entries():
             add(
                 "entries",
-                f"entry {entry_id}",
+                f"entry {e.entry_id}",
                 0,
-                total,
-                f"journal entry does not net to zero in {currency}",
+                e.total_minor,
+                f"journal entry does not net to zero in {e.currency}",
             )
         for currency, kinds in rm.trial_balance().items():
             total = sum(kinds.values())
@@ -153,16 +153,16 @@ class InternalReconciliation:
         checks = dict.fromkeys(names, 0)
         for d in found:
             checks[d.check] += 1
-        n_entries, n_postings = rm.journal_count()
+        count = rm.journal_count()
         return ReconciliationReport(
             kind="internal",
             checks=checks,
             discrepancies=found,
             facts={
                 "events": events,
-                "journal_entries": n_entries,
+                "journal_entries": count.entries,
                 "replayed_entries": entries,
-                "postings": n_postings,
+                "postings": count.postings,
                 "accounts": len(projected),
                 "funds": len(fund_ids),
             },

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from creator_ledger.adapters.payments.port import PaymentProvider, Transfer
+from creator_ledger.adapters.readmodels import PayoutRow
 from creator_ledger.domain.accounts import IN_TRANSIT
 from creator_ledger.domain.errors import InvalidInputError
 from creator_ledger.ledger.projections import Projector
@@ -46,11 +47,10 @@ CHECKS = (
 Add = Callable[[str, str, Any, Any, str], None]
 
 
-def _check_payout(row: tuple[Any, ...], matches: list[Transfer], add: Add) -> None:
+def _check_payout(row: PayoutRow, matches: list[Transfer], add: Add) -> None:
     """One ledger payout against the provider's transfers for its id."""
-    pid = str(row[0])
-    amount, destination, status, transfer_id, failure, reversed_minor = row[4:10]
-    currency = row[3].strip()
+    pid = str(row.payout_id)
+    status, transfer_id = row.status, row.transfer_id
     if len(matches) > 1:
         add("duplicate_transfer", pid, 1, len(matches), "more than one transfer for one payout")
     t = matches[0] if matches else None
@@ -71,7 +71,7 @@ def _check_payout(row: tuple[Any, ...], matches: list[Transfer], add: Add) -> No
                 pid,
                 "no transfer",
                 t.transfer_id,
-                f"ledger says failed ({failure}), the provider paid",
+                f"ledger says failed ({row.failure}), the provider paid",
             )
         return
     if t is None:
@@ -85,11 +85,11 @@ def _check_payout(row: tuple[Any, ...], matches: list[Transfer], add: Add) -> No
         return
     expected = {
         "transfer_mismatch": (transfer_id, t.transfer_id, "transfer id differs"),
-        "amount_mismatch": (int(amount), t.amount_minor, "amount differs"),
-        "currency_mismatch": (currency, t.currency, "currency differs"),
-        "destination_mismatch": (destination, t.destination, "paid to another account"),
+        "amount_mismatch": (row.amount_minor, t.amount_minor, "amount differs"),
+        "currency_mismatch": (row.currency, t.currency, "currency differs"),
+        "destination_mismatch": (row.destination, t.destination, "paid to another account"),
         "status_mismatch": (
-            int(reversed_minor),
+            row.reversed_minor,
             t.amount_reversed_minor,
             "reversed amount differs",
         ),
@@ -130,9 +130,9 @@ class ProviderReconciliation:
                 transfers[t.payout_id].append(t)
             elif t.created < until:
                 strangers.append(t)
-        ledger_ids = {str(row[0]) for row in payouts}
+        ledger_ids = {str(row.payout_id) for row in payouts}
         for row in payouts:
-            _check_payout(row, transfers.get(str(row[0]), []), add)
+            _check_payout(row, transfers.get(str(row.payout_id), []), add)
         unmatched = [
             pid for pid, ts in transfers.items() if pid not in ledger_ids and ts[0].created < until
         ]
@@ -175,9 +175,9 @@ class ProviderReconciliation:
         """The clearing account equals what is still waiting for an outcome (zero when none)."""
         waiting = self.read_models.payouts_in_transit()
         clearing = {
-            c: -b
-            for (k, _o, c), b in self.read_models.all_balances().items()
-            if k == IN_TRANSIT and b
+            r.currency: -r.balance_minor
+            for r in self.read_models.balances_of_kind(IN_TRANSIT)
+            if r.balance_minor
         }
         for currency in sorted(waiting.keys() | clearing.keys()):
             if waiting.get(currency, 0) != clearing.get(currency, 0):

@@ -8,6 +8,9 @@ never shown: not in ``repr``, not in errors, not in logs (:meth:`Settings.safe_d
 The database URL is handed to psycopg as it is, so its options (``sslmode``,
 ``application_name``, ...) are honoured.  The README's configuration table is checked against
 this class (``tests/unit/test_settings.py``).
+
+This module passes ~400 lines on purpose: it is the one class that holds every setting with its
+check and its description, so that the README's table can be generated from it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,55 @@
-"""SQL read models: journal, balances (with as-of), creators, programs, payouts, statements."""
+"""SQL read models: journal, balances (with as-of), creators, programs, payouts, statements.
 
-from creator_ledger.adapters.readmodels.store import PostingRow, ProjectionBatch, ReadModels
+``schema`` (one schema source for both databases), ``batch`` (what the projector fills),
+``writer`` (writing a batch's rows), ``store`` (tracking positions, applying batches),
+``queries`` and ``rows`` (every query, answering with frozen, typed rows).
+"""
 
-__all__ = ["PostingRow", "ProjectionBatch", "ReadModels"]
+from creator_ledger.adapters.readmodels.batch import PostingRow, ProjectionBatch
+from creator_ledger.adapters.readmodels.queries import ReadModelQueries
+from creator_ledger.adapters.readmodels.rows import (
+    AgreementRow,
+    BalanceRow,
+    ClaimItemRow,
+    CreatorGate,
+    CreatorRow,
+    FundRow,
+    HoldRow,
+    JournalCount,
+    JournalLine,
+    PayoutRow,
+    PeriodFacts,
+    StatementPosting,
+    UnbalancedEntry,
+)
+from creator_ledger.adapters.readmodels.schema import READ_MODELS
+from creator_ledger.adapters.readmodels.store import (
+    READ_MODEL_NAMES,
+    ReadModels,
+    StaleProjectionError,
+    read_model_names,
+)
+
+__all__ = [
+    "READ_MODELS",
+    "READ_MODEL_NAMES",
+    "AgreementRow",
+    "BalanceRow",
+    "ClaimItemRow",
+    "CreatorGate",
+    "CreatorRow",
+    "FundRow",
+    "HoldRow",
+    "JournalCount",
+    "JournalLine",
+    "PayoutRow",
+    "PeriodFacts",
+    "PostingRow",
+    "ProjectionBatch",
+    "ReadModelQueries",
+    "ReadModels",
+    "StaleProjectionError",
+    "StatementPosting",
+    "UnbalancedEntry",
+    "read_model_names",
+]

@@ -1,735 +1,141 @@
-"""The read models' storage: one transaction per batch of events, with the tracking position.
+"""The read models as a whole: their schema, a tracking position per read model, applying
+projection batches exactly once, and (inherited) their queries.
 
-The projector (``ledger.projections``) turns events into a :class:`ProjectionBatch`; this module
-writes it.  ``apply`` checks and moves the tracking position in the same transaction as the
-rows (compare-and-set on the expected position), so a batch is applied exactly once even with
-two projectors racing or a crash half-way through.
-
-Running balances: every posting row stores ``balance_after``, the account's balance after it
-in business-time order (``effective_on``, then recording order), so a balance *as of* a date is
-one index lookup.  Postings that arrive in order (the usual case) are computed in memory from
-the current balance; a back-dated posting makes the rows after it be recomputed.
+Each read model (:data:`~.schema.READ_MODELS`: ``journal``, ``entities``, ``payouts``) has its
+own row in ``projection_tracking``: the last event it has applied.  ``apply`` writes a batch and
+moves the position of every read model the batch covers in one transaction, each
+compare-and-set on the position the batch was computed from, so a batch is applied exactly once
+even with two projectors racing or a crash half-way through — and no crash can leave one read
+model ahead of another within a batch.  ``reset`` forgets one, several or all read models, so
+one can be rebuilt without touching the others.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
-from uuid import UUID
+from collections.abc import Iterable
 
-from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES, sqlite_read_model_schema
-from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase, as_date, as_datetime
+from creator_ledger.adapters.readmodels.batch import ProjectionBatch
+from creator_ledger.adapters.readmodels.queries import ReadModelQueries
+from creator_ledger.adapters.readmodels.schema import READ_MODELS, TABLE_READ_MODEL, migrate_sqlite
+from creator_ledger.adapters.readmodels.writer import RowWriter
+from creator_ledger.adapters.sql import Cursor, Database, SqliteDatabase
+from creator_ledger.domain.errors import InvalidInputError
 
-BATCH_QUERY_CHUNK = 5_000
+#: Every read model, in the order their positions are claimed.
+READ_MODEL_NAMES = tuple(READ_MODELS)
 
 
 class StaleProjectionError(Exception):
-    """Another projector moved the position first; nothing was written."""
+    """Another projector moved a position first; nothing was written."""
 
 
-#: Entity tables the projector writes, and the columns that identify a row.
-TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "funds": ("fund_id",),
-    "programs": ("program_id",),
-    "periods": ("period_id",),
-    "creators": ("creator_id",),
-    "creator_holds": ("creator_id", "hold_id"),
-    "creator_contracts": ("creator_id", "contract_id"),
-    "agreements": ("agreement_id",),
-    "claim_items": ("claim_id", "item_id"),
-    "payouts": ("payout_id",),
-}
-#: PostgreSQL applies a group of at least this many rows with COPY and one statement.
-BULK_MIN_ROWS = 50
-
-#: (entry_id, seq, kind, owner, currency, amount_minor, effective_on, detail)
-PostingRow = tuple[int, int, str, str, str, int, date, str | None]
+def read_model_names(only: str | Iterable[str] | None = None) -> tuple[str, ...]:
+    """The read models ``only`` names (one name, several, or ``None`` for all), in
+    :data:`READ_MODEL_NAMES` order; an unknown name is refused."""
+    if only is None:
+        return READ_MODEL_NAMES
+    wanted = {only} if isinstance(only, str) else set(only)
+    unknown = sorted(wanted - set(READ_MODEL_NAMES))
+    if unknown or not wanted:
+        msg = f"unknown read model(s) {unknown}; expected some of {list(READ_MODEL_NAMES)}"
+        raise InvalidInputError(msg, read_models=unknown)
+    return tuple(n for n in READ_MODEL_NAMES if n in wanted)
 
 
-@dataclass(slots=True)
-class _Change:
-    """The net change of one row in a batch: insert, update (set and add), or delete."""
+class ReadModels(ReadModelQueries):
+    """Writes projection batches with their tracking positions, and answers the queries."""
 
-    kind: str  # "insert" | "update" | "delete"
-    values: dict[str, Any] = field(default_factory=dict)  # insert: the row; update: set
-    add: dict[str, int] = field(default_factory=dict)  # update: increments
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.writer = RowWriter(db)
 
+    # -- schema and positions -------------------------------------------------------------------
 
-@dataclass(slots=True)
-class ProjectionBatch:
-    """Rows derived from a contiguous run of events, ending at ``last_notification_id``.
-
-    Entity changes are folded per row as they arrive (an update after an insert becomes part
-    of the insert; later values win; increments add up), so a batch writes each row once and
-    the writes group well, whatever order the events came in.
-    """
-
-    last_notification_id: int
-    #: (entry_id, kind, originator_id, originator_version, effective_at, effective_on,
-    #:  recorded_at, description)
-    entries: list[tuple[Any, ...]] = field(default_factory=list)
-    postings: list[PostingRow] = field(default_factory=list)
-    changes: dict[str, dict[tuple[Any, ...], _Change]] = field(default_factory=dict)
-
-    def _rows(self, table: str) -> dict[tuple[Any, ...], _Change]:
-        rows = self.changes.get(table)
-        if rows is None:
-            rows = self.changes[table] = {}
-        return rows
-
-    def insert(self, table: str, row: dict[str, Any]) -> None:
-        key = tuple(row[k] for k in TABLE_KEYS[table])
-        rows = self._rows(table)
-        previous = rows.get(key)
-        assert previous is None or previous.kind == "delete", (table, key)
-        rows[key] = _Change("insert", dict(row))
-
-    def update(
-        self,
-        table: str,
-        key: dict[str, Any],
-        *,
-        set_: dict[str, Any] | None = None,
-        add: dict[str, int] | None = None,
-    ) -> None:
-        ident = tuple(key[k] for k in TABLE_KEYS[table])
-        rows = self._rows(table)
-        change = rows.get(ident)
-        if change is None:
-            change = rows[ident] = _Change("update", dict(key))
-        assert change.kind != "delete", (table, ident)
-        change.values.update(set_ or {})
-        for column, amount in (add or {}).items():
-            if change.kind == "insert" or column in change.values:
-                change.values[column] = change.values.get(column, 0) + amount
-            else:
-                change.add[column] = change.add.get(column, 0) + amount
-
-    def delete(self, table: str, key: dict[str, Any]) -> None:
-        ident = tuple(key[k] for k in TABLE_KEYS[table])
-        rows = self._rows(table)
-        change = rows.get(ident)
-        if change is not None and change.kind == "insert":
-            del rows[ident]  # inserted and deleted within the batch: nothing to write
-        else:
-            rows[ident] = _Change("delete", dict(key))
-
-
-_POSTING_COLUMNS = (
-    "entry_id",
-    "seq",
-    "kind",
-    "owner",
-    "currency",
-    "amount_minor",
-    "effective_on",
-    "balance_after",
-    "detail",
-)
-_ENTRY_COLUMNS = (
-    "entry_id",
-    "kind",
-    "originator_id",
-    "originator_version",
-    "effective_at",
-    "effective_on",
-    "recorded_at",
-    "description",
-)
-
-AccountKey = tuple[str, str, str]  # (owner, kind, currency)
-_ORDER = {"insert": 0, "update": 1, "delete": 2}
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-class ReadModels:
-    """Writes projection batches and answers the queries the ledger needs."""
-
-    def __init__(self, db: Database, *, name: str = "ledger") -> None:
-        self.db = db
-        self.name = name
-
-    # -- schema and position ------------------------------------------------------------
-
-    def create_schema(self) -> None:
-        """SQLite only: PostgreSQL's schema is applied by ``creator-ledger migrate``."""
+    def create_schema(self) -> list[str]:
+        """SQLite only: apply the read-model migrations this file lacks (PostgreSQL's schema is
+        applied by ``creator-ledger migrate``); returns the ids applied now."""
         assert isinstance(self.db, SqliteDatabase)
-        self.db.executescript(sqlite_read_model_schema())
+        return migrate_sqlite(self.db)
 
-    def position(self) -> int:
-        rows = self.db.query(
-            "SELECT notification_id FROM projection_tracking WHERE name = %s", (self.name,)
-        )
-        return int(rows[0][0]) if rows else 0
+    def positions(self) -> dict[str, int]:
+        """Read model -> the last event it has applied (0: none)."""
+        found = dict(self.db.query("SELECT name, notification_id FROM projection_tracking"))
+        return {name: int(found.get(name, 0)) for name in READ_MODEL_NAMES}
 
-    def reset(self) -> None:
-        """Forget everything projected (for a rebuild), in one transaction."""
+    def position(self, name: str | None = None) -> int:
+        """The last event read model ``name`` has applied; without a name, the last event
+        every read model has applied (the lowest position)."""
+        positions = self.positions()
+        if name is None:
+            return min(positions.values())
+        return positions[read_model_names(name)[0]]
+
+    def reset(self, only: str | Iterable[str] | None = None) -> None:
+        """Forget everything projected into the read models ``only`` names (default: all),
+        rows and position, in one transaction; the others are not touched."""
+        names = read_model_names(only)
         with self.db.transaction() as cur:
-            for table in READ_MODEL_TABLES:
-                cur.execute(f"DELETE FROM {table}")
-            cur.execute("DELETE FROM projection_tracking WHERE name = %s", (self.name,))
+            for name in names:
+                for table in READ_MODELS[name]:
+                    cur.execute(f"DELETE FROM {table}")
+            marks = ",".join(["%s"] * len(names))
+            cur.execute(f"DELETE FROM projection_tracking WHERE name IN ({marks})", names)
 
-    # -- writing ------------------------------------------------------------------------
+    # -- writing --------------------------------------------------------------------------------
 
-    def apply(self, batch: ProjectionBatch, *, expected_position: int) -> None:
-        """Write ``batch`` and move the position from ``expected_position`` to its end."""
-        assert batch.last_notification_id > expected_position
+    def apply(self, batch: ProjectionBatch) -> None:
+        """Write ``batch`` and move each read model it covers from the position in
+        ``batch.positions`` to ``batch.last_notification_id``, in one transaction; raises
+        :class:`StaleProjectionError` (nothing written) if any of them had moved."""
+        last = batch.last_notification_id
+        assert batch.positions, "a batch covers at least one read model"
+        assert all(0 <= p < last for p in batch.positions.values()), batch.positions
+        assert all(TABLE_READ_MODEL[t] in batch.positions for t in batch.changes), (
+            "a batch writes only the tables of the read models it covers"
+        )
+        assert "journal" in batch.positions or not (batch.entries or batch.postings)
         with self.db.transaction() as cur:
             if self.db.dialect == "postgres":
                 # Read models are derived: a batch lost in a crash is lost with its tracking
-                # position (same transaction) and applied again from the events, so it need not
-                # wait for its commit to reach the disk.
+                # positions (same transaction) and applied again from the events, so it need
+                # not wait for its commit to reach the disk.
                 cur.execute("SET LOCAL synchronous_commit = off")
-            self._claim_position(cur, expected_position, batch.last_notification_id)
-            if batch.entries:
-                self.db.copy_rows(cur, "journal_entries", _ENTRY_COLUMNS, batch.entries)
-            if batch.postings:
-                self._write_postings(cur, batch.postings)
-            for table, rows in batch.changes.items():
-                self._write_changes(cur, table, list(rows.values()))
+            self._claim_positions(cur, batch.positions, last)
+            self.writer.write(cur, batch)
 
-    def _write_changes(self, cur: Cursor, table: str, changes: list[_Change]) -> None:
-        """Write a table's net row changes: inserts, then updates, then deletes, each group of
-        the same shape in one go (``COPY`` and one statement on PostgreSQL when large)."""
-        keys = TABLE_KEYS[table]
-        groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[_Change]] = {}
-        for c in changes:
-            shape = (c.kind, tuple(sorted(c.values)), tuple(sorted(c.add)))
-            groups.setdefault(shape, []).append(c)
-        for (kind, columns, added), group in sorted(groups.items(), key=lambda g: _ORDER[g[0][0]]):
-            bulk = self.db.dialect == "postgres" and len(group) >= BULK_MIN_ROWS
-            if kind == "insert":
-                rows = [tuple(c.values[col] for col in columns) for c in group]
-                if bulk:
-                    self.db.copy_rows(cur, table, columns, rows)
-                else:
-                    marks = ",".join(["%s"] * len(columns))
-                    cur.executemany(
-                        f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows
-                    )
-                continue
-            sets = [col for col in columns if col not in keys]
-            rows = [
-                tuple(c.values[col] for col in sets)
-                + tuple(c.add[a] for a in added)
-                + tuple(c.values[k] for k in keys)
-                for c in group
-            ]
-            if bulk:
-                self._bulk_change(cur, table, kind, keys, sets, added, rows)
-            elif kind == "update":
-                assignments = [f"{col} = %s" for col in sets] + [f"{a} = {a} + %s" for a in added]
-                where = " AND ".join(f"{k} = %s" for k in keys)
-                cur.executemany(f"UPDATE {table} SET {', '.join(assignments)} WHERE {where}", rows)
-            else:
-                where = " AND ".join(f"{k} = %s" for k in keys)
-                cur.executemany(f"DELETE FROM {table} WHERE {where}", rows)
-
-    def _bulk_change(
-        self,
-        cur: Cursor,
-        table: str,
-        kind: str,
-        keys: tuple[str, ...],
-        sets: list[str],
-        added: tuple[str, ...],
-        rows: list[tuple[Any, ...]],
-    ) -> None:
-        """PostgreSQL: many updates or deletes of one shape via a temporary table."""
-        temp = f"batch_{table}"
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {table} WITH NO DATA")
-        cur.execute(f"TRUNCATE {temp}")
-        self.db.copy_rows(cur, temp, [*sets, *added, *keys], rows)
-        cur.execute(f"ANALYZE {temp}")
-        match = " AND ".join(f"x.{k} = t.{k}" for k in keys)
-        if kind == "update":
-            assignments = [f"{c} = t.{c}" for c in sets] + [f"{a} = x.{a} + t.{a}" for a in added]
-            cur.execute(
-                f"UPDATE {table} x SET {', '.join(assignments)} FROM {temp} t WHERE {match}"
-            )
-        else:
-            cur.execute(f"DELETE FROM {table} x USING {temp} t WHERE {match}")
-
-    def _claim_position(self, cur: Cursor, expected: int, new: int) -> None:
-        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+    def _claim_positions(self, cur: Cursor, expected: dict[str, int], new: int) -> None:
+        """Compare-and-set: move each read model in ``expected`` from its expected position to
+        ``new``, or raise :class:`StaleProjectionError` if any is elsewhere."""
+        names = [n for n in READ_MODEL_NAMES if n in expected]  # one lock order for everyone
+        marks = ",".join(["%s"] * len(names))
+        lock = " ORDER BY name FOR UPDATE" if self.db.dialect == "postgres" else ""
         cur.execute(
-            f"SELECT notification_id FROM projection_tracking WHERE name = %s{lock}", (self.name,)
+            f"SELECT name, notification_id FROM projection_tracking WHERE name IN ({marks}){lock}",
+            names,
         )
-        row = cur.fetchone()
-        current = int(row[0]) if row else 0
-        if current != expected:
-            msg = f"projection {self.name} is at {current}, not {expected}"
-            raise StaleProjectionError(msg)
-        if row is None:
-            cur.execute(
-                "INSERT INTO projection_tracking (name, notification_id) VALUES (%s, %s)",
-                (self.name, new),
-            )
-        else:
+        current = {str(n): int(p) for n, p in cur.fetchall()}
+        for name in names:
+            if current.get(name, 0) != expected[name]:
+                msg = f"read model {name} is at {current.get(name, 0)}, not {expected[name]}"
+                raise StaleProjectionError(msg)
+        by_position: dict[int, list[str]] = {}
+        for name in names:
+            if name in current:
+                by_position.setdefault(expected[name], []).append(name)
+            else:
+                cur.execute(
+                    "INSERT INTO projection_tracking (name, notification_id) VALUES (%s, %s)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name, new),
+                )
+                if cur.rowcount != 1:
+                    raise StaleProjectionError(f"read model {name} started under us")
+        for position, group in by_position.items():
+            marks = ",".join(["%s"] * len(group))
             cur.execute(
                 "UPDATE projection_tracking SET notification_id = %s"
-                " WHERE name = %s AND notification_id = %s",
-                (new, self.name, expected),
+                f" WHERE notification_id = %s AND name IN ({marks})",
+                (new, position, *group),
             )
-            if cur.rowcount != 1:
-                raise StaleProjectionError(f"projection {self.name} moved under us")
-
-    def _current_balances(
-        self, cur: Cursor, keys: Sequence[AccountKey]
-    ) -> dict[AccountKey, tuple[int, date]]:
-        out: dict[AccountKey, tuple[int, date]] = {}
-        for start in range(0, len(keys), BATCH_QUERY_CHUNK):
-            chunk = keys[start : start + BATCH_QUERY_CHUNK]
-            if self.db.dialect == "postgres":
-                cur.execute(
-                    "SELECT b.owner, b.kind, b.currency, b.balance_minor, b.last_effective_on"
-                    " FROM balances b JOIN unnest(%s::text[], %s::text[], %s::text[])"
-                    " AS k(owner, kind, currency)"
-                    " ON b.owner = k.owner AND b.kind = k.kind AND b.currency = k.currency",
-                    ([k[0] for k in chunk], [k[1] for k in chunk], [k[2] for k in chunk]),
-                )
-                rows = cur.fetchall()
-            else:
-                rows = []
-                for k in chunk:
-                    cur.execute(
-                        "SELECT owner, kind, currency, balance_minor, last_effective_on"
-                        " FROM balances WHERE owner = %s AND kind = %s AND currency = %s",
-                        k,
-                    )
-                    rows.extend(cur.fetchall())
-            for owner, kind, currency, balance, last in rows:
-                out[(owner, kind, currency.strip())] = (int(balance), as_date(last))
-        return out
-
-    def _write_postings(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        if self.db.dialect == "postgres":
-            self._write_postings_set_based(cur, postings)
-        else:
-            self._write_postings_row_by_row(cur, postings)
-
-    def _write_postings_set_based(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        """PostgreSQL: ``COPY`` the batch, then running balances and balances in three
-        statements (window functions), whatever the batch size."""
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS batch_postings (entry_id bigint, seq integer,"
-            " kind text, owner text, currency char(3), amount_minor bigint, effective_on date,"
-            " detail text) ON COMMIT DELETE ROWS"
-        )
-        self.db.copy_rows(
-            cur,
-            "batch_postings",
-            (
-                "entry_id",
-                "seq",
-                "kind",
-                "owner",
-                "currency",
-                "amount_minor",
-                "effective_on",
-                "detail",
-            ),
-            postings,
-        )
-        cur.execute("ANALYZE batch_postings")  # a temporary table has no statistics otherwise
-        # Accounts whose batch reaches back before their latest posting: recomputed below.
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS batch_backdated (owner text, kind text,"
-            " currency char(3)) ON COMMIT DELETE ROWS"
-        )
-        cur.execute(
-            "INSERT INTO batch_backdated SELECT DISTINCT p.owner, p.kind, p.currency"
-            " FROM batch_postings p JOIN balances b"
-            " ON b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency"
-            " WHERE p.effective_on < b.last_effective_on"
-        )
-        backdated = cur.rowcount
-        cur.execute(
-            "INSERT INTO postings (entry_id, seq, kind, owner, currency, amount_minor,"
-            " effective_on, balance_after, detail)"
-            " SELECT p.entry_id, p.seq, p.kind, p.owner, p.currency, p.amount_minor,"
-            " p.effective_on, COALESCE(b.balance_minor, 0) + SUM(p.amount_minor) OVER ("
-            "  PARTITION BY p.owner, p.kind, p.currency"
-            "  ORDER BY p.effective_on, p.entry_id, p.seq ROWS UNBOUNDED PRECEDING),"
-            " p.detail"
-            " FROM batch_postings p LEFT JOIN balances b"
-            " ON b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency"
-        )
-        if backdated:  # rare: only then are earlier rows of those accounts recomputed
-            cur.execute(
-                "UPDATE postings x SET balance_after = r.running FROM ("
-                " SELECT q.entry_id, q.seq, SUM(q.amount_minor) OVER ("
-                "  PARTITION BY q.owner, q.kind, q.currency"
-                "  ORDER BY q.effective_on, q.entry_id, q.seq ROWS UNBOUNDED PRECEDING) AS running"
-                " FROM postings q JOIN batch_backdated d"
-                " ON q.owner = d.owner AND q.kind = d.kind AND q.currency = d.currency) r"
-                " WHERE x.entry_id = r.entry_id AND x.seq = r.seq AND x.balance_after <> r.running"
-            )
-        # Existing accounts are updated in place (HOT updates: see migration 0003), then the
-        # accounts seen for the first time are inserted.
-        cur.execute(
-            "UPDATE balances b SET balance_minor = b.balance_minor + a.total,"
-            " last_effective_on = GREATEST(b.last_effective_on, a.last)"
-            " FROM (SELECT kind, owner, currency, SUM(amount_minor) AS total,"
-            "  MAX(effective_on) AS last FROM batch_postings GROUP BY kind, owner, currency) a"
-            " WHERE b.owner = a.owner AND b.kind = a.kind AND b.currency = a.currency"
-        )
-        cur.execute(
-            "INSERT INTO balances (kind, owner, currency, balance_minor, last_effective_on)"
-            " SELECT kind, owner, currency, SUM(amount_minor), MAX(effective_on)"
-            " FROM batch_postings p WHERE NOT EXISTS (SELECT 1 FROM balances b"
-            "  WHERE b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency)"
-            " GROUP BY kind, owner, currency"
-        )
-
-    def _write_postings_row_by_row(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        """SQLite: running balances computed in memory from the current balances."""
-        keys = list(dict.fromkeys((p[3], p[2], p[4]) for p in postings))
-        current = self._current_balances(cur, keys)
-        backdated: dict[AccountKey, date] = {}
-        rows: list[tuple[Any, ...]] = []
-        for entry_id, seq, kind, owner, currency, amount, effective_on, detail in postings:
-            key = (owner, kind, currency)
-            balance, last = current.get(key, (0, effective_on))
-            if key in backdated or effective_on < last:
-                backdated[key] = min(backdated.get(key, effective_on), effective_on)
-                current[key] = (balance + amount, last)
-                after = 0  # recomputed below
-            else:
-                after = balance + amount
-                current[key] = (after, effective_on)
-            rows.append((entry_id, seq, kind, owner, currency, amount, effective_on, after, detail))
-        self.db.copy_rows(cur, "postings", _POSTING_COLUMNS, rows)
-        for key, since in backdated.items():
-            self._recompute_running(cur, key, since)
-        upserts = [(k[1], k[0], k[2], bal, last) for k, (bal, last) in current.items()]
-        cur.executemany(
-            "INSERT INTO balances (kind, owner, currency, balance_minor, last_effective_on)"
-            " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (owner, kind, currency) DO UPDATE"
-            " SET balance_minor = excluded.balance_minor,"
-            " last_effective_on = excluded.last_effective_on",
-            upserts,
-        )
-
-    def _recompute_running(self, cur: Cursor, key: AccountKey, since: date) -> None:
-        """Recompute ``balance_after`` of an account's postings from ``since`` on."""
-        owner, kind, currency = key
-        cur.execute(
-            "SELECT balance_after FROM postings WHERE owner = %s AND kind = %s AND currency = %s"
-            " AND effective_on < %s ORDER BY effective_on DESC, entry_id DESC, seq DESC LIMIT 1",
-            (owner, kind, currency, since),
-        )
-        row = cur.fetchone()
-        running = int(row[0]) if row else 0
-        cur.execute(
-            "SELECT entry_id, seq, amount_minor FROM postings WHERE owner = %s AND kind = %s"
-            " AND currency = %s AND effective_on >= %s ORDER BY effective_on, entry_id, seq",
-            (owner, kind, currency, since),
-        )
-        updates = []
-        for entry_id, seq, amount in cur.fetchall():
-            running += int(amount)
-            updates.append((running, entry_id, seq))
-        cur.executemany(
-            "UPDATE postings SET balance_after = %s WHERE entry_id = %s AND seq = %s", updates
-        )
-
-    # -- queries: balances ----------------------------------------------------------------
-
-    def balance(self, kind: str, owner: str, currency: str) -> int:
-        rows = self.db.query(
-            "SELECT balance_minor FROM balances WHERE owner = %s AND kind = %s AND currency = %s",
-            (owner, kind, currency),
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def balance_as_of(self, kind: str, owner: str, currency: str, on: date) -> int:
-        """The account's balance at the end of business day ``on``."""
-        rows = self.db.query(
-            "SELECT balance_after FROM postings WHERE owner = %s AND kind = %s AND currency = %s"
-            " AND effective_on <= %s ORDER BY effective_on DESC, entry_id DESC, seq DESC LIMIT 1",
-            (owner, kind, currency, on),
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def owner_balances(self, owner: str) -> list[tuple[str, str, int]]:
-        """(kind, currency, balance) of every account of ``owner``."""
-        rows = self.db.query(
-            "SELECT kind, currency, balance_minor FROM balances WHERE owner = %s"
-            " ORDER BY kind, currency",
-            (owner,),
-        )
-        return [(k, c.strip(), int(b)) for k, c, b in rows]
-
-    def owner_balances_as_of(self, owner: str, on: date) -> list[tuple[str, str, int]]:
-        out = []
-        for kind, currency, _ in self.owner_balances(owner):
-            out.append((kind, currency, self.balance_as_of(kind, owner, currency, on)))
-        return out
-
-    def all_balances(self) -> dict[tuple[str, str, str], int]:
-        """(kind, owner, currency) -> balance, for every account."""
-        rows = self.db.query("SELECT kind, owner, currency, balance_minor FROM balances")
-        return {(k, o, c.strip()): int(b) for k, o, c, b in rows}
-
-    def trial_balance(self) -> dict[str, dict[str, int]]:
-        """currency -> account kind -> sum of balances (each currency sums to zero)."""
-        rows = self.db.query(
-            "SELECT currency, kind, SUM(balance_minor) FROM balances GROUP BY currency, kind"
-            " ORDER BY currency, kind"
-        )
-        out: dict[str, dict[str, int]] = {}
-        for currency, kind, total in rows:
-            out.setdefault(currency.strip(), {})[kind] = int(total)
-        return out
-
-    def creator_balances(self, currency: str, kinds: Sequence[str]) -> dict[str, dict[str, int]]:
-        """creator id -> kind -> balance, for creators with any of ``kinds`` in ``currency``."""
-        marks = ",".join(["%s"] * len(kinds))
-        rows = self.db.query(
-            f"SELECT owner, kind, balance_minor FROM balances WHERE currency = %s"
-            f" AND kind IN ({marks}) AND balance_minor <> 0",
-            (currency, *kinds),
-        )
-        out: dict[str, dict[str, int]] = {}
-        for owner, kind, balance in rows:
-            out.setdefault(owner, {})[kind] = int(balance)
-        return out
-
-    def journal_count(self) -> tuple[int, int]:
-        entries = self.db.query("SELECT COUNT(*) FROM journal_entries")[0][0]
-        postings = self.db.query("SELECT COUNT(*) FROM postings")[0][0]
-        return int(entries), int(postings)
-
-    def postings_sum_by_account(self) -> dict[tuple[str, str, str], int]:
-        """(kind, owner, currency) -> sum of postings (to check the balances table)."""
-        rows = self.db.query(
-            "SELECT kind, owner, currency, SUM(amount_minor) FROM postings"
-            " GROUP BY kind, owner, currency"
-        )
-        return {(k, o, c.strip()): int(s) for k, o, c, s in rows}
-
-    def unbalanced_entries(self, limit: int = 100) -> list[tuple[int, str, int]]:
-        rows = self.db.query(
-            "SELECT entry_id, currency, SUM(amount_minor) FROM postings"
-            " GROUP BY entry_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY entry_id LIMIT %s",
-            (limit,),
-        )
-        return [(int(e), c.strip(), int(s)) for e, c, s in rows]
-
-    def journal(
-        self, *, since: date | None = None, until: date | None = None, limit: int = 10_000
-    ) -> Iterable[tuple[Any, ...]]:
-        """Journal lines for export: entry, date, kind, account, currency, amount, description."""
-        where, params = [], []
-        if since is not None:
-            where.append("p.effective_on >= %s")
-            params.append(since)
-        if until is not None:
-            where.append("p.effective_on <= %s")
-            params.append(until)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        return self.db.query(
-            "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.owner, p.currency,"
-            " p.amount_minor, e.description FROM postings p JOIN journal_entries e"
-            f" USING (entry_id) {clause} ORDER BY p.effective_on, p.entry_id, p.seq LIMIT %s",
-            (*params, limit),
-        )
-
-    # -- queries: entities -----------------------------------------------------------------
-
-    def fund(self, fund_id: str) -> tuple[str, str, str] | None:
-        rows = self.db.query(
-            "SELECT fund_key, name, currency FROM funds WHERE fund_id = %s", (fund_id,)
-        )
-        return (rows[0][0], rows[0][1], rows[0][2].strip()) if rows else None
-
-    def funds(self) -> list[tuple[str, str, str, str]]:
-        rows = self.db.query(
-            "SELECT fund_id, fund_key, name, currency FROM funds ORDER BY fund_key"
-        )
-        return [(str(i), k, n, c.strip()) for i, k, n, c in rows]
-
-    def creator(self, creator_id: str) -> dict[str, Any] | None:
-        rows = self.db.query(
-            "SELECT creator_ref, display_name, country, payout_account, account_status,"
-            " kyc_status, tax_status FROM creators WHERE creator_id = %s",
-            (creator_id,),
-        )
-        if not rows:
-            return None
-        ref, name, country, account, status, kyc, tax = rows[0]
-        holds = self.db.query(
-            "SELECT hold_id, kind, reason FROM creator_holds WHERE creator_id = %s"
-            " ORDER BY hold_id",
-            (creator_id,),
-        )
-        return {
-            "creator_ref": ref,
-            "display_name": name,
-            "country": country.strip(),
-            "payout_account": account,
-            "account_status": status,
-            "kyc_status": kyc,
-            "tax_status": tax,
-            "holds": [{"hold_id": h, "kind": k, "reason": r} for h, k, r in holds],
-        }
-
-    def creator_gates(self) -> dict[str, tuple[str, str | None, str, str, list[str]]]:
-        """creator id -> (creator_ref, payout_account, account_status, kyc_status,
-        payout hold reasons)."""
-        out: dict[str, tuple[str, str | None, str, str, list[str]]] = {}
-        for cid, ref, account, status, kyc in self.db.query(
-            "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status"
-            " FROM creators"
-        ):
-            out[cid] = (ref, account, status, kyc, [])
-        for cid, hold_id, reason in self.db.query(
-            "SELECT creator_id, hold_id, reason FROM creator_holds WHERE kind = 'payout'"
-            " ORDER BY creator_id, hold_id"
-        ):
-            out[cid][4].append(f"{hold_id}: {reason}")
-        return out
-
-    def creator_statement_postings(
-        self, creator_id: str, since: date, until: date
-    ) -> list[tuple[Any, ...]]:
-        """(entry_id, effective_on, entry kind, account kind, currency, amount, detail JSON,
-        description, originator_id, originator_version) of a creator's postings in
-        ``[since, until]``."""
-        return self.db.query(
-            "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.currency, p.amount_minor,"
-            " p.detail, e.description, e.originator_id, e.originator_version"
-            " FROM postings p JOIN journal_entries e USING (entry_id)"
-            " WHERE p.owner = %s AND p.effective_on >= %s AND p.effective_on <= %s"
-            " ORDER BY p.effective_on, p.entry_id, p.seq",
-            (creator_id, since, until),
-        )
-
-    def period_facts(
-        self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        """(program id, period key) -> the program period's figures."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        for program_id, period_key in set(keys):
-            rows = self.db.query(
-                "SELECT pr.program_key, pe.period_key, pr.name, pe.pool_minor,"
-                " pe.total_qualified_views, pe.rule_version, pe.rule, pe.distributed_minor,"
-                " pe.returned_minor, pe.scaled_from_minor, pe.status, pr.currency"
-                " FROM periods pe JOIN programs pr ON pr.program_id = pe.program_id"
-                " WHERE pe.program_id = %s AND pe.period_key = %s",
-                (program_id, period_key),
-            )
-            for r in rows:
-                out[(program_id, period_key)] = {
-                    "program_key": r[0],
-                    "program": r[2],
-                    "pool_minor": int(r[3]),
-                    "total_qualified_views": None if r[4] is None else int(r[4]),
-                    "rule_version": int(r[5]),
-                    "rule": json.loads(r[6]),
-                    "distributed_minor": None if r[7] is None else int(r[7]),
-                    "returned_minor": None if r[8] is None else int(r[8]),
-                    "scaled_from_minor": None if r[9] is None else int(r[9]),
-                    "status": r[10],
-                    "currency": r[11].strip(),
-                }
-        return out
-
-    def creator_claim_items(
-        self, creator_id: str, since: date, until: date
-    ) -> list[tuple[Any, ...]]:
-        """Items of the creator's claims submitted or decided in ``[since, until]``."""
-        rows = self.db.query(
-            "SELECT claim_key, item_id, description, receipt_ref, currency, claimed_minor, status,"
-            " approved_minor, reason, submitted_at, decided_at FROM claim_items"
-            " WHERE creator_id = %s ORDER BY claim_key, item_id",
-            (creator_id,),
-        )
-        return [
-            r
-            for r in rows
-            if since <= as_datetime(r[9]).date() <= until
-            or (r[10] is not None and since <= as_datetime(r[10]).date() <= until)
-        ]
-
-    def creator_agreements(self, creator_id: str) -> list[tuple[Any, ...]]:
-        return self.db.query(
-            "SELECT agreement_key, currency, total_minor, credited_minor, starts_on, ends_on,"
-            " schedule, vesting, status, ended_on, forfeited_minor, clawback_minor"
-            " FROM agreements WHERE creator_id = %s ORDER BY agreement_key",
-            (creator_id,),
-        )
-
-    # -- queries: payouts --------------------------------------------------------------------
-
-    def payouts(self, *, run_id: str | None = None) -> list[tuple[Any, ...]]:
-        """(payout_id, run_id, creator_id, currency, amount, destination, status, transfer_id,
-        failure, reversed_minor, requested_at)."""
-        sql = (
-            "SELECT payout_id, run_id, creator_id, currency, amount_minor, destination, status,"
-            " transfer_id, failure, reversed_minor, requested_at FROM payouts"
-        )
-        if run_id is not None:
-            return self.db.query(sql + " WHERE run_id = %s ORDER BY creator_id", (run_id,))
-        return self.db.query(sql + " ORDER BY requested_at, payout_id")
-
-    def payout_by_transfer(self, transfer_id: str) -> str | None:
-        rows = self.db.query("SELECT payout_id FROM payouts WHERE transfer_id = %s", (transfer_id,))
-        return str(rows[0][0]) if rows else None
-
-    def payout_ids(self, payout_ids: Sequence[str]) -> set[str]:
-        """Which of ``payout_ids`` the ledger knows (ids that are not UUIDs are not ours)."""
-        payout_ids = [p for p in payout_ids if _is_uuid(p)]
-        found: set[str] = set()
-        for start in range(0, len(payout_ids), BATCH_QUERY_CHUNK):
-            chunk = payout_ids[start : start + BATCH_QUERY_CHUNK]
-            marks = ",".join(["%s"] * len(chunk))
-            rows = self.db.query(
-                f"SELECT payout_id FROM payouts WHERE payout_id IN ({marks})", chunk
-            )
-            found.update(str(r[0]) for r in rows)
-        return found
-
-    def payouts_in_transit(self) -> dict[str, int]:
-        """currency -> total of payouts still waiting for an outcome."""
-        rows = self.db.query(
-            "SELECT currency, SUM(amount_minor) FROM payouts WHERE status = 'requested'"
-            " GROUP BY currency"
-        )
-        return {c.strip(): int(s) for c, s in rows}
-
-    def creator_by_payout_account(self, account_ref: str) -> str | None:
-        rows = self.db.query(
-            "SELECT creator_id FROM creators WHERE payout_account = %s", (account_ref,)
-        )
-        return str(rows[0][0]) if rows else None
-
-    def creator_payables_as_of(self, currency: str, on: date) -> dict[str, int]:
-        """creator id -> payable balance (debit-positive) at the end of business day ``on``."""
-        rows = self.db.query(
-            "SELECT owner, balance_after FROM (SELECT owner, balance_after, ROW_NUMBER() OVER"
-            " (PARTITION BY owner ORDER BY effective_on DESC, entry_id DESC, seq DESC) AS rn"
-            " FROM postings WHERE kind = 'creator:payable' AND currency = %s"
-            " AND effective_on <= %s) t WHERE rn = 1",
-            (currency, on),
-        )
-        return {owner: int(b) for owner, b in rows}
-
-    def payouts_in_window(self, since: Any, until: Any) -> list[tuple[Any, ...]]:
-        return self.db.query(
-            "SELECT payout_id, run_id, creator_id, currency, amount_minor, destination, status,"
-            " transfer_id, failure, reversed_minor, requested_at FROM payouts"
-            " WHERE requested_at >= %s AND requested_at < %s ORDER BY payout_id",
-            (since, until),
-        )
+            if cur.rowcount != len(group):
+                raise StaleProjectionError(f"read model(s) {group} moved under us")

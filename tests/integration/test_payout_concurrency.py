@@ -117,7 +117,7 @@ def test_two_different_plans_at_once_never_overdraw_a_creator(
     paid = paid_per_creator(provider)
     assert all(paid[c] <= earned[c] for c in paid), "a creator was paid more than their balance"
     first.catch_up()
-    requested = sum(int(p[4]) for p in first.parts.projector.read_models.payouts())
+    requested = sum(p.amount_minor for p in first.parts.projector.read_models.payouts())
     assert sum(paid.values()) == requested
     assert set(provider.transfer_counts().values()) <= {1}
     for r in refs:

@@ -58,4 +58,10 @@ def test_postgresql_refuses_to_update_or_delete_stored_events(
 def test_migrate_is_idempotent_and_records_what_it_applied(pg_database: str) -> None:
     settings = Settings(database_url=pg_database)
     assert migrate(settings) == []  # the template was migrated already
-    assert applied(settings) == ["0001_event_store", "0002_read_models", "0003_read_model_tuning"]
+    assert applied(settings) == [
+        "0001_event_store",
+        "0002_read_models",
+        "0003_read_model_tuning",
+        "0004_code_columns_as_text",
+        "0005_tracking_per_read_model",
+    ]

@@ -326,7 +326,7 @@ def test_a_reversed_transfer_makes_the_amount_payable_again_and_a_replay_changes
     body2, header2 = _signed(_reversal_event(transfer, 5_000, "evt_rev_2"))
     assert cl.handle_stripe_webhook(body2, header2, secret=SECRET).amount_minor == 3_000
     assert balances(cl, "c0") == (5_000, 0, 0)
-    assert cl.payout_status(cl.parts.projector.read_models.payouts()[0][1]).by_status == {
+    assert cl.payout_status(cl.parts.projector.read_models.payouts()[0].run_id).by_status == {
         "reversed": 1
     }
     assert cl.reconcile_internal().clean

@@ -1,0 +1,102 @@
+"""A projection batch: the rows a contiguous run of events adds to the read models.
+
+The projector (``ledger.projections``) fills one; :class:`~.store.ReadModels` writes it, and
+moves the tracking position of every read model it covers, in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+#: Entity tables the projector writes, and the columns that identify a row.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "funds": ("fund_id",),
+    "programs": ("program_id",),
+    "periods": ("period_id",),
+    "creators": ("creator_id",),
+    "creator_holds": ("creator_id", "hold_id"),
+    "creator_contracts": ("creator_id", "contract_id"),
+    "agreements": ("agreement_id",),
+    "claim_items": ("claim_id", "item_id"),
+    "payouts": ("payout_id",),
+}
+
+#: (entry_id, seq, kind, owner, currency, amount_minor, effective_on, detail): the shape
+#: ``COPY`` writes, so kept a plain tuple.
+PostingRow = tuple[int, int, str, str, str, int, date, str | None]
+
+
+@dataclass(slots=True)
+class Change:
+    """The net change of one row in a batch: insert, update (set and add), or delete."""
+
+    kind: str  # "insert" | "update" | "delete"
+    values: dict[str, Any] = field(default_factory=dict)  # insert: the row; update: set
+    add: dict[str, int] = field(default_factory=dict)  # update: increments
+
+
+@dataclass(slots=True)
+class ProjectionBatch:
+    """Rows derived from a contiguous run of events, ending at ``last_notification_id``.
+
+    ``positions`` holds, for every read model the batch covers, the position it was computed
+    from: the batch carries the rows of the events after that position, and applying it moves
+    that read model from there to ``last_notification_id`` (compare-and-set).
+
+    Entity changes are folded per row as they arrive (an update after an insert becomes part
+    of the insert; later values win; increments add up), so a batch writes each row once and
+    the writes group well, whatever order the events came in.
+    """
+
+    last_notification_id: int
+    positions: dict[str, int] = field(default_factory=dict)
+    #: (entry_id, kind, originator_id, originator_version, effective_at, effective_on,
+    #:  recorded_at, description)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    postings: list[PostingRow] = field(default_factory=list)
+    changes: dict[str, dict[tuple[Any, ...], Change]] = field(default_factory=dict)
+
+    def _rows(self, table: str) -> dict[tuple[Any, ...], Change]:
+        rows = self.changes.get(table)
+        if rows is None:
+            rows = self.changes[table] = {}
+        return rows
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        key = tuple(row[k] for k in TABLE_KEYS[table])
+        rows = self._rows(table)
+        previous = rows.get(key)
+        assert previous is None or previous.kind == "delete", (table, key)
+        rows[key] = Change("insert", dict(row))
+
+    def update(
+        self,
+        table: str,
+        key: dict[str, Any],
+        *,
+        set_: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+    ) -> None:
+        ident = tuple(key[k] for k in TABLE_KEYS[table])
+        rows = self._rows(table)
+        change = rows.get(ident)
+        if change is None:
+            change = rows[ident] = Change("update", dict(key))
+        assert change.kind != "delete", (table, ident)
+        change.values.update(set_ or {})
+        for column, amount in (add or {}).items():
+            if change.kind == "insert" or column in change.values:
+                change.values[column] = change.values.get(column, 0) + amount
+            else:
+                change.add[column] = change.add.get(column, 0) + amount
+
+    def delete(self, table: str, key: dict[str, Any]) -> None:
+        ident = tuple(key[k] for k in TABLE_KEYS[table])
+        rows = self._rows(table)
+        change = rows.get(ident)
+        if change is not None and change.kind == "insert":
+            del rows[ident]  # inserted and deleted within the batch: nothing to write
+        else:
+            rows[ident] = Change("delete", dict(key))
