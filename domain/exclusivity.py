@@ -30,6 +30,7 @@ from creator_ledger.domain.allocation import largest_remainder
 from creator_ledger.domain.errors import InvalidInputError, InvalidStateError, NotFoundError
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.money import check_amount, check_currency
+from creator_ledger.domain.text import check_key, check_reason
 from creator_ledger.domain.vesting import check_vesting_rule, unvested_paid_minor
 
 SCHEDULES = ("upfront", "monthly", "milestones")
@@ -79,8 +80,9 @@ def build_schedule(
         raise InvalidInputError("a milestones schedule needs milestones [[id, amount_minor], ...]")
     out: list[list[Any]] = []
     for m in milestones:
-        if len(m) != 2 or not isinstance(m[0], str) or not m[0]:
-            raise InvalidInputError(f"a milestone is [id, amount_minor], got {m!r}")
+        if len(m) != 2:
+            raise InvalidInputError(f"a milestone is [id, amount_minor], got {len(m)} values")
+        check_key(m[0], field="milestone id")
         out.append([m[0], None, check_amount(m[1], field=f"milestone {m[0]} amount_minor")])
     if len({m[0] for m in out}) != len(out):
         raise InvalidInputError("milestone ids must be unique")
@@ -190,6 +192,7 @@ class ExclusivityAgreement(Aggregate):
         vesting: str = "linear",
         effective_at: datetime,
     ) -> ExclusivityAgreement:
+        check_key(agreement_key, field="agreement_key")
         check_currency(currency)
         check_amount(total_minor, field="total_minor")
         check_vesting_rule(vesting)
@@ -258,8 +261,7 @@ class ExclusivityAgreement(Aggregate):
     def breach(self, *, on: date, reason: str, effective_at: datetime) -> tuple[int, int]:
         """End the agreement for breach; returns (forfeited, clawback) in minor units."""
         self._check_active()
-        if not reason.strip():
-            raise InvalidInputError("a breach needs a reason")
+        check_reason(reason, field="reason")
         clawback = unvested_paid_minor(
             self.credited_minor,
             self.total_minor,
@@ -282,6 +284,7 @@ class ExclusivityAgreement(Aggregate):
     def terminate(self, *, on: date, reason: str, effective_at: datetime) -> int:
         """Good-leaver termination: no clawback; returns what is cancelled."""
         self._check_active()
+        check_reason(reason, field="reason")
         cancelled = self.uncredited_minor
         self._terminated(
             terminated_on=on, reason=reason, cancelled_minor=cancelled, effective_at=effective_at

@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate, event
 from creator_ledger.domain.allocation import Split, split_at_rate, split_pool
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
 from creator_ledger.domain.ids import book_shard_hex, stable_id
+from creator_ledger.domain.text import check_key, check_reason
 
 #: At most this many rows in one usage report or adjustment (split bigger files).
 MAX_ROWS_PER_REPORT = 250_000
@@ -37,14 +38,8 @@ def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> l
             msg = f"{what} row {i} must be [creator_id, content_id, views], got {row!r}"
             raise InvalidInputError(msg, row=i)
         creator, content, views = row
-        if (
-            not isinstance(creator, str)
-            or not creator
-            or not isinstance(content, str)
-            or not content
-        ):
-            msg = f"{what} row {i}: creator_id and content_id must be non-empty strings"
-            raise InvalidInputError(msg, row=i)
+        check_key(creator, field=f"{what} row {i} creator_id")
+        check_key(content, field=f"{what} row {i} content_id")
         if (
             isinstance(views, bool)
             or not isinstance(views, int)
@@ -210,8 +205,7 @@ class ProgramPeriod(Aggregate):
     ) -> None:
         self._check_open()
         self._check_new_report(adjustment_id)
-        if not reason.strip():
-            raise InvalidInputError("an invalid-traffic deduction needs a reason")
+        check_reason(reason, field="reason")
         pending: dict[tuple[str, str], int] = {}
         for i, (creator, content, views) in enumerate(rows):
             reported, invalid = self.usage.get(creator, {}).get(content, [0, 0])
@@ -252,8 +246,7 @@ class ProgramPeriod(Aggregate):
             raise InvalidStateError(msg, period=self.period_key)
 
     def _check_new_report(self, report_id: str) -> None:
-        if not report_id:
-            raise InvalidInputError("a report needs a non-empty report_id")
+        check_key(report_id, field="report_id")
         if report_id in self.report_ids:
             msg = f"report {report_id!r} was recorded already in period {self.period_key!r}"
             raise AlreadyExistsError(msg, report_id=report_id)

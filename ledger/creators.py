@@ -19,6 +19,7 @@ from creator_ledger.ledger.validation import (
     Actor,
     Currency,
     Key,
+    Name,
     NonNegativeMinor,
     Reason,
     Text,
@@ -38,7 +39,7 @@ class CreatorRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     creator_ref: Key
-    display_name: Text
+    display_name: Name
     country: Country
     payout_account: Key | None = None
     account_status: AccountStatus = "pending"
@@ -59,7 +60,7 @@ class Creators:
         self,
         *,
         creator_ref: Key,
-        display_name: Text,
+        display_name: Name,
         country: Country,
         effective_at: datetime | None = None,
         idempotency_key: Key,
@@ -89,7 +90,7 @@ class Creators:
     def enrol_creators(
         self,
         *,
-        creators: Sequence[tuple[Key, Text, Country] | CreatorRecord],
+        creators: Sequence[tuple[Key, Name, Country] | CreatorRecord],
         effective_at: datetime | None = None,
         idempotency_key: Key,
         actor: Actor,

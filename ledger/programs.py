@@ -26,10 +26,10 @@ from creator_ledger.ledger.results import (
 from creator_ledger.ledger.validation import (
     Actor,
     Key,
+    Name,
     NonNegativeMinor,
     PositiveMinor,
     Reason,
-    Text,
     arguments,
     command,
 )
@@ -88,7 +88,7 @@ class Programs:
         self,
         *,
         program_key: Key,
-        name: Text,
+        name: Name,
         fund_key: Key,
         rule: Rule,
         effective_at: datetime | None = None,

@@ -14,6 +14,7 @@ from creator_ledger.ledger.results import ClaimItemDecision, Done
 from creator_ledger.ledger.validation import (
     Actor,
     Currency,
+    Description,
     Key,
     PositiveMinor,
     Reason,
@@ -23,7 +24,7 @@ from creator_ledger.ledger.validation import (
 )
 
 #: ``(item_id, description, amount_minor, receipt_ref)``
-ClaimItem = tuple[Key, Text, PositiveMinor, Key]
+ClaimItem = tuple[Key, Description, PositiveMinor, Key]
 
 
 class Reimbursements:

@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, ConfigDict, StringConstraints, ValidationE
 
 from creator_ledger.domain.errors import InvalidInputError, LedgerError
 from creator_ledger.domain.money import check_amount, check_currency
+from creator_ledger.domain.text import check_key, check_name, check_reason, check_text
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,11 +41,9 @@ def _non_negative(value: object) -> int:
 Currency = Annotated[str, BeforeValidator(_currency)]
 PositiveMinor = Annotated[int, BeforeValidator(_positive)]
 NonNegativeMinor = Annotated[int, BeforeValidator(_non_negative)]
-#: Caller-chosen names: funds, programs, periods, creators, agreements, claims, keys.
-Key = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"),
-]
+#: Caller-chosen keys: funds, programs, periods, creators, agreements, claims, items, holds,
+#: payout accounts, idempotency keys (the rules: :mod:`creator_ledger.domain.text`).
+Key = Annotated[str, BeforeValidator(check_key)]
 ACTOR_PATTERN = r"^[a-z][a-z0-9-]{0,31}:[!-~]+$"
 #: Who issues a command, as ``kind:name``: ``op:alice@example.com``, ``svc:usage-ingest``.
 Actor = Annotated[
@@ -55,8 +54,16 @@ ACTOR_HELP = (
     "actor names who issues the command, as kind:name (e.g. op:alice@example.com or"
     " svc:usage-ingest): pass actor=... in Python; the CLI takes --actor or LEDGER_ACTOR"
 )
-Text = Annotated[str, StringConstraints(max_length=2_000)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+#: Text a command keeps, each kind checked by :mod:`creator_ledger.domain.text` (no control
+#: characters, bounded length; the error names the argument and says what is accepted):
+#: a name (a fund's, a program's, a creator's display name): one line, 1..200 characters;
+Name = Annotated[str, BeforeValidator(check_name)]
+#: free text (a note, a reference, an optional reason): one line, at most 2,000 characters;
+Text = Annotated[str, BeforeValidator(check_text)]
+#: a reason that must be given (a hold's, a rejection's, a breach's): as Text, not blank;
+Reason = Annotated[str, BeforeValidator(check_reason)]
+#: multi-line text (a claim item's description): as Text, and it may keep line feeds and tabs.
+Description = Annotated[str, BeforeValidator(functools.partial(check_text, multiline=True))]
 
 _CONFIG = ConfigDict(strict=True, arbitrary_types_allowed=False)
 
@@ -103,6 +110,6 @@ _ACTOR = re.compile(ACTOR_PATTERN)
 
 def check_actor(actor: object) -> str:
     """``actor`` if it names who issues a command (see :data:`Actor`); else the error says how."""
-    if not isinstance(actor, str) or not 3 <= len(actor) <= 200 or not _ACTOR.match(actor):
+    if not isinstance(actor, str) or not 3 <= len(actor) <= 200 or not _ACTOR.fullmatch(actor):
         raise InvalidInputError(f"{ACTOR_HELP}; got {actor!r}", field="actor")
     return actor
