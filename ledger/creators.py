@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
@@ -18,6 +18,7 @@ from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
 from creator_ledger.ledger.validation import (
     Actor,
     Currency,
+    InputModel,
     Key,
     Name,
     NonNegativeMinor,
@@ -33,11 +34,10 @@ AccountStatus = Literal["pending", "active", "restricted", "disabled"]
 ENROL_CHUNK = 2_000
 
 
-class CreatorRecord(BaseModel):
+class CreatorRecord(InputModel):
     """One creator in a bulk enrolment, optionally with their payout account and KYC status
     (as when a platform moves its creators onto the ledger)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     creator_ref: Key
     display_name: Name
     country: Country

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from creator_ledger.domain.allocation import Split
 from creator_ledger.domain.creator import Creator
@@ -25,6 +25,7 @@ from creator_ledger.ledger.results import (
 )
 from creator_ledger.ledger.validation import (
     Actor,
+    InputModel,
     Key,
     Name,
     NonNegativeMinor,
@@ -35,19 +36,17 @@ from creator_ledger.ledger.validation import (
 )
 
 
-class PoolShareRule(BaseModel):
+class PoolShareRule(InputModel):
     """A fixed pool per period, shared by qualified views."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     kind: Literal["pool_share"] = "pool_share"
     pool_minor: PositiveMinor
     creator_cap_minor: PositiveMinor | None = None
 
 
-class RatePerMilleRule(BaseModel):
+class RatePerMilleRule(InputModel):
     """A fixed rate per 1,000 qualified views, in millionths of a minor unit."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     kind: Literal["rate_per_mille"] = "rate_per_mille"
     rate_micros_per_mille: PositiveMinor
     creator_cap_minor: PositiveMinor | None = None

@@ -14,7 +14,14 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from pydantic import BeforeValidator, ConfigDict, StringConstraints, ValidationError, validate_call
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    validate_call,
+)
 
 from creator_ledger.domain.errors import InvalidInputError, LedgerError
 from creator_ledger.domain.money import check_amount, check_currency
@@ -97,6 +104,22 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
             raise translate(e) from None
 
     return wrapper
+
+
+class InputModel(BaseModel):
+    """A value a caller builds and passes to a command (a program rule, a creator record):
+    strict, frozen, and refusing bad input with the ledger's own errors when it is built, as a
+    command does (:class:`~domain.errors.InvalidAmountError` for a zero pool,
+    :class:`~domain.errors.InvalidInputError` for a NUL in a payout account), never with
+    pydantic's ``ValidationError``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise translate(e) from None
 
 
 def arguments(local_vars: dict[str, Any]) -> dict[str, Any]:
