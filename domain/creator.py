@@ -28,6 +28,7 @@ from creator_ledger.domain.errors import (
     NotFoundError,
 )
 from creator_ledger.domain.ids import stable_id
+from creator_ledger.domain.iso3166_data import COUNTRIES
 from creator_ledger.domain.money import check_amount, check_currency, format_minor
 from creator_ledger.domain.text import check_key, check_name, check_reason, check_text
 
@@ -38,6 +39,18 @@ CONTRACT_KINDS = ("nda", "production", "exclusivity")
 HOLD_KINDS = ("payout", "accrual")
 #: Contracts under which production costs can be reimbursed.
 REIMBURSABLE_CONTRACTS = ("nda", "production")
+
+
+def check_country(country: object) -> str:
+    """``country`` if it is an ISO 3166-1 alpha-2 code (:mod:`domain.iso3166_data`)."""
+    if isinstance(country, str) and country in COUNTRIES:
+        return country
+    shown = repr(country) if isinstance(country, str) and country.isprintable() else "that"
+    msg = (
+        f"country must be an ISO 3166-1 alpha-2 code, upper case, such as US, GB or DE;"
+        f" {shown[:20]} is not one"
+    )
+    raise InvalidInputError(msg, field="country")
 
 
 def _check_choice(value: str, accepted: tuple[str, ...], what: str) -> str:
@@ -159,9 +172,7 @@ class Creator(Aggregate):
     ) -> Creator:
         check_key(creator_ref, field="creator_ref")
         check_name(display_name, field="display_name")
-        if len(country) != 2 or not country.isalpha() or not country.isupper():
-            msg = f"country must be an ISO 3166 alpha-2 code such as US or DE, got {country!r}"
-            raise InvalidInputError(msg, country=country)
+        check_country(country)
         return cls(
             creator_ref=creator_ref,
             display_name=display_name,

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import StringConstraints
+from pydantic import BeforeValidator
 
 from creator_ledger.domain.book import AccountBook
-from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.creator import Creator, check_country
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
@@ -28,7 +28,8 @@ from creator_ledger.ledger.validation import (
     command,
 )
 
-Country = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+#: An ISO 3166-1 alpha-2 country code (``US``, ``GB``, ``DE``).
+Country = Annotated[str, BeforeValidator(check_country)]
 AccountStatus = Literal["pending", "active", "restricted", "disabled"]
 #: Creators per transaction in a bulk enrolment.
 ENROL_CHUNK = 2_000

@@ -85,7 +85,8 @@ def translate(error: ValidationError) -> LedgerError:
             return InvalidInputError(f"{ACTOR_HELP}; got {got}", field="actor")
         inner = (item.get("ctx") or {}).get("error")
         if isinstance(inner, LedgerError):
-            inner.message = f"{where}: {inner.message}"
+            if not inner.message.startswith(f"{item['loc'][-1]} "):  # named already
+                inner.message = f"{where}: {inner.message}"
             inner.args = (inner.message,)
             return inner
         problems.append(f"{where}: {item['msg']} (got {item.get('input')!r})")
