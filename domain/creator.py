@@ -19,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from creator_ledger.domain.business_time import check_day
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InsufficientBudgetError,
@@ -232,6 +233,7 @@ class Creator(Aggregate):
         effective_at: datetime,
     ) -> None:
         check_key(contract_id, field="contract_id")
+        check_day(signed_on, field="signed_on")
         _check_choice(kind, CONTRACT_KINDS, "contract kind")
         if contract_id in self.contracts:
             msg = f"contract {contract_id!r} is signed already"

@@ -27,6 +27,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from creator_ledger.domain.allocation import largest_remainder
+from creator_ledger.domain.business_time import LAST_DAY, check_day
 from creator_ledger.domain.errors import InvalidInputError, InvalidStateError, NotFoundError
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.money import check_amount, check_currency
@@ -73,6 +74,13 @@ def build_schedule(
                 f" minor units (one each), got {total_minor}"
             )
             raise InvalidInputError(msg, instalments=instalments, total_minor=total_minor)
+        last_month = starts_on.year * 12 + starts_on.month - 1 + instalments - 1
+        if last_month > LAST_DAY.year * 12 + LAST_DAY.month - 1:  # LAST_DAY ends its month
+            msg = (
+                f"{instalments} monthly instalments from {starts_on} would fall due after"
+                f" {LAST_DAY}, the last business date the ledger accepts"
+            )
+            raise InvalidInputError(msg, instalments=instalments)
         keys = [f"month-{n + 1:03d}" for n in range(instalments)]
         parts = largest_remainder(total_minor, dict.fromkeys(keys, 1), salt="monthly")
         return [[k, add_months(starts_on, n), parts[k]] for n, k in enumerate(keys)]
@@ -196,6 +204,8 @@ class ExclusivityAgreement(Aggregate):
         check_currency(currency)
         check_amount(total_minor, field="total_minor")
         check_vesting_rule(vesting)
+        check_day(starts_on, field="starts_on")
+        check_day(ends_on, field="ends_on")
         if ends_on <= starts_on:
             msg = f"the term must end after it starts ({starts_on} .. {ends_on})"
             raise InvalidInputError(msg)
@@ -262,6 +272,7 @@ class ExclusivityAgreement(Aggregate):
         """End the agreement for breach; returns (forfeited, clawback) in minor units."""
         self._check_active()
         check_reason(reason, field="reason")
+        self._check_end_date(on, "breach")
         clawback = unvested_paid_minor(
             self.credited_minor,
             self.total_minor,
@@ -285,11 +296,21 @@ class ExclusivityAgreement(Aggregate):
         """Good-leaver termination: no clawback; returns what is cancelled."""
         self._check_active()
         check_reason(reason, field="reason")
+        self._check_end_date(on, "termination")
         cancelled = self.uncredited_minor
         self._terminated(
             terminated_on=on, reason=reason, cancelled_minor=cancelled, effective_at=effective_at
         )
         return cancelled
+
+    def _check_end_date(self, on: date, what: str) -> None:
+        check_day(on, field="on")
+        if on < self.starts_on:
+            msg = (
+                f"a {what} of {self.agreement_key!r} dated {on} is before its term starts"
+                f" ({self.starts_on}): date it on or after the start"
+            )
+            raise InvalidInputError(msg, agreement=self.agreement_key, on=str(on))
 
     def _check_active(self) -> None:
         if self.status != "active":

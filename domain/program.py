@@ -21,6 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from creator_ledger.domain.business_time import check_day
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InvalidInputError,
@@ -187,6 +188,8 @@ class ViewProgram(Aggregate):
         self, period_key: str, *, starts_on: date, ends_on: date, effective_at: datetime
     ) -> None:
         check_key(period_key, field="period_key")
+        check_day(starts_on, field="starts_on")
+        check_day(ends_on, field="ends_on")
         if period_key in self.periods:
             msg = f"period {period_key!r} of program {self.program_key!r} exists already"
             raise AlreadyExistsError(msg, period=period_key)

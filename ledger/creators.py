@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
@@ -18,6 +18,7 @@ from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
 from creator_ledger.ledger.validation import (
     Actor,
     Currency,
+    Day,
     InputModel,
     Key,
     Name,
@@ -266,7 +267,7 @@ class Creators:
         creator_ref: Key,
         contract_id: Key,
         kind: Literal["nda", "production", "exclusivity"],
-        signed_on: date,
+        signed_on: Day,
         reimbursement_currency: Currency | None = None,
         reimbursement_budget_minor: NonNegativeMinor = 0,
         effective_at: datetime | None = None,

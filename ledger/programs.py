@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -25,6 +25,7 @@ from creator_ledger.ledger.results import (
 )
 from creator_ledger.ledger.validation import (
     Actor,
+    Day,
     InputModel,
     Key,
     Name,
@@ -143,8 +144,8 @@ class Programs:
         *,
         program_key: Key,
         period_key: Key,
-        starts_on: date,
-        ends_on: date,
+        starts_on: Day,
+        ends_on: Day,
         pool_minor: NonNegativeMinor | None = None,
         effective_at: datetime | None = None,
         idempotency_key: Key,

@@ -19,7 +19,7 @@ from creator_ledger.domain.accounts import (
 )
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
-from creator_ledger.domain.errors import NotFoundError
+from creator_ledger.domain.errors import InvalidInputError, NotFoundError
 from creator_ledger.domain.vesting import vested_minor
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.projections import Projector
@@ -34,7 +34,7 @@ from creator_ledger.ledger.results import (
     TrialBalance,
     VestingLine,
 )
-from creator_ledger.ledger.validation import Currency, Key, command
+from creator_ledger.ledger.validation import Currency, Day, Key, command
 
 _ACCOUNT_NAMES = {
     CREATOR_PAYABLE: "payable",
@@ -93,7 +93,7 @@ class Queries:
         self.read_models = projector.read_models
 
     @command
-    def balances(self, creator_ref: Key, *, as_of: date | None = None) -> CreatorBalances:
+    def balances(self, creator_ref: Key, *, as_of: Day | None = None) -> CreatorBalances:
         """A creator's payable, held and receivable balances per currency, now or at the end
         of business day ``as_of``, from the journal (brought up to date with every event
         recorded so far first: a caller reads its own writes)."""
@@ -171,10 +171,13 @@ class Queries:
         return list(self.read_models.journal(since=since, until=until, limit=limit))
 
     @command
-    def statement(self, creator_ref: Key, *, since: date, until: date) -> Statement:
+    def statement(self, creator_ref: Key, *, since: Day, until: Day) -> Statement:
         """Every line of a creator's money in ``[since, until]``, each explained: pool size,
         the creator's qualified views, total views, share, rule version and cap for view
         earnings; instalment and vesting for bonuses; each reimbursement item's decision."""
+        if since > until:
+            msg = f"a statement's since ({since}) must not be after its until ({until})"
+            raise InvalidInputError(msg, since=str(since), until=str(until))
         creator = self.aggregates.creator(creator_ref)
         self.projector.catch_up()
         rm = self.read_models

@@ -12,17 +12,21 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     validate_call,
 )
 
+from creator_ledger.domain.business_time import check_day
 from creator_ledger.domain.errors import InvalidInputError, LedgerError
 from creator_ledger.domain.money import check_amount, check_currency
 from creator_ledger.domain.text import check_key, check_name, check_reason, check_text
@@ -45,7 +49,13 @@ def _non_negative(value: object) -> int:
     return check_amount(value, allow_zero=True)
 
 
+def _day(value: date, info: ValidationInfo) -> date:
+    return check_day(value, field=info.field_name or "date")
+
+
 Currency = Annotated[str, BeforeValidator(_currency)]
+#: A business date: 1900-01-01 .. 9998-12-31 (see :mod:`creator_ledger.domain.business_time`).
+Day = Annotated[date, AfterValidator(_day)]
 PositiveMinor = Annotated[int, BeforeValidator(_positive)]
 NonNegativeMinor = Annotated[int, BeforeValidator(_non_negative)]
 #: Caller-chosen keys: funds, programs, periods, creators, agreements, claims, items, holds,
