@@ -27,8 +27,27 @@ MAX_ROWS_PER_REPORT = 250_000
 MAX_VIEWS_PER_ROW = 10**12
 
 
+def check_unique_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> None:
+    """Refuse a report that names the same (creator, content) twice, naming the first repeat:
+    rows are never summed silently (a repeated row is as likely a resent line as more views)."""
+    seen: dict[tuple[Any, Any], int] = {}
+    for i, row in enumerate(rows):
+        key = (row[0], row[1]) if len(row) == 3 else None
+        if key is None:
+            continue
+        first = seen.setdefault(key, i)
+        if first != i:
+            msg = (
+                f"{what} row {i} repeats creator {key[0]!r} content {key[1]!r} (first in row"
+                f" {first}): a report has one row per creator and content; add the views up"
+                " before sending"
+            )
+            raise InvalidInputError(msg, row=i, first_row=first)
+
+
 def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> list[list[Any]]:
-    """Rows ``[creator_id_hex, content_id, views]`` with views a non-negative int."""
+    """Rows ``[creator_id_hex, content_id, views]`` with views a non-negative int, each
+    (creator, content) once."""
     out: list[list[Any]] = []
     for i, row in enumerate(rows):
         if len(out) >= MAX_ROWS_PER_REPORT:
@@ -51,6 +70,7 @@ def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> l
             )
             raise InvalidInputError(msg, row=i, views=repr(views))
         out.append([creator, content, views])
+    check_unique_rows(out, what=what)
     return out
 
 

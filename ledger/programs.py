@@ -12,7 +12,12 @@ from creator_ledger.domain.allocation import Split
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidStateError, NotFoundError
 from creator_ledger.domain.ids import book_shard
-from creator_ledger.domain.period import ProgramPeriod, check_usage_rows, lines_by_book
+from creator_ledger.domain.period import (
+    ProgramPeriod,
+    check_unique_rows,
+    check_usage_rows,
+    lines_by_book,
+)
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
@@ -201,6 +206,7 @@ class Programs:
         return {ref: cid.hex for ref, cid in ids.items()}
 
     def _rows(self, rows: Sequence[UsageRow], what: str) -> list[list[Any]]:
+        check_unique_rows(rows, what=what)
         ids = self._creator_ids(rows)
         return check_usage_rows(([ids[r], c, v] for r, c, v in rows), what=what)
 
