@@ -30,7 +30,12 @@ from creator_ledger.domain.errors import (
 )
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.iso3166_data import COUNTRIES
-from creator_ledger.domain.money import check_amount, check_currency, format_minor
+from creator_ledger.domain.money import (
+    check_amount,
+    check_currency,
+    check_sum_in_range,
+    format_minor,
+)
 from creator_ledger.domain.text import check_key, check_name, check_reason, check_text
 
 ACCOUNT_STATUSES = ("pending", "active", "restricted", "disabled")
@@ -246,6 +251,12 @@ class Creator(Aggregate):
             if reimbursement_currency is None:
                 raise InvalidInputError("a reimbursement budget needs a currency")
             check_currency(reimbursement_currency)
+            check_sum_in_range(
+                self.reimbursement_budget.get(reimbursement_currency, [0, 0])[0],
+                reimbursement_budget_minor,
+                what=f"the {reimbursement_currency} reimbursement budget of {self.creator_ref!r}",
+                creator_ref=self.creator_ref,
+            )
         self._contract_signed(
             contract_id=contract_id,
             kind=kind,

@@ -17,9 +17,16 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from creator_ledger.domain.allocation import Split, split_at_rate, split_pool
+from creator_ledger.domain.allocation import (
+    MICROS_PER_MINOR,
+    VIEWS_PER_MILLE,
+    Split,
+    split_at_rate,
+    split_pool,
+)
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
 from creator_ledger.domain.ids import book_shard_hex, stable_id
+from creator_ledger.domain.money import check_sum_in_range
 from creator_ledger.domain.text import check_key, check_reason
 
 #: At most this many rows in one usage report or adjustment (split bigger files).
@@ -171,6 +178,8 @@ class ProgramPeriod(Aggregate):
         self.usage: dict[str, dict[str, list[int]]] = {}
         self.report_ids: dict[str, int] = {}  # report/adjustment id -> rows
         self.closed = False
+        #: Views reported so far (missing from a snapshot taken before it was kept: recomputed).
+        self.reported_views_total = 0
 
     @property
     def salt(self) -> str:
@@ -178,6 +187,14 @@ class ProgramPeriod(Aggregate):
         return f"{self.program_id}/{self.period_key}"
 
     # -- queries -------------------------------------------------------------------------
+
+    def reported_views(self) -> int:
+        """Every view reported in the period so far (before invalid traffic is deducted)."""
+        total = getattr(self, "reported_views_total", None)
+        if total is None:
+            total = sum(r for contents in self.usage.values() for r, _ in contents.values())
+            self.reported_views_total = total
+        return total
 
     def qualified_views(self) -> dict[str, int]:
         """Per creator: reported minus invalid views, summed over content (0s left out)."""
@@ -216,6 +233,7 @@ class ProgramPeriod(Aggregate):
     ) -> None:
         self._check_open()
         self._check_new_report(report_id)
+        self._check_views_in_range(sum(row[2] for row in rows))
         self._usage_reported(
             report_id=report_id, rows=rows, late_from=late_from, effective_at=effective_at
         )
@@ -260,6 +278,17 @@ class ProgramPeriod(Aggregate):
         )
         return split, views
 
+    def _check_views_in_range(self, added: int) -> None:
+        """Refuse a report that would take the period's total views, or (at a rate) their
+        total amount before any cap, beyond ``bigint``: both are kept and shown."""
+        what = f"the views reported in period {self.period_key!r} of {self.program_key!r}"
+        total = check_sum_in_range(self.reported_views(), added, what=what, period=self.period_key)
+        if self.rule["kind"] == "rate_per_mille":
+            rate = int(self.rule["rate_micros_per_mille"])
+            at_rate = (total * rate) // (VIEWS_PER_MILLE * MICROS_PER_MINOR)
+            what = f"the earnings at the rate of period {self.period_key!r} of {self.program_key!r}"
+            check_sum_in_range(0, at_rate, what=what, period=self.period_key)
+
     def _check_open(self) -> None:
         if self.closed:
             msg = f"period {self.period_key!r} of program {self.program_key!r} is closed"
@@ -277,6 +306,7 @@ class ProgramPeriod(Aggregate):
     def _usage_reported(
         self, report_id: str, rows: list[list[Any]], late_from: str | None, effective_at: datetime
     ) -> None:
+        before = self.reported_views()
         usage = self.usage
         for creator, content, views in rows:
             contents = usage.get(creator)
@@ -288,6 +318,7 @@ class ProgramPeriod(Aggregate):
             else:
                 cell[0] += views
         self.report_ids[report_id] = len(rows)
+        self.reported_views_total = before + sum(row[2] for row in rows)
 
     @event(InvalidTrafficDeducted)
     def _invalid_deducted(

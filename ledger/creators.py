@@ -275,24 +275,33 @@ class Creators:
         actor: Actor,
     ) -> Done:
         """Record a signed contract; NDA and production contracts may carry a reimbursement
-        budget for production costs."""
+        budget for production costs (refused when the money that can reach creators in its
+        currency would pass ``bigint``: see :mod:`creator_ledger.domain.supply`)."""
         args = arguments(locals())
         at = self.runner.at(effective_at)
-        return self._creator_update(
-            actor,
-            "sign_contract",
-            idempotency_key,
-            args,
-            creator_ref,
-            lambda c: c.sign_contract(
+
+        def work() -> tuple[list[Any], Done]:
+            creator = self.aggregates.creator(creator_ref)
+            creator.sign_contract(
                 contract_id,
                 kind=kind,
                 signed_on=signed_on,
                 reimbursement_currency=reimbursement_currency,
                 reimbursement_budget_minor=reimbursement_budget_minor,
                 effective_at=at,
-            ),
-        )
+            )
+            if not reimbursement_budget_minor or reimbursement_currency is None:
+                return [creator], Done(id=creator.id.hex)
+            supply = self.aggregates.supply(reimbursement_currency, effective_at=at)
+            supply.increase(
+                reimbursement_budget_minor,
+                source="reimbursement_budget",
+                reference=f"{creator_ref}/{contract_id}",
+                effective_at=at,
+            )
+            return [creator, supply], Done(id=creator.id.hex)
+
+        return self.runner.run("sign_contract", idempotency_key, args, Done, work, actor=actor)
 
     @command
     def place_hold(
