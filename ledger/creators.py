@@ -15,6 +15,7 @@ from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint, issued
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
+from creator_ledger.ledger.retry import retry_on_conflict
 from creator_ledger.ledger.validation import (
     Actor,
     Currency,
@@ -117,38 +118,68 @@ class Creators:
         if previous is not None:
             return previous
         at = self.runner.at(effective_at)
-        enrolled = already = 0
+        meta = issued(actor, "enrol_creators", idempotency_key)
+        done = EnrolledCreators(enrolled=0, already_enrolled=0)
         chunks = [incoming[i : i + ENROL_CHUNK] for i in range(0, len(incoming), ENROL_CHUNK)]
         for n, chunk in enumerate(chunks or [[]]):
-            todo = [(Creator.create_id(r.creator_ref), r) for r in chunk]
-            books = self.aggregates.books(book_shard(cid) for cid, _ in todo)
-            opened: dict[int, list[str]] = {}
-            new: list[Creator] = []
-            for cid, r in todo:
-                shard = book_shard(cid)
-                book = books.get(shard)
-                if book is not None and book.has_account(cid.hex):
-                    already += 1
-                    continue
-                new.append(self._import_creator(r, at))
-                opened.setdefault(shard, []).append(cid.hex)
-                enrolled += 1
-            touched: list[AccountBook] = []
-            for shard, ids in opened.items():
-                book = books.get(shard) or AccountBook(shard=shard, effective_at=at)
-                book.open_accounts(ids, effective_at=at)
-                touched.append(book)
-            result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
             last = n == max(len(chunks), 1) - 1
-            record = (
-                self.runner.record(idempotency_key, "enrol_creators", print_, result)
-                if last
-                else None
-            )
-            self.aggregates.save(
-                *new, *touched, record, meta=issued(actor, "enrol_creators", idempotency_key)
-            )
-        return EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+
+            def attempt(
+                chunk: list[CreatorRecord] = chunk,
+                last: bool = last,
+                so_far: EnrolledCreators = done,
+            ) -> EnrolledCreators:
+                if last:  # a concurrent run under the same key may have finished the job
+                    previous = self.runner.previous(
+                        idempotency_key, "enrol_creators", print_, EnrolledCreators
+                    )
+                    if previous is not None:
+                        return previous
+                record_as = (idempotency_key, print_) if last else None
+                return self._enrol_chunk(chunk, at, so_far, record_as, meta)
+
+            # Creators enrolled by a concurrent run since this one read their books make the
+            # save conflict: it is decided again on fresh books, which count them as enrolled.
+            done = retry_on_conflict(attempt, what="enrol_creators", command="enrol_creators")
+        return done
+
+    def _enrol_chunk(
+        self,
+        chunk: list[CreatorRecord],
+        at: datetime,
+        so_far: EnrolledCreators,
+        record_as: tuple[str, str] | None,
+        meta: dict[str, str],
+    ) -> EnrolledCreators:
+        """Enrol one chunk in one transaction (with the idempotency record, for the last);
+        returns the counts so far."""
+        enrolled, already = so_far.enrolled, so_far.already_enrolled
+        todo = [(Creator.create_id(r.creator_ref), r) for r in chunk]
+        books = self.aggregates.books(book_shard(cid) for cid, _ in todo)
+        opened: dict[int, list[str]] = {}
+        new: list[Creator] = []
+        for cid, r in todo:
+            shard = book_shard(cid)
+            book = books.get(shard)
+            if book is not None and book.has_account(cid.hex):
+                already += 1
+                continue
+            new.append(self._import_creator(r, at))
+            opened.setdefault(shard, []).append(cid.hex)
+            enrolled += 1
+        touched: list[AccountBook] = []
+        for shard, ids in opened.items():
+            book = books.get(shard) or AccountBook(shard=shard, effective_at=at)
+            book.open_accounts(ids, effective_at=at)
+            touched.append(book)
+        result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+        record = (
+            None
+            if record_as is None
+            else self.runner.record(record_as[0], "enrol_creators", record_as[1], result)
+        )
+        self.aggregates.save(*new, *touched, record, meta=meta)
+        return result
 
     @staticmethod
     def _import_creator(r: CreatorRecord, at: datetime) -> Creator:

@@ -210,6 +210,27 @@ class Programs:
         ids = self._creator_ids(rows)
         return check_usage_rows(([ids[r], c, v] for r, c, v in rows), what=what)
 
+    def _usage_period(self, program: ViewProgram, period_key: str) -> ProgramPeriod:
+        """The period usage for ``period_key`` counts in: that period while it is open, else
+        the program's next open period.  The period's own state decides, not the program's
+        index of periods, which may have been read just before a concurrent close (so late
+        usage is never refused as "closed" under that race)."""
+        key: str | None = period_key
+        for _ in range(len(program.periods) + 1):
+            assert key is not None
+            if program.period_status(key) == "open":
+                period = self.aggregates.period(program, key)
+                if not period.closed:
+                    return period
+            key = program.next_open_period(key)
+            if key is None:
+                break
+        msg = (
+            f"period {period_key!r} is closed and program {program.program_key!r} has no"
+            " later open period to count this late usage in; open one first"
+        )
+        raise InvalidStateError(msg, period=period_key)
+
     @command
     def report_usage(
         self,
@@ -229,26 +250,16 @@ class Programs:
         def work() -> tuple[list[Any], UsageRecorded]:
             at = self.runner.at(effective_at)
             program = self.aggregates.program(program_key)
-            target: str | None = period_key
-            late_from: str | None = None
-            if program.period_status(period_key) == "closed":
-                target, late_from = program.next_open_period(period_key), period_key
-                if target is None:
-                    msg = (
-                        f"period {period_key!r} is closed and program {program_key!r} has no"
-                        " later open period to count this late usage in; open one first"
-                    )
-                    raise InvalidStateError(msg, period=period_key)
+            period = self._usage_period(program, period_key)
             data = self._rows(rows, "usage")
-            assert target is not None
-            period = self.aggregates.period(program, target)
+            late_from = None if period.period_key == period_key else period_key
             period.report_usage(report_id, data, effective_at=at, late_from=late_from)
             return [period], UsageRecorded(
                 program_key=program_key,
                 period_key=period_key,
                 report_id=report_id,
                 rows=len(data),
-                recorded_in_period=target,
+                recorded_in_period=period.period_key,
                 late_from_period=late_from,
             )
 
