@@ -20,7 +20,7 @@ from creator_ledger.domain.accounts import (
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import InvalidInputError, NotFoundError
-from creator_ledger.domain.vesting import vested_minor
+from creator_ledger.domain.vesting import vested_through
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.projections import Projector
 from creator_ledger.ledger.results import (
@@ -81,6 +81,60 @@ def _explain_share(views: int, facts: dict[str, Any]) -> dict[str, Any]:
             out["period_cap_minor"] = facts["rule"].get("period_cap_minor")
     out["creator_cap_minor"] = facts["rule"].get("creator_cap_minor")
     return out
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _vesting_line(row: tuple[Any, ...], until: date) -> VestingLine:
+    """An agreement as it stood at the end of ``until`` (that day counts).
+
+    Vesting stops on the day an agreement ended: one that ended by ``until`` shows its final
+    figures, where what was credited is either vested or clawed back, and the rest of the total
+    was forfeited (vested + clawed back + forfeited = total).  A good leaver keeps what was
+    credited: it counts as vested.  An agreement still running at ``until`` (or ended after it)
+    shows what its schedule had vested by then.
+    """
+    (
+        key,
+        currency,
+        total,
+        credited,
+        starts,
+        ends,
+        _sched,
+        vesting,
+        status,
+        ended,
+        forfeited,
+        back,
+    ) = row
+    starts_on, ends_on = _day(starts), _day(ends)
+    ended_on = None if ended is None else _day(ended)
+    if ended_on is not None and ended_on <= until:
+        clawback = int(back or 0)
+        vested = int(credited) - clawback
+        forfeited_minor: int | None = int(forfeited or 0)
+        clawback_minor: int | None = clawback
+    else:
+        vested = vested_through(
+            int(total), starts_on=starts_on, ends_on=ends_on, day=until, rule=vesting
+        )
+        status, forfeited_minor, clawback_minor = "active", None, None
+    return VestingLine(
+        agreement_key=key,
+        currency=currency.strip(),
+        total_minor=int(total),
+        credited_minor=int(credited),
+        vested_minor=vested,
+        vesting=vesting,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        status=status,
+        forfeited_minor=forfeited_minor,
+        clawback_minor=clawback_minor,
+    )
 
 
 class Queries:
@@ -207,40 +261,7 @@ class Queries:
                     explanation=explanation,
                 )
             )
-        bonuses = []
-        for (
-            key,
-            currency,
-            total,
-            credited,
-            starts,
-            ends,
-            _sched,
-            vesting,
-            status,
-            _ended,
-            forfeited,
-            clawback,
-        ) in rm.creator_agreements(owner):
-            starts_on = starts if isinstance(starts, date) else date.fromisoformat(starts)
-            ends_on = ends if isinstance(ends, date) else date.fromisoformat(ends)
-            bonuses.append(
-                VestingLine(
-                    agreement_key=key,
-                    currency=currency.strip(),
-                    total_minor=int(total),
-                    credited_minor=int(credited),
-                    vested_minor=vested_minor(
-                        int(total), starts_on=starts_on, ends_on=ends_on, on=until, rule=vesting
-                    ),
-                    vesting=vesting,
-                    starts_on=starts_on,
-                    ends_on=ends_on,
-                    status=status,
-                    forfeited_minor=None if forfeited is None else int(forfeited),
-                    clawback_minor=None if clawback is None else int(clawback),
-                )
-            )
+        bonuses = [_vesting_line(row, until) for row in rm.creator_agreements(owner)]
         reimbursements = [
             ReimbursementLine(
                 claim_key=ck,
