@@ -89,7 +89,8 @@ def translate(error: ValidationError) -> LedgerError:
     """The ledger error for a pydantic error: the first domain error inside, or a summary."""
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
+        # Union and function-validator steps (``tuple[...]``) are pydantic's, not the caller's.
+        where = ".".join(str(p) for p in item["loc"] if not (isinstance(p, str) and "[" in p))
         if where == "actor":
             got = "nothing" if "missing" in item["type"] else repr(item.get("input"))
             return InvalidInputError(f"{ACTOR_HELP}; got {got}", field="actor")
