@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from creator_ledger.domain.business_time import check_day
+from creator_ledger.domain.country import check_country
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InsufficientBudgetError,
@@ -29,7 +30,6 @@ from creator_ledger.domain.errors import (
     NotFoundError,
 )
 from creator_ledger.domain.ids import stable_id
-from creator_ledger.domain.iso3166_data import COUNTRIES
 from creator_ledger.domain.money import (
     check_amount,
     check_currency,
@@ -45,18 +45,6 @@ CONTRACT_KINDS = ("nda", "production", "exclusivity")
 HOLD_KINDS = ("payout", "accrual")
 #: Contracts under which production costs can be reimbursed.
 REIMBURSABLE_CONTRACTS = ("nda", "production")
-
-
-def check_country(country: object) -> str:
-    """``country`` if it is an ISO 3166-1 alpha-2 code (:mod:`domain.iso3166_data`)."""
-    if isinstance(country, str) and country in COUNTRIES:
-        return country
-    shown = repr(country) if isinstance(country, str) and country.isprintable() else "that"
-    msg = (
-        f"country must be an ISO 3166-1 alpha-2 code, upper case, such as US, GB or DE;"
-        f" {shown[:20]} is not one"
-    )
-    raise InvalidInputError(msg, field="country")
 
 
 def _check_choice(value: str, accepted: tuple[str, ...], what: str) -> str:

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator
 
 from creator_ledger.domain.book import AccountBook
-from creator_ledger.domain.creator import Creator, check_country
+from creator_ledger.domain.country import check_country
+from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
