@@ -37,7 +37,7 @@ from creator_ledger.domain.errors import (
     NotFoundError,
 )
 from creator_ledger.domain.ids import stable_id
-from creator_ledger.domain.money import format_minor
+from creator_ledger.domain.money import check_sum_in_range, format_minor
 
 PAYABLE, HELD, RECEIVABLE = 0, 1, 2
 
@@ -215,6 +215,13 @@ class AccountBook(Aggregate):
         """The creator's active accrual holds: hold id -> reason."""
         return dict(self.accrual_holds.get(creator_id, {}))
 
+    def _check_credit(self, creator_id: str, currency: str, to_held: bool, amount: int) -> None:
+        """Refuse a credit that would take a creator's balance beyond ``bigint`` (the money
+        supply keeps it from happening; this says so where the balance is kept)."""
+        balance = self.balance(creator_id, currency)[HELD if to_held else PAYABLE]
+        what = f"the {'held' if to_held else 'payable'} {currency} balance of creator {creator_id}"
+        check_sum_in_range(balance, amount, what=what, creator_id=creator_id)
+
     def _account(self, creator_id: str) -> dict[str, list[int]]:
         try:
             return self.accounts[creator_id]
@@ -252,6 +259,8 @@ class AccountBook(Aggregate):
             [c, views, amount, int(bool(held.get(c))), int(capped)]
             for c, views, amount, capped in lines
         ]
+        for c, _, amount, to_held, _ in out:
+            self._check_credit(c, currency, bool(to_held), amount)
         self._view_earnings_credited(
             program_id=program_id,
             period_id=period_id,
@@ -274,7 +283,7 @@ class AccountBook(Aggregate):
         amount_minor: int,
         effective_at: datetime,
     ) -> None:
-        self._account(creator_id)
+        self._check_credit(creator_id, currency, self.accrual_held(creator_id), amount_minor)
         self._bonus_credited(
             agreement_id=agreement_id,
             agreement_key=agreement_key,
@@ -298,7 +307,7 @@ class AccountBook(Aggregate):
         amount_minor: int,
         effective_at: datetime,
     ) -> None:
-        self._account(creator_id)
+        self._check_credit(creator_id, currency, self.accrual_held(creator_id), amount_minor)
         self._reimbursement_credited(
             claim_id=claim_id,
             claim_key=claim_key,

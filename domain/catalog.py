@@ -20,6 +20,7 @@ from creator_ledger.domain.payout import Payout, PayoutRun
 from creator_ledger.domain.period import ProgramPeriod
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.domain.reimbursement import ReimbursementClaim
+from creator_ledger.domain.supply import MoneySupply
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     CreatorFund,
@@ -32,6 +33,7 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
     Payout,
     PayoutRun,
     CommandRecord,
+    MoneySupply,
 )
 
 #: Long-lived aggregates snapshot every so many events, so loading one stays cheap as its
@@ -42,4 +44,5 @@ SNAPSHOT_INTERVALS: dict[type[Aggregate], int] = {
     CreatorFund: 200,
     ViewProgram: 200,
     ProgramPeriod: 25,
+    MoneySupply: 200,
 }

@@ -17,6 +17,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from creator_ledger.domain.business_time import check_day
+from creator_ledger.domain.country import check_country
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InsufficientBudgetError,
@@ -26,7 +28,13 @@ from creator_ledger.domain.errors import (
     NotFoundError,
 )
 from creator_ledger.domain.ids import stable_id
-from creator_ledger.domain.money import check_amount, check_currency, format_minor
+from creator_ledger.domain.money import (
+    check_amount,
+    check_currency,
+    check_sum_in_range,
+    format_minor,
+)
+from creator_ledger.domain.text import check_key, check_name, check_reason, check_text
 
 ACCOUNT_STATUSES = ("pending", "active", "restricted", "disabled")
 KYC_STATUSES = ("pending", "verified", "rejected")
@@ -154,12 +162,9 @@ class Creator(Aggregate):
     def enrol(
         cls, *, creator_ref: str, display_name: str, country: str, effective_at: datetime
     ) -> Creator:
-        if not creator_ref or len(creator_ref) > 200:
-            msg = "creator_ref must be a non-empty string of at most 200 characters"
-            raise InvalidInputError(msg, creator_ref=creator_ref)
-        if len(country) != 2 or not country.isalpha() or not country.isupper():
-            msg = f"country must be an ISO 3166 alpha-2 code such as US or DE, got {country!r}"
-            raise InvalidInputError(msg, country=country)
+        check_key(creator_ref, field="creator_ref")
+        check_name(display_name, field="display_name")
+        check_country(country)
         return cls(
             creator_ref=creator_ref,
             display_name=display_name,
@@ -181,8 +186,8 @@ class Creator(Aggregate):
     def link_payout_account(
         self, *, provider: str, account_ref: str, status: str, effective_at: datetime
     ) -> None:
-        if not account_ref:
-            raise InvalidInputError("account_ref must not be empty")
+        check_key(account_ref, field="account_ref")
+        check_key(provider, field="provider")
         _check_choice(status, ACCOUNT_STATUSES, "account status")
         self._account_linked(
             provider=provider, account_ref=account_ref, status=status, effective_at=effective_at
@@ -192,6 +197,7 @@ class Creator(Aggregate):
         self, status: str, *, reason: str, effective_at: datetime
     ) -> None:
         _check_choice(status, ACCOUNT_STATUSES, "account status")
+        check_text(reason, field="reason")
         if self.payout_account is None:
             msg = f"creator {self.creator_ref!r} has no payout account linked"
             raise InvalidStateError(msg, creator_ref=self.creator_ref)
@@ -202,6 +208,7 @@ class Creator(Aggregate):
     ) -> None:
         _check_choice(kyc_status, KYC_STATUSES, "kyc status")
         _check_choice(tax_status, TAX_STATUSES, "tax status")
+        check_text(reason, field="reason")
         self._kyc_changed(
             kyc_status=kyc_status, tax_status=tax_status, reason=reason, effective_at=effective_at
         )
@@ -216,6 +223,8 @@ class Creator(Aggregate):
         reimbursement_budget_minor: int = 0,
         effective_at: datetime,
     ) -> None:
+        check_key(contract_id, field="contract_id")
+        check_day(signed_on, field="signed_on")
         _check_choice(kind, CONTRACT_KINDS, "contract kind")
         if contract_id in self.contracts:
             msg = f"contract {contract_id!r} is signed already"
@@ -228,6 +237,12 @@ class Creator(Aggregate):
             if reimbursement_currency is None:
                 raise InvalidInputError("a reimbursement budget needs a currency")
             check_currency(reimbursement_currency)
+            check_sum_in_range(
+                self.reimbursement_budget.get(reimbursement_currency, [0, 0])[0],
+                reimbursement_budget_minor,
+                what=f"the {reimbursement_currency} reimbursement budget of {self.creator_ref!r}",
+                creator_ref=self.creator_ref,
+            )
         self._contract_signed(
             contract_id=contract_id,
             kind=kind,
@@ -239,14 +254,15 @@ class Creator(Aggregate):
 
     def place_hold(self, hold_id: str, *, reason: str, effective_at: datetime) -> None:
         """Place a payout hold (accrual holds are the account book's)."""
-        if not reason.strip():
-            raise InvalidInputError("a hold needs a reason")
+        check_key(hold_id, field="hold_id")
+        check_reason(reason, field="reason")
         if hold_id in self.holds:
             raise AlreadyExistsError(f"hold {hold_id!r} exists already", hold_id=hold_id)
         self._hold_placed(hold_id=hold_id, kind="payout", reason=reason, effective_at=effective_at)
 
     def release_hold(self, hold_id: str, *, reason: str, effective_at: datetime) -> None:
         """Release a payout hold."""
+        check_text(reason, field="reason")
         if hold_id not in self.holds:
             msg = f"creator {self.creator_ref!r} has no hold {hold_id!r}"
             raise NotFoundError(msg, hold_id=hold_id)

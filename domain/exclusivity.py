@@ -27,9 +27,11 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from creator_ledger.domain.allocation import largest_remainder
+from creator_ledger.domain.business_time import LAST_DAY, check_day
 from creator_ledger.domain.errors import InvalidInputError, InvalidStateError, NotFoundError
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.money import check_amount, check_currency
+from creator_ledger.domain.text import check_key, check_reason
 from creator_ledger.domain.vesting import check_vesting_rule, unvested_paid_minor
 
 SCHEDULES = ("upfront", "monthly", "milestones")
@@ -72,6 +74,13 @@ def build_schedule(
                 f" minor units (one each), got {total_minor}"
             )
             raise InvalidInputError(msg, instalments=instalments, total_minor=total_minor)
+        last_month = starts_on.year * 12 + starts_on.month - 1 + instalments - 1
+        if last_month > LAST_DAY.year * 12 + LAST_DAY.month - 1:  # LAST_DAY ends its month
+            msg = (
+                f"{instalments} monthly instalments from {starts_on} would fall due after"
+                f" {LAST_DAY}, the last business date the ledger accepts"
+            )
+            raise InvalidInputError(msg, instalments=instalments)
         keys = [f"month-{n + 1:03d}" for n in range(instalments)]
         parts = largest_remainder(total_minor, dict.fromkeys(keys, 1), salt="monthly")
         return [[k, add_months(starts_on, n), parts[k]] for n, k in enumerate(keys)]
@@ -79,8 +88,9 @@ def build_schedule(
         raise InvalidInputError("a milestones schedule needs milestones [[id, amount_minor], ...]")
     out: list[list[Any]] = []
     for m in milestones:
-        if len(m) != 2 or not isinstance(m[0], str) or not m[0]:
-            raise InvalidInputError(f"a milestone is [id, amount_minor], got {m!r}")
+        if len(m) != 2:
+            raise InvalidInputError(f"a milestone is [id, amount_minor], got {len(m)} values")
+        check_key(m[0], field="milestone id")
         out.append([m[0], None, check_amount(m[1], field=f"milestone {m[0]} amount_minor")])
     if len({m[0] for m in out}) != len(out):
         raise InvalidInputError("milestone ids must be unique")
@@ -190,9 +200,12 @@ class ExclusivityAgreement(Aggregate):
         vesting: str = "linear",
         effective_at: datetime,
     ) -> ExclusivityAgreement:
+        check_key(agreement_key, field="agreement_key")
         check_currency(currency)
         check_amount(total_minor, field="total_minor")
         check_vesting_rule(vesting)
+        check_day(starts_on, field="starts_on")
+        check_day(ends_on, field="ends_on")
         if ends_on <= starts_on:
             msg = f"the term must end after it starts ({starts_on} .. {ends_on})"
             raise InvalidInputError(msg)
@@ -258,8 +271,8 @@ class ExclusivityAgreement(Aggregate):
     def breach(self, *, on: date, reason: str, effective_at: datetime) -> tuple[int, int]:
         """End the agreement for breach; returns (forfeited, clawback) in minor units."""
         self._check_active()
-        if not reason.strip():
-            raise InvalidInputError("a breach needs a reason")
+        check_reason(reason, field="reason")
+        self._check_end_date(on, "breach")
         clawback = unvested_paid_minor(
             self.credited_minor,
             self.total_minor,
@@ -282,11 +295,22 @@ class ExclusivityAgreement(Aggregate):
     def terminate(self, *, on: date, reason: str, effective_at: datetime) -> int:
         """Good-leaver termination: no clawback; returns what is cancelled."""
         self._check_active()
+        check_reason(reason, field="reason")
+        self._check_end_date(on, "termination")
         cancelled = self.uncredited_minor
         self._terminated(
             terminated_on=on, reason=reason, cancelled_minor=cancelled, effective_at=effective_at
         )
         return cancelled
+
+    def _check_end_date(self, on: date, what: str) -> None:
+        check_day(on, field="on")
+        if on < self.starts_on:
+            msg = (
+                f"a {what} of {self.agreement_key!r} dated {on} is before its term starts"
+                f" ({self.starts_on}): date it on or after the start"
+            )
+            raise InvalidInputError(msg, agreement=self.agreement_key, on=str(on))
 
     def _check_active(self) -> None:
         if self.status != "active":

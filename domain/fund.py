@@ -19,7 +19,13 @@ from creator_ledger.domain.errors import (
     InvalidStateError,
 )
 from creator_ledger.domain.ids import stable_id
-from creator_ledger.domain.money import check_amount, check_currency, format_minor
+from creator_ledger.domain.money import (
+    check_amount,
+    check_currency,
+    check_sum_in_range,
+    format_minor,
+)
+from creator_ledger.domain.text import check_key, check_name, check_text
 
 
 class CreatorFund(Aggregate):
@@ -95,6 +101,8 @@ class CreatorFund(Aggregate):
     def open(
         cls, *, fund_key: str, name: str, currency: str, budget_minor: int, effective_at: datetime
     ) -> CreatorFund:
+        check_key(fund_key, field="fund_key")
+        check_name(name, field="name")
         check_currency(currency)
         check_amount(budget_minor, field="budget_minor")
         return cls(
@@ -118,6 +126,13 @@ class CreatorFund(Aggregate):
 
     def top_up(self, amount_minor: int, *, reference: str, effective_at: datetime) -> None:
         check_amount(amount_minor)
+        check_text(reference, field="reference")
+        check_sum_in_range(
+            self.budget_minor,
+            amount_minor,
+            what=f"the budget of fund {self.fund_key!r}",
+            fund_key=self.fund_key,
+        )
         self._topped_up(
             currency=self.currency,
             amount_minor=amount_minor,

@@ -1,7 +1,15 @@
 """Money: an integer number of minor units and an ISO 4217 currency code.
 
 * No ``float`` anywhere; ``Decimal`` only for parsing human input, never in state or events.
-* Amounts are bounded to PostgreSQL ``bigint`` (signed 64 bit).
+* Amounts are bounded to PostgreSQL ``bigint`` (signed 64 bit), and so is every sum the ledger
+  keeps: a balance, a budget, a fund's figures, a trial-balance line per currency and account
+  kind, a period's total views and their total at a rate.  A command that would take one out of
+  range is refused (:func:`check_sum_in_range`), so no read can ever overflow.  The bound that
+  makes this hold for sums over many funds and creators: **all the money that can ever reach
+  creators in one currency** — every fund's budget plus every reimbursement budget granted in
+  it — is at most :data:`BIGINT_MAX` minor units (:mod:`domain.supply`).  Every balance and
+  every trial-balance line of that currency is a part of that money (payouts, offsets,
+  clawbacks and reversals only move it between accounts, never add to it), so each fits too.
 * Arithmetic and comparison only within one currency.
 * The exponent of each currency comes from ISO 4217 (:mod:`domain.iso4217_data`).
 """
@@ -72,6 +80,28 @@ def check_amount(
         msg = f"{field} must be {accepted}, got {amount_minor}"
         raise InvalidAmountError(msg, field=field, value=str(amount_minor))
     return amount_minor
+
+
+def check_sum_in_range(
+    current_minor: int,
+    change_minor: int,
+    *,
+    what: str,
+    limit_minor: int = BIGINT_MAX,
+    **fields: object,
+) -> int:
+    """``current_minor + change_minor`` if it stays within ``-limit_minor .. limit_minor`` (the
+    64-bit range by default); else :class:`InvalidAmountError` saying which sum (``what``)
+    would leave it and by how much is left."""
+    total = current_minor + change_minor
+    if -limit_minor - 1 <= total <= limit_minor:
+        return total
+    room = limit_minor - current_minor if change_minor > 0 else current_minor + limit_minor + 1
+    msg = (
+        f"{what} would reach {total}, beyond the 64-bit range every sum the ledger keeps must"
+        f" stay in (at most {limit_minor}); at most {max(room, 0)} more can be added"
+    )
+    raise InvalidAmountError(msg, value=str(total), limit=str(limit_minor), **fields)
 
 
 @dataclass(frozen=True, slots=True, order=False)

@@ -17,17 +17,44 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from creator_ledger.domain.allocation import Split, split_at_rate, split_pool
+from creator_ledger.domain.allocation import (
+    MICROS_PER_MINOR,
+    VIEWS_PER_MILLE,
+    Split,
+    split_at_rate,
+    split_pool,
+)
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
 from creator_ledger.domain.ids import book_shard_hex, stable_id
+from creator_ledger.domain.money import check_sum_in_range
+from creator_ledger.domain.text import check_key, check_reason
 
 #: At most this many rows in one usage report or adjustment (split bigger files).
 MAX_ROWS_PER_REPORT = 250_000
 MAX_VIEWS_PER_ROW = 10**12
 
 
+def check_unique_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> None:
+    """Refuse a report that names the same (creator, content) twice, naming the first repeat:
+    rows are never summed silently (a repeated row is as likely a resent line as more views)."""
+    seen: dict[tuple[Any, Any], int] = {}
+    for i, row in enumerate(rows):
+        key = (row[0], row[1]) if len(row) == 3 else None
+        if key is None:
+            continue
+        first = seen.setdefault(key, i)
+        if first != i:
+            msg = (
+                f"{what} row {i} repeats creator {key[0]!r} content {key[1]!r} (first in row"
+                f" {first}): a report has one row per creator and content; add the views up"
+                " before sending"
+            )
+            raise InvalidInputError(msg, row=i, first_row=first)
+
+
 def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> list[list[Any]]:
-    """Rows ``[creator_id_hex, content_id, views]`` with views a non-negative int."""
+    """Rows ``[creator_id_hex, content_id, views]`` with views a non-negative int, each
+    (creator, content) once."""
     out: list[list[Any]] = []
     for i, row in enumerate(rows):
         if len(out) >= MAX_ROWS_PER_REPORT:
@@ -37,14 +64,8 @@ def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> l
             msg = f"{what} row {i} must be [creator_id, content_id, views], got {row!r}"
             raise InvalidInputError(msg, row=i)
         creator, content, views = row
-        if (
-            not isinstance(creator, str)
-            or not creator
-            or not isinstance(content, str)
-            or not content
-        ):
-            msg = f"{what} row {i}: creator_id and content_id must be non-empty strings"
-            raise InvalidInputError(msg, row=i)
+        check_key(creator, field=f"{what} row {i} creator_id")
+        check_key(content, field=f"{what} row {i} content_id")
         if (
             isinstance(views, bool)
             or not isinstance(views, int)
@@ -56,6 +77,7 @@ def check_usage_rows(rows: Iterable[Sequence[Any]], *, what: str = "usage") -> l
             )
             raise InvalidInputError(msg, row=i, views=repr(views))
         out.append([creator, content, views])
+    check_unique_rows(out, what=what)
     return out
 
 
@@ -156,6 +178,8 @@ class ProgramPeriod(Aggregate):
         self.usage: dict[str, dict[str, list[int]]] = {}
         self.report_ids: dict[str, int] = {}  # report/adjustment id -> rows
         self.closed = False
+        #: Views reported so far (missing from a snapshot taken before it was kept: recomputed).
+        self.reported_views_total = 0
 
     @property
     def salt(self) -> str:
@@ -163,6 +187,14 @@ class ProgramPeriod(Aggregate):
         return f"{self.program_id}/{self.period_key}"
 
     # -- queries -------------------------------------------------------------------------
+
+    def reported_views(self) -> int:
+        """Every view reported in the period so far (before invalid traffic is deducted)."""
+        total = getattr(self, "reported_views_total", None)
+        if total is None:
+            total = sum(r for contents in self.usage.values() for r, _ in contents.values())
+            self.reported_views_total = total
+        return total
 
     def qualified_views(self) -> dict[str, int]:
         """Per creator: reported minus invalid views, summed over content (0s left out)."""
@@ -201,6 +233,7 @@ class ProgramPeriod(Aggregate):
     ) -> None:
         self._check_open()
         self._check_new_report(report_id)
+        self._check_views_in_range(sum(row[2] for row in rows))
         self._usage_reported(
             report_id=report_id, rows=rows, late_from=late_from, effective_at=effective_at
         )
@@ -210,8 +243,7 @@ class ProgramPeriod(Aggregate):
     ) -> None:
         self._check_open()
         self._check_new_report(adjustment_id)
-        if not reason.strip():
-            raise InvalidInputError("an invalid-traffic deduction needs a reason")
+        check_reason(reason, field="reason")
         pending: dict[tuple[str, str], int] = {}
         for i, (creator, content, views) in enumerate(rows):
             reported, invalid = self.usage.get(creator, {}).get(content, [0, 0])
@@ -246,14 +278,24 @@ class ProgramPeriod(Aggregate):
         )
         return split, views
 
+    def _check_views_in_range(self, added: int) -> None:
+        """Refuse a report that would take the period's total views, or (at a rate) their
+        total amount before any cap, beyond ``bigint``: both are kept and shown."""
+        what = f"the views reported in period {self.period_key!r} of {self.program_key!r}"
+        total = check_sum_in_range(self.reported_views(), added, what=what, period=self.period_key)
+        if self.rule["kind"] == "rate_per_mille":
+            rate = int(self.rule["rate_micros_per_mille"])
+            at_rate = (total * rate) // (VIEWS_PER_MILLE * MICROS_PER_MINOR)
+            what = f"the earnings at the rate of period {self.period_key!r} of {self.program_key!r}"
+            check_sum_in_range(0, at_rate, what=what, period=self.period_key)
+
     def _check_open(self) -> None:
         if self.closed:
             msg = f"period {self.period_key!r} of program {self.program_key!r} is closed"
             raise InvalidStateError(msg, period=self.period_key)
 
     def _check_new_report(self, report_id: str) -> None:
-        if not report_id:
-            raise InvalidInputError("a report needs a non-empty report_id")
+        check_key(report_id, field="report_id")
         if report_id in self.report_ids:
             msg = f"report {report_id!r} was recorded already in period {self.period_key!r}"
             raise AlreadyExistsError(msg, report_id=report_id)
@@ -264,6 +306,7 @@ class ProgramPeriod(Aggregate):
     def _usage_reported(
         self, report_id: str, rows: list[list[Any]], late_from: str | None, effective_at: datetime
     ) -> None:
+        before = self.reported_views()
         usage = self.usage
         for creator, content, views in rows:
             contents = usage.get(creator)
@@ -275,6 +318,7 @@ class ProgramPeriod(Aggregate):
             else:
                 cell[0] += views
         self.report_ids[report_id] = len(rows)
+        self.reported_views_total = before + sum(row[2] for row in rows)
 
     @event(InvalidTrafficDeducted)
     def _invalid_deducted(

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from creator_ledger.domain.business_time import check_day
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
     InvalidInputError,
@@ -29,6 +30,7 @@ from creator_ledger.domain.errors import (
 )
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.money import check_amount, check_currency
+from creator_ledger.domain.text import check_key, check_name
 
 RULE_KINDS = ("pool_share", "rate_per_mille")
 _RULE_FIELDS = {
@@ -127,6 +129,8 @@ class ViewProgram(Aggregate):
         rule: dict[str, Any],
         effective_at: datetime,
     ) -> ViewProgram:
+        check_key(program_key, field="program_key")
+        check_name(name, field="name")
         check_currency(currency)
         return cls(
             program_key=program_key,
@@ -183,8 +187,9 @@ class ViewProgram(Aggregate):
     def open_period(
         self, period_key: str, *, starts_on: date, ends_on: date, effective_at: datetime
     ) -> None:
-        if not period_key:
-            raise InvalidInputError("period_key must not be empty", period_key=period_key)
+        check_key(period_key, field="period_key")
+        check_day(starts_on, field="starts_on")
+        check_day(ends_on, field="ends_on")
         if period_key in self.periods:
             msg = f"period {period_key!r} of program {self.program_key!r} exists already"
             raise AlreadyExistsError(msg, period=period_key)

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 from creator_ledger.domain.errors import InvalidInputError, InvalidStateError, NotFoundError
 from creator_ledger.domain.ids import stable_id
 from creator_ledger.domain.money import check_amount, check_currency
+from creator_ledger.domain.text import check_key, check_reason, check_text
 
 MAX_ITEMS = 500
 
@@ -33,13 +34,11 @@ def check_items(items: list[list[Any]]) -> list[list[Any]]:
             msg = f"item {i} must be [item_id, description, amount_minor, receipt_ref]"
             raise InvalidInputError(msg, item=i)
         item_id, description, amount, receipt = item
-        if not isinstance(item_id, str) or not item_id:
-            raise InvalidInputError(f"item {i}: item_id must be a non-empty string", item=i)
-        if not isinstance(receipt, str) or not receipt.strip():
-            msg = f"item {item_id!r}: a receipt reference is required"
-            raise InvalidInputError(msg, item_id=item_id)
+        check_key(item_id, field=f"item {i} item_id")
+        check_text(description, field=f"item {item_id} description", multiline=True)
+        check_key(receipt, field=f"item {item_id} receipt_ref (a receipt reference is required)")
         check_amount(amount, field=f"item {item_id} amount_minor")
-        out.append([item_id, str(description), amount, receipt])
+        out.append([item_id, description, amount, receipt])
     if len({it[0] for it in out}) != len(out):
         raise InvalidInputError("item ids must be unique within a claim")
     return out
@@ -104,6 +103,7 @@ class ReimbursementClaim(Aggregate):
         items: list[list[Any]],
         effective_at: datetime,
     ) -> ReimbursementClaim:
+        check_key(claim_key, field="claim_key")
         check_currency(currency)
         return cls(
             claim_key=claim_key,
@@ -134,6 +134,7 @@ class ReimbursementClaim(Aggregate):
     ) -> int:
         """Approve an item, for the claimed amount or less; returns the approved amount."""
         item = self._pending_item(item_id)
+        check_text(note, field="note")
         amount = item[1] if amount_minor is None else amount_minor
         check_amount(amount)
         if amount > item[1]:
@@ -146,8 +147,7 @@ class ReimbursementClaim(Aggregate):
 
     def reject(self, item_id: str, *, reason: str, effective_at: datetime) -> None:
         self._pending_item(item_id)
-        if not reason.strip():
-            raise InvalidInputError("a rejection needs a reason")
+        check_reason(reason, field="reason")
         self._rejected(item_id=item_id, reason=reason, effective_at=effective_at)
 
     @event(ItemApproved)

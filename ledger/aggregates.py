@@ -23,6 +23,7 @@ from creator_ledger.domain.payout import Payout, PayoutRun
 from creator_ledger.domain.period import ProgramPeriod
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.domain.reimbursement import ReimbursementClaim
+from creator_ledger.domain.supply import MoneySupply
 
 if TYPE_CHECKING:
     from creator_ledger.adapters.eventstore import EventStore
@@ -120,6 +121,12 @@ class Aggregates:
                 return None
         aggregate = self.store.get(ident)
         return aggregate if isinstance(aggregate, Payout) else None
+
+    def supply(self, currency: str, *, effective_at: datetime) -> MoneySupply:
+        """The money supply of ``currency`` (see :mod:`~creator_ledger.domain.supply`), opened
+        now if nothing has added to it yet."""
+        found = self.find(MoneySupply, MoneySupply.create_id(currency))
+        return found or MoneySupply.open(currency, effective_at=effective_at)
 
     def run(self, run_id: str) -> PayoutRun | None:
         return self.find(PayoutRun, PayoutRun.create_id(run_id))

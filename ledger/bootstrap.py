@@ -23,7 +23,7 @@ from creator_ledger.adapters.payments.webhooks import parse_stripe_webhook
 from creator_ledger.adapters.readmodels import ReadModels
 from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
-from creator_ledger.domain.errors import InvalidInputError
+from creator_ledger.domain.errors import InvalidInputError, NotFoundError
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import Clock, CommandRunner, utc_now
 from creator_ledger.ledger.creators import Creators
@@ -43,9 +43,10 @@ from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
 
 
-def read_model_database(settings: Settings) -> tuple[Database, ReadModels]:
+def read_model_database(settings: Settings, *, create: bool = True) -> tuple[Database, ReadModels]:
     """The read models' database: PostgreSQL (schema from ``migrate``), the SQLite file, or a
-    SQLite database in memory (``memory://``, beside the library's in-memory event store)."""
+    SQLite database in memory (``memory://``, beside the library's in-memory event store).
+    Without ``create``, a SQLite file that does not exist is refused and nothing is made."""
     db: Database
     if settings.is_memory:
         db = SqliteDatabase.in_memory(f"creator-ledger-{uuid4().hex}")
@@ -60,6 +61,14 @@ def read_model_database(settings: Settings) -> tuple[Database, ReadModels]:
         )
         return db, ReadModels(db)
     path = settings.sqlite_path
+    if not create and not path.is_file():
+        msg = (
+            f"no ledger at {path}: the file does not exist (check --database or"
+            " LEDGER_DATABASE_URL). Read commands never create one; a ledger is created by the"
+            " first command written to it (CreatorLedger.open(settings) in Python), or"
+            f" `creator-ledger demo --database {path}` plays the demo story into a new one"
+        )
+        raise NotFoundError(msg, database=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(path)
     read_models = ReadModels(db)
@@ -67,9 +76,10 @@ def read_model_database(settings: Settings) -> tuple[Database, ReadModels]:
     return db, read_models
 
 
-def build(settings: Settings, *, clock: Clock = utc_now) -> Parts:
-    """Everything a :class:`~creator_ledger.ledger.facade.CreatorLedger` is made of."""
-    db, read_models = read_model_database(settings)
+def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) -> Parts:
+    """Everything a :class:`~creator_ledger.ledger.facade.CreatorLedger` is made of; without
+    ``create``, only for a ledger that exists already (see :func:`read_model_database`)."""
+    db, read_models = read_model_database(settings, create=create)
     store = EventStore(
         settings.eventsourcing_env(),
         aggregates=AGGREGATES,

@@ -68,7 +68,7 @@ def migrate(database: DatabaseOption = None) -> None:
 @projections_app.command("catch-up")
 def projections_catch_up(database: DatabaseOption = None) -> None:
     """Apply every event not yet in the read models."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         pending = cl.pending_events()
         with progress_bar("catching up") as bar:
             task = bar.add_task("events", total=pending)
@@ -79,7 +79,7 @@ def projections_catch_up(database: DatabaseOption = None) -> None:
 @projections_app.command("rebuild")
 def projections_rebuild(database: DatabaseOption = None) -> None:
     """Forget the read models and replay every event from the first."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         total = cl.events_recorded()
         with progress_bar("rebuilding") as bar:
             task = bar.add_task("events", total=total)
@@ -93,7 +93,7 @@ def projections_rebuild(database: DatabaseOption = None) -> None:
 @reconcile_app.command("internal")
 def reconcile_internal(database: DatabaseOption = None, json: JsonOption = False) -> None:
     """Read models vs a replay of the events, trial balance, funds, account books."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         report = guarded(cl.reconcile_internal)
     if json:
         print_json(report.model_dump(mode="json") | {"clean": report.clean})

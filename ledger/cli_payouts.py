@@ -185,7 +185,7 @@ def plan_command(
 ) -> None:
     """The dry run: who would be paid what, and why everyone else is left out. Writes nothing."""
     on = optional_day(as_of)
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         plan = guarded(lambda: cl.plan(currency=currency, as_of=on, threshold_minor=threshold))
     if out is not None:
         plan.save(out)
@@ -267,7 +267,7 @@ def execute_command(
 @payouts_app.command("status")
 def status_command(run_id: str, database: DatabaseOption = None, json: JsonOption = False) -> None:
     """What a run has paid, failed and still waits for."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         status = guarded(lambda: cl.payout_status(run_id))
     if not status.by_status:
         fail(f"no payouts for run {run_id!r}")
@@ -309,7 +309,7 @@ def reconcile_provider_command(
         datetime(first.year, first.month, first.day, tzinfo=UTC),
         datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1),
     )
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         provider = guarded(lambda: build_provider(cl.settings))
         report = guarded(lambda: cl.reconcile_provider(provider, since=window[0], until=window[1]))
     if json:

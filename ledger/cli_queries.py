@@ -27,7 +27,7 @@ def balances(
 ) -> None:
     """A creator's payable, held and receivable balances (now, or as of a business date)."""
     on = parse_day(as_of) if as_of else None
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         result = guarded(lambda: cl.balances(creator_ref, as_of=on))
     if json:
         print_json(result)
@@ -52,7 +52,7 @@ def balances(
 
 def fund(fund_key: str, database: DatabaseOption = None, json: JsonOption = False) -> None:
     """A fund's budget, committed, spent and available."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         f = guarded(lambda: cl.fund(fund_key))
     if json:
         print_json(f)
@@ -81,7 +81,7 @@ def print_fund(f: Any) -> None:
 
 def trial_balance(database: DatabaseOption = None, json: JsonOption = False) -> None:
     """The sum of every account's balance, per currency and account kind (nets to zero)."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         tb = guarded(cl.trial_balance)
     if json:
         print_json(
@@ -117,7 +117,7 @@ def statement(
     json: JsonOption = False,
 ) -> None:
     """A creator's statement for a period: every line, explained."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         s = guarded(
             lambda: cl.statement(creator_ref, since=parse_day(since), until=parse_day(until))
         )
@@ -236,7 +236,7 @@ def journal(
     database: DatabaseOption = None,
 ) -> None:
     """Export journal lines as CSV (for the general ledger)."""
-    with opened(database) as cl:
+    with opened(database, create=False) as cl:
         rows = cl.journal_lines(
             since=parse_day(since) if since else None,
             until=parse_day(until) if until else None,

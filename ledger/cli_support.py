@@ -64,10 +64,12 @@ def settings_for(database: str | None) -> Settings:
 
 
 @contextmanager
-def opened(database: str | None) -> Iterator[CreatorLedger]:
+def opened(database: str | None, *, create: bool = True) -> Iterator[CreatorLedger]:
+    """The ledger ``database`` names; read commands pass ``create=False``, so a mistyped
+    SQLite path is an error (exit 2) instead of a new, empty ledger."""
     settings = settings_for(database)
     try:
-        with CreatorLedger.open(settings) as cl:
+        with CreatorLedger.open(settings, create=create) as cl:
             yield cl
     except LedgerError as e:
         fail(e.message)

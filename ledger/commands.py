@@ -18,6 +18,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from creator_ledger.domain.business_time import check_time
 from creator_ledger.domain.errors import IdempotencyConflictError, InvalidInputError
 from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.ledger.aggregates import Aggregates
@@ -60,12 +61,11 @@ class CommandRunner:
         self.clock = clock
 
     def at(self, effective_at: datetime | None) -> datetime:
-        """A command's business time: ``effective_at`` (timezone-aware) in UTC, or now."""
+        """A command's business time: ``effective_at`` (timezone-aware, a business date: see
+        :mod:`~creator_ledger.domain.business_time`) in UTC, or now."""
         if effective_at is None:
             return self.clock()
-        if effective_at.tzinfo is None:
-            raise InvalidInputError("effective_at must be timezone-aware (e.g. UTC)")
-        return effective_at.astimezone(UTC)
+        return check_time(effective_at, field="effective_at")
 
     def run(
         self,

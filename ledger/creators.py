@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BeforeValidator
 
 from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.country import check_country
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint, issued
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
+from creator_ledger.ledger.retry import retry_on_conflict
 from creator_ledger.ledger.validation import (
     Actor,
     Currency,
+    Day,
+    InputModel,
     Key,
+    Name,
     NonNegativeMinor,
     Reason,
     Text,
@@ -26,19 +31,19 @@ from creator_ledger.ledger.validation import (
     command,
 )
 
-Country = Annotated[str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+#: An ISO 3166-1 alpha-2 country code (``US``, ``GB``, ``DE``).
+Country = Annotated[str, BeforeValidator(check_country)]
 AccountStatus = Literal["pending", "active", "restricted", "disabled"]
 #: Creators per transaction in a bulk enrolment.
 ENROL_CHUNK = 2_000
 
 
-class CreatorRecord(BaseModel):
+class CreatorRecord(InputModel):
     """One creator in a bulk enrolment, optionally with their payout account and KYC status
     (as when a platform moves its creators onto the ledger)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     creator_ref: Key
-    display_name: Text
+    display_name: Name
     country: Country
     payout_account: Key | None = None
     account_status: AccountStatus = "pending"
@@ -59,7 +64,7 @@ class Creators:
         self,
         *,
         creator_ref: Key,
-        display_name: Text,
+        display_name: Name,
         country: Country,
         effective_at: datetime | None = None,
         idempotency_key: Key,
@@ -89,7 +94,7 @@ class Creators:
     def enrol_creators(
         self,
         *,
-        creators: Sequence[tuple[Key, Text, Country] | CreatorRecord],
+        creators: Sequence[tuple[Key, Name, Country] | CreatorRecord],
         effective_at: datetime | None = None,
         idempotency_key: Key,
         actor: Actor,
@@ -114,38 +119,68 @@ class Creators:
         if previous is not None:
             return previous
         at = self.runner.at(effective_at)
-        enrolled = already = 0
+        meta = issued(actor, "enrol_creators", idempotency_key)
+        done = EnrolledCreators(enrolled=0, already_enrolled=0)
         chunks = [incoming[i : i + ENROL_CHUNK] for i in range(0, len(incoming), ENROL_CHUNK)]
         for n, chunk in enumerate(chunks or [[]]):
-            todo = [(Creator.create_id(r.creator_ref), r) for r in chunk]
-            books = self.aggregates.books(book_shard(cid) for cid, _ in todo)
-            opened: dict[int, list[str]] = {}
-            new: list[Creator] = []
-            for cid, r in todo:
-                shard = book_shard(cid)
-                book = books.get(shard)
-                if book is not None and book.has_account(cid.hex):
-                    already += 1
-                    continue
-                new.append(self._import_creator(r, at))
-                opened.setdefault(shard, []).append(cid.hex)
-                enrolled += 1
-            touched: list[AccountBook] = []
-            for shard, ids in opened.items():
-                book = books.get(shard) or AccountBook(shard=shard, effective_at=at)
-                book.open_accounts(ids, effective_at=at)
-                touched.append(book)
-            result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
             last = n == max(len(chunks), 1) - 1
-            record = (
-                self.runner.record(idempotency_key, "enrol_creators", print_, result)
-                if last
-                else None
-            )
-            self.aggregates.save(
-                *new, *touched, record, meta=issued(actor, "enrol_creators", idempotency_key)
-            )
-        return EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+
+            def attempt(
+                chunk: list[CreatorRecord] = chunk,
+                last: bool = last,
+                so_far: EnrolledCreators = done,
+            ) -> EnrolledCreators:
+                if last:  # a concurrent run under the same key may have finished the job
+                    previous = self.runner.previous(
+                        idempotency_key, "enrol_creators", print_, EnrolledCreators
+                    )
+                    if previous is not None:
+                        return previous
+                record_as = (idempotency_key, print_) if last else None
+                return self._enrol_chunk(chunk, at, so_far, record_as, meta)
+
+            # Creators enrolled by a concurrent run since this one read their books make the
+            # save conflict: it is decided again on fresh books, which count them as enrolled.
+            done = retry_on_conflict(attempt, what="enrol_creators", command="enrol_creators")
+        return done
+
+    def _enrol_chunk(
+        self,
+        chunk: list[CreatorRecord],
+        at: datetime,
+        so_far: EnrolledCreators,
+        record_as: tuple[str, str] | None,
+        meta: dict[str, str],
+    ) -> EnrolledCreators:
+        """Enrol one chunk in one transaction (with the idempotency record, for the last);
+        returns the counts so far."""
+        enrolled, already = so_far.enrolled, so_far.already_enrolled
+        todo = [(Creator.create_id(r.creator_ref), r) for r in chunk]
+        books = self.aggregates.books(book_shard(cid) for cid, _ in todo)
+        opened: dict[int, list[str]] = {}
+        new: list[Creator] = []
+        for cid, r in todo:
+            shard = book_shard(cid)
+            book = books.get(shard)
+            if book is not None and book.has_account(cid.hex):
+                already += 1
+                continue
+            new.append(self._import_creator(r, at))
+            opened.setdefault(shard, []).append(cid.hex)
+            enrolled += 1
+        touched: list[AccountBook] = []
+        for shard, ids in opened.items():
+            book = books.get(shard) or AccountBook(shard=shard, effective_at=at)
+            book.open_accounts(ids, effective_at=at)
+            touched.append(book)
+        result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
+        record = (
+            None
+            if record_as is None
+            else self.runner.record(record_as[0], "enrol_creators", record_as[1], result)
+        )
+        self.aggregates.save(*new, *touched, record, meta=meta)
+        return result
 
     @staticmethod
     def _import_creator(r: CreatorRecord, at: datetime) -> Creator:
@@ -264,7 +299,7 @@ class Creators:
         creator_ref: Key,
         contract_id: Key,
         kind: Literal["nda", "production", "exclusivity"],
-        signed_on: date,
+        signed_on: Day,
         reimbursement_currency: Currency | None = None,
         reimbursement_budget_minor: NonNegativeMinor = 0,
         effective_at: datetime | None = None,
@@ -272,24 +307,33 @@ class Creators:
         actor: Actor,
     ) -> Done:
         """Record a signed contract; NDA and production contracts may carry a reimbursement
-        budget for production costs."""
+        budget for production costs (refused when the money that can reach creators in its
+        currency would pass ``bigint``: see :mod:`creator_ledger.domain.supply`)."""
         args = arguments(locals())
         at = self.runner.at(effective_at)
-        return self._creator_update(
-            actor,
-            "sign_contract",
-            idempotency_key,
-            args,
-            creator_ref,
-            lambda c: c.sign_contract(
+
+        def work() -> tuple[list[Any], Done]:
+            creator = self.aggregates.creator(creator_ref)
+            creator.sign_contract(
                 contract_id,
                 kind=kind,
                 signed_on=signed_on,
                 reimbursement_currency=reimbursement_currency,
                 reimbursement_budget_minor=reimbursement_budget_minor,
                 effective_at=at,
-            ),
-        )
+            )
+            if not reimbursement_budget_minor or reimbursement_currency is None:
+                return [creator], Done(id=creator.id.hex)
+            supply = self.aggregates.supply(reimbursement_currency, effective_at=at)
+            supply.increase(
+                reimbursement_budget_minor,
+                source="reimbursement_budget",
+                reference=f"{creator_ref}/{contract_id}",
+                effective_at=at,
+            )
+            return [creator, supply], Done(id=creator.id.hex)
+
+        return self.runner.run("sign_contract", idempotency_key, args, Done, work, actor=actor)
 
     @command
     def place_hold(

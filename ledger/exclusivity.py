@@ -5,7 +5,7 @@ breach (forfeit + clawback) and good-leaver termination.  The money rules are th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from creator_ledger.domain import bonus as rules
@@ -17,7 +17,15 @@ from creator_ledger.domain.fund import CreatorFund
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.results import AgreementFigures
-from creator_ledger.ledger.validation import Actor, Key, PositiveMinor, Reason, arguments, command
+from creator_ledger.ledger.validation import (
+    Actor,
+    Day,
+    Key,
+    PositiveMinor,
+    Reason,
+    arguments,
+    command,
+)
 
 #: What a change to an agreement does, given the agreement, its fund and the creator's book;
 #: it returns extra figures for the result.
@@ -54,8 +62,8 @@ class Exclusivity:
         creator_ref: Key,
         fund_key: Key,
         total_minor: PositiveMinor,
-        starts_on: date,
-        ends_on: date,
+        starts_on: Day,
+        ends_on: Day,
         schedule: Literal["upfront", "monthly", "milestones"],
         instalments: int = 1,
         milestones: Sequence[tuple[Key, PositiveMinor]] | None = None,
@@ -129,7 +137,7 @@ class Exclusivity:
         self,
         *,
         agreement_key: Key,
-        on: date,
+        on: Day,
         effective_at: datetime | None = None,
         idempotency_key: Key,
         actor: Actor,
@@ -169,7 +177,7 @@ class Exclusivity:
         self,
         *,
         agreement_key: Key,
-        on: date,
+        on: Day,
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,
@@ -200,7 +208,7 @@ class Exclusivity:
         self,
         *,
         agreement_key: Key,
-        on: date,
+        on: Day,
         reason: Reason,
         effective_at: datetime | None = None,
         idempotency_key: Key,

@@ -67,9 +67,13 @@ class CreatorLedger:
         settings: Settings | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
+        create: bool = True,
     ) -> Self:
-        """A ledger on ``settings`` (default: from the environment, ``LEDGER_*``)."""
-        return cls(bootstrap.build(settings or Settings.from_env(), clock=clock))
+        """A ledger on ``settings`` (default: from the environment, ``LEDGER_*``).  With
+        ``create=False`` (what read-only tools use), an embedded SQLite ledger must exist
+        already: a missing file raises :class:`~creator_ledger.domain.errors.NotFoundError`
+        saying how to create one, and nothing is made on disk."""
+        return cls(bootstrap.build(settings or Settings.from_env(), clock=clock, create=create))
 
     @property
     def settings(self) -> Settings:

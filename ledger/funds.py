@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from creator_ledger.domain.errors import AlreadyExistsError
 from creator_ledger.domain.fund import CreatorFund
@@ -13,6 +14,7 @@ from creator_ledger.ledger.validation import (
     Actor,
     Currency,
     Key,
+    Name,
     PositiveMinor,
     Text,
     arguments,
@@ -45,17 +47,20 @@ class Funds:
         self,
         *,
         fund_key: Key,
-        name: Text,
+        name: Name,
         currency: Currency,
         budget_minor: PositiveMinor,
         effective_at: datetime | None = None,
         idempotency_key: Key,
         actor: Actor,
     ) -> FundFigures:
-        """Create a creator fund with a budget (e.g. US$200M = 20,000,000,000 USD minor units)."""
+        """Create a creator fund with a budget (e.g. US$200M = 20,000,000,000 USD minor units).
+        Refused when the money that can reach creators in ``currency`` (every fund's budget and
+        every reimbursement budget) would pass ``bigint``."""
         args = arguments(locals())
 
-        def work() -> tuple[list[CreatorFund], FundFigures]:
+        def work() -> tuple[list[Any], FundFigures]:
+            at = self.runner.at(effective_at)
             if self.aggregates.exists(CreatorFund.create_id(fund_key)):
                 raise AlreadyExistsError(f"fund {fund_key!r} exists already", fund_key=fund_key)
             fund = CreatorFund.open(
@@ -63,9 +68,11 @@ class Funds:
                 name=name,
                 currency=currency,
                 budget_minor=budget_minor,
-                effective_at=self.runner.at(effective_at),
+                effective_at=at,
             )
-            return [fund], fund_figures(fund)
+            supply = self.aggregates.supply(currency, effective_at=at)
+            supply.increase(budget_minor, source="fund_budget", reference=fund_key, effective_at=at)
+            return [fund, supply], fund_figures(fund)
 
         return self.runner.run("create_fund", idempotency_key, args, FundFigures, work, actor=actor)
 
@@ -80,14 +87,17 @@ class Funds:
         idempotency_key: Key,
         actor: Actor,
     ) -> FundFigures:
+        """Add to a fund's budget; refused when the money that can reach creators in the fund's
+        currency would pass ``bigint`` (see :mod:`creator_ledger.domain.supply`)."""
         args = arguments(locals())
 
-        def work() -> tuple[list[CreatorFund], FundFigures]:
+        def work() -> tuple[list[Any], FundFigures]:
+            at = self.runner.at(effective_at)
             fund = self.aggregates.fund(fund_key)
-            fund.top_up(
-                amount_minor, reference=reference, effective_at=self.runner.at(effective_at)
-            )
-            return [fund], fund_figures(fund)
+            fund.top_up(amount_minor, reference=reference, effective_at=at)
+            supply = self.aggregates.supply(fund.currency, effective_at=at)
+            supply.increase(amount_minor, source="fund_budget", reference=fund_key, effective_at=at)
+            return [fund, supply], fund_figures(fund)
 
         return self.runner.run("top_up_fund", idempotency_key, args, FundFigures, work, actor=actor)
 

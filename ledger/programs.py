@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from creator_ledger.domain.allocation import Split
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidStateError, NotFoundError
 from creator_ledger.domain.ids import book_shard
-from creator_ledger.domain.period import ProgramPeriod, check_usage_rows, lines_by_book
+from creator_ledger.domain.period import (
+    ProgramPeriod,
+    check_unique_rows,
+    check_usage_rows,
+    lines_by_book,
+)
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
@@ -25,29 +30,29 @@ from creator_ledger.ledger.results import (
 )
 from creator_ledger.ledger.validation import (
     Actor,
+    Day,
+    InputModel,
     Key,
+    Name,
     NonNegativeMinor,
     PositiveMinor,
     Reason,
-    Text,
     arguments,
     command,
 )
 
 
-class PoolShareRule(BaseModel):
+class PoolShareRule(InputModel):
     """A fixed pool per period, shared by qualified views."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     kind: Literal["pool_share"] = "pool_share"
     pool_minor: PositiveMinor
     creator_cap_minor: PositiveMinor | None = None
 
 
-class RatePerMilleRule(BaseModel):
+class RatePerMilleRule(InputModel):
     """A fixed rate per 1,000 qualified views, in millionths of a minor unit."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     kind: Literal["rate_per_mille"] = "rate_per_mille"
     rate_micros_per_mille: PositiveMinor
     creator_cap_minor: PositiveMinor | None = None
@@ -88,7 +93,7 @@ class Programs:
         self,
         *,
         program_key: Key,
-        name: Text,
+        name: Name,
         fund_key: Key,
         rule: Rule,
         effective_at: datetime | None = None,
@@ -144,8 +149,8 @@ class Programs:
         *,
         program_key: Key,
         period_key: Key,
-        starts_on: date,
-        ends_on: date,
+        starts_on: Day,
+        ends_on: Day,
         pool_minor: NonNegativeMinor | None = None,
         effective_at: datetime | None = None,
         idempotency_key: Key,
@@ -201,8 +206,30 @@ class Programs:
         return {ref: cid.hex for ref, cid in ids.items()}
 
     def _rows(self, rows: Sequence[UsageRow], what: str) -> list[list[Any]]:
+        check_unique_rows(rows, what=what)
         ids = self._creator_ids(rows)
         return check_usage_rows(([ids[r], c, v] for r, c, v in rows), what=what)
+
+    def _usage_period(self, program: ViewProgram, period_key: str) -> ProgramPeriod:
+        """The period usage for ``period_key`` counts in: that period while it is open, else
+        the program's next open period.  The period's own state decides, not the program's
+        index of periods, which may have been read just before a concurrent close (so late
+        usage is never refused as "closed" under that race)."""
+        key: str | None = period_key
+        for _ in range(len(program.periods) + 1):
+            assert key is not None
+            if program.period_status(key) == "open":
+                period = self.aggregates.period(program, key)
+                if not period.closed:
+                    return period
+            key = program.next_open_period(key)
+            if key is None:
+                break
+        msg = (
+            f"period {period_key!r} is closed and program {program.program_key!r} has no"
+            " later open period to count this late usage in; open one first"
+        )
+        raise InvalidStateError(msg, period=period_key)
 
     @command
     def report_usage(
@@ -223,26 +250,16 @@ class Programs:
         def work() -> tuple[list[Any], UsageRecorded]:
             at = self.runner.at(effective_at)
             program = self.aggregates.program(program_key)
-            target: str | None = period_key
-            late_from: str | None = None
-            if program.period_status(period_key) == "closed":
-                target, late_from = program.next_open_period(period_key), period_key
-                if target is None:
-                    msg = (
-                        f"period {period_key!r} is closed and program {program_key!r} has no"
-                        " later open period to count this late usage in; open one first"
-                    )
-                    raise InvalidStateError(msg, period=period_key)
+            period = self._usage_period(program, period_key)
             data = self._rows(rows, "usage")
-            assert target is not None
-            period = self.aggregates.period(program, target)
+            late_from = None if period.period_key == period_key else period_key
             period.report_usage(report_id, data, effective_at=at, late_from=late_from)
             return [period], UsageRecorded(
                 program_key=program_key,
                 period_key=period_key,
                 report_id=report_id,
                 rows=len(data),
-                recorded_in_period=target,
+                recorded_in_period=period.period_key,
                 late_from_period=late_from,
             )
 

@@ -15,6 +15,7 @@ from creator_ledger.adapters.readmodels import (
     PeriodFacts,
     StatementPosting,
 )
+from creator_ledger.adapters.readmodels.rows import AgreementRow
 from creator_ledger.domain.accounts import (
     CREATOR_HELD,
     CREATOR_KINDS,
@@ -24,8 +25,8 @@ from creator_ledger.domain.accounts import (
 )
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
-from creator_ledger.domain.errors import NotFoundError
-from creator_ledger.domain.vesting import vested_minor
+from creator_ledger.domain.errors import InvalidInputError, NotFoundError
+from creator_ledger.domain.vesting import vested_through
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.projections import Projector
 from creator_ledger.ledger.results import (
@@ -39,7 +40,7 @@ from creator_ledger.ledger.results import (
     TrialBalance,
     VestingLine,
 )
-from creator_ledger.ledger.validation import Currency, Key, command
+from creator_ledger.ledger.validation import Currency, Day, Key, command
 
 _ACCOUNT_NAMES = {
     CREATOR_PAYABLE: "payable",
@@ -88,6 +89,42 @@ def _explain_share(views: int, facts: PeriodFacts) -> dict[str, Any]:
     return out
 
 
+def _vesting_line(a: AgreementRow, until: date) -> VestingLine:
+    """An agreement as it stood at the end of ``until`` (that day counts).
+
+    Vesting stops on the day an agreement ended: one that ended by ``until`` shows its final
+    figures, where what was credited is either vested or clawed back, and the rest of the total
+    was forfeited (vested + clawed back + forfeited = total).  A good leaver keeps what was
+    credited: it counts as vested.  An agreement still running at ``until`` (or ended after it)
+    shows what its schedule had vested by then.
+    """
+    status: str = a.status
+    forfeited_minor: int | None
+    clawback_minor: int | None
+    if a.ended_on is not None and a.ended_on <= until:
+        clawback_minor = a.clawback_minor or 0
+        vested = a.credited_minor - clawback_minor
+        forfeited_minor = a.forfeited_minor or 0
+    else:
+        vested = vested_through(
+            a.total_minor, starts_on=a.starts_on, ends_on=a.ends_on, day=until, rule=a.vesting
+        )
+        status, forfeited_minor, clawback_minor = "active", None, None
+    return VestingLine(
+        agreement_key=a.agreement_key,
+        currency=a.currency,
+        total_minor=a.total_minor,
+        credited_minor=a.credited_minor,
+        vested_minor=vested,
+        vesting=a.vesting,
+        starts_on=a.starts_on,
+        ends_on=a.ends_on,
+        status=status,
+        forfeited_minor=forfeited_minor,
+        clawback_minor=clawback_minor,
+    )
+
+
 class Queries:
     """Balances, the trial balance and statements, from the read models (caught up first, so a
     caller reads its own writes)."""
@@ -98,7 +135,7 @@ class Queries:
         self.read_models = projector.read_models
 
     @command
-    def balances(self, creator_ref: Key, *, as_of: date | None = None) -> CreatorBalances:
+    def balances(self, creator_ref: Key, *, as_of: Day | None = None) -> CreatorBalances:
         """A creator's payable, held and receivable balances per currency, now or at the end
         of business day ``as_of``, from the journal (brought up to date with every event
         recorded so far first: a caller reads its own writes)."""
@@ -182,10 +219,13 @@ class Queries:
         return self.read_models.journal(since=since, until=until, limit=limit)
 
     @command
-    def statement(self, creator_ref: Key, *, since: date, until: date) -> Statement:
+    def statement(self, creator_ref: Key, *, since: Day, until: Day) -> Statement:
         """Every line of a creator's money in ``[since, until]``, each explained: pool size,
         the creator's qualified views, total views, share, rule version and cap for view
         earnings; instalment and vesting for bonuses; each reimbursement item's decision."""
+        if since > until:
+            msg = f"a statement's since ({since}) must not be after its until ({until})"
+            raise InvalidInputError(msg, since=str(since), until=str(until))
         creator = self.aggregates.creator(creator_ref)
         self.projector.catch_up()
         rm = self.read_models
@@ -215,28 +255,7 @@ class Queries:
                     explanation=explanation,
                 )
             )
-        bonuses = [
-            VestingLine(
-                agreement_key=a.agreement_key,
-                currency=a.currency,
-                total_minor=a.total_minor,
-                credited_minor=a.credited_minor,
-                vested_minor=vested_minor(
-                    a.total_minor,
-                    starts_on=a.starts_on,
-                    ends_on=a.ends_on,
-                    on=until,
-                    rule=a.vesting,
-                ),
-                vesting=a.vesting,
-                starts_on=a.starts_on,
-                ends_on=a.ends_on,
-                status=a.status,
-                forfeited_minor=a.forfeited_minor,
-                clawback_minor=a.clawback_minor,
-            )
-            for a in rm.creator_agreements(owner)
-        ]
+        bonuses = [_vesting_line(row, until) for row in rm.creator_agreements(owner)]
         reimbursements = [
             ReimbursementLine(
                 claim_key=i.claim_key,

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from creator_ledger.domain.errors import AlreadyExistsError, NotEligibleError
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import (
+    AlreadyExistsError,
+    CurrencyMismatchError,
+    NotEligibleError,
+)
 from creator_ledger.domain.reimbursement import ReimbursementClaim
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
@@ -14,6 +19,7 @@ from creator_ledger.ledger.results import ClaimItemDecision, Done
 from creator_ledger.ledger.validation import (
     Actor,
     Currency,
+    Description,
     Key,
     PositiveMinor,
     Reason,
@@ -23,7 +29,26 @@ from creator_ledger.ledger.validation import (
 )
 
 #: ``(item_id, description, amount_minor, receipt_ref)``
-ClaimItem = tuple[Key, Text, PositiveMinor, Key]
+ClaimItem = tuple[Key, Description, PositiveMinor, Key]
+
+
+def check_budget_currency(creator: Creator, creator_ref: str, currency: str) -> None:
+    """Refuse a claim in a currency the creator has no reimbursement budget in: it could never
+    be approved."""
+    budgets = sorted(c for c, (budget, _) in creator.reimbursement_budget.items() if budget)
+    if currency in budgets:
+        return
+    if not budgets:
+        msg = (
+            f"creator {creator_ref!r} has no reimbursement budget: a claim can only be approved"
+            " within one (sign a contract with reimbursement_budget_minor first)"
+        )
+        raise NotEligibleError(msg, creator_ref=creator_ref, currency=currency)
+    msg = (
+        f"creator {creator_ref!r} has a reimbursement budget in {', '.join(budgets)}, not in"
+        f" {currency}: claim in {' or '.join(budgets)}"
+    )
+    raise CurrencyMismatchError(msg, creator_ref=creator_ref, currency=currency, budgets=budgets)
 
 
 class Reimbursements:
@@ -59,6 +84,7 @@ class Reimbursements:
                     " production costs are reimbursed only under one"
                 )
                 raise NotEligibleError(msg, creator_ref=creator_ref)
+            check_budget_currency(creator, creator_ref, currency)
             claim = ReimbursementClaim.submit(
                 claim_key=claim_key,
                 creator_id=creator.id,

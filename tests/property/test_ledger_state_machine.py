@@ -106,6 +106,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 ),
                 min_size=1,
                 max_size=8,
+                unique_by=lambda row: (row[0], row[1]),  # one row per creator and content
             )
         )
         self.cl.report_usage(
