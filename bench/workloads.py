@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import random
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -60,11 +62,20 @@ def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
     }
 
 
-def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
-    """Per-view earnings of every creator for one period: split, events stored, read models
-    caught up."""
+W1_PROGRAM, W1_PERIOD = "daily", "d1"
+W1_CLOSE_AT = at(DAY + timedelta(days=1), 1)
+
+
+def w1_usage(creators: int) -> list[tuple[str, str, int]]:
+    """W1's usage report: one row ``(creator_ref, content_id, views)`` per creator."""
+    rng = random.Random(7)
+    return [(ref(n), f"video-{n}", int(rng.paretovariate(1.2) * 1_000)) for n in range(creators)]
+
+
+def w1_open(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """W1's program and period, with its usage reported and projected (not part of W1)."""
     cl.create_program(
-        program_key="daily",
+        program_key=W1_PROGRAM,
         name="Daily pool",
         fund_key="bench",
         rule=PoolShareRule(pool_minor=creators * 10_000, creator_cap_minor=200_000),
@@ -72,30 +83,35 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         idempotency_key="program",
     )
     cl.open_period(
-        program_key="daily",
-        period_key="d1",
+        program_key=W1_PROGRAM,
+        period_key=W1_PERIOD,
         starts_on=DAY,
         ends_on=DAY,
         effective_at=at(DAY, 3),
         idempotency_key="open",
     )
-    rng = random.Random(7)
-    rows = [(ref(n), f"video-{n}", int(rng.paretovariate(1.2) * 1_000)) for n in range(creators)]
+    rows = w1_usage(creators)
     with timed() as usage:
         cl.report_usage(
-            program_key="daily",
-            period_key="d1",
+            program_key=W1_PROGRAM,
+            period_key=W1_PERIOD,
             report_id="usage-d1",
             rows=rows,
             effective_at=at(DAY, 23),
             idempotency_key="usage",
         )
     cl.catch_up()
+    return {"usage_rows_per_s": creators / usage.seconds}
+
+
+def w1_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """Per-view earnings of every creator for one period: split, events stored, read models
+    caught up."""
     with timed() as close:
         figures = cl.close_period(
-            program_key="daily",
-            period_key="d1",
-            effective_at=at(DAY + timedelta(days=1), 1),
+            program_key=W1_PROGRAM,
+            period_key=W1_PERIOD,
+            effective_at=W1_CLOSE_AT,
             idempotency_key="close",
         )
     with timed() as project:
@@ -104,13 +120,18 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
     return {
         "creators": creators,
         "credited": figures.creators,
-        "usage_rows_per_s": creators / usage.seconds,
         "close_s": close.seconds,
         "project_s": project.seconds,
         "project_events": events,
         "seconds": total,
         "creators_per_s": creators / total,
     }
+
+
+def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """W1 from the open period to the read models caught up."""
+    opened = w1_open(cl, creators)
+    return opened | w1_close(cl, creators)
 
 
 def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str, str]]:
@@ -144,7 +165,19 @@ def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str,
     return items
 
 
-def _w2_worker(url: str, items: list[tuple[str, str]], barrier: Any, out: Any) -> None:
+def w2_item(claim: str, item: str) -> tuple[str, int]:
+    """The creator and claimed amount of a W2 item (as :func:`w2_setup` made it)."""
+    return ref(int(claim.removeprefix("claim-"))), 1_000 + int(item.removeprefix("i"))
+
+
+#: ``(latencies_s, wall_s, extra)`` from one client process.
+ClientResult = tuple[list[float], float, dict[str, int]]
+
+
+def _w2_worker(
+    url: str, items: list[tuple[str, str]], barrier: Any, out: Any, timeout_s: float
+) -> None:
+    faulthandler.dump_traceback_later(timeout_s, exit=True)
     cl = CreatorLedger.open(Settings(database_url=url))
     latencies = []
     try:
@@ -160,15 +193,23 @@ def _w2_worker(url: str, items: list[tuple[str, str]], barrier: Any, out: Any) -
                 claim_key=claim, item_id=item, idempotency_key=f"approve/{claim}/{item}"
             )
             latencies.append(time.perf_counter() - t0)
-        out.put((latencies, time.perf_counter() - start))
+        out.put((latencies, time.perf_counter() - start, {}))
     finally:
         cl.close()
 
 
-def w2_single_commands(
-    url: str, items: list[tuple[str, str]], clients: int, ops_per_client: int
+def run_clients(
+    target: Callable[..., None],
+    items: Sequence[Any],
+    clients: int,
+    ops_per_client: int,
+    args: tuple[Any, ...],
+    *,
+    timeout_s: float,
 ) -> dict[str, Any]:
-    """Reimbursement approvals, one command at a time per client, ``clients`` processes at once."""
+    """Run ``target(*args, chunk, barrier, out, timeout_s)`` in ``clients`` spawned processes,
+    each on its own WARMUP_OPS + ``ops_per_client`` items, measured after a shared barrier;
+    ops/s over the slowest client's wall time, latency percentiles over all of them."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(clients)
     out = ctx.Queue()
@@ -176,21 +217,42 @@ def w2_single_commands(
     per = WARMUP_OPS + ops_per_client
     chunks = [items[i * per : (i + 1) * per] for i in range(clients)]
     assert all(len(c) == per for c in chunks), "not enough claim items for W2"
-    procs = [ctx.Process(target=_w2_worker, args=(url, chunk, barrier, out)) for chunk in chunks]
+    procs = [
+        ctx.Process(target=target, args=(*args, list(chunk), barrier, out, timeout_s))
+        for chunk in chunks
+    ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=600) for _ in procs]
+    results: list[ClientResult] = [out.get(timeout=timeout_s) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    latencies = [x for lat, _ in results for x in lat]
-    wall = max(s for _, s in results)
+    latencies = [x for lat, _, _ in results for x in lat]
+    wall = max(s for _, s, _ in results)
+    extra: dict[str, int] = {}
+    for _, _, e in results:
+        for k, v in e.items():
+            extra[k] = extra.get(k, 0) + v
     return {
         "clients": clients,
         "ops": len(latencies),
         "ops_per_s": len(latencies) / wall,
         "p50_ms": percentile(latencies, 50) * 1_000,
         "p99_ms": percentile(latencies, 99) * 1_000,
+        **extra,
     }
+
+
+def w2_single_commands(
+    url: str,
+    items: list[tuple[str, str]],
+    clients: int,
+    ops_per_client: int,
+    *,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Reimbursement approvals, one command at a time per client, ``clients`` processes at once.
+    Run again on the same items, every command is an idempotent replay of the first."""
+    return run_clients(_w2_worker, items, clients, ops_per_client, (url,), timeout_s=timeout_s)
 
 
 def w3_reads(cl: CreatorLedger, creators: int, samples: int) -> dict[str, Any]:
