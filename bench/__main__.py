@@ -194,7 +194,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
 
-    def measure(key: str, label: str, work: Callable[[], dict[str, Any]]) -> None:
+    def measure(
+        key: str, label: str, work: Callable[[], dict[str, Any]], *, flush: bool = False
+    ) -> None:
+        if flush:  # write-heavy steps start from clean buffers, the project's and the limit's
+            db.checkpoint(args.pg)
         step(label)
         rss.reset()
         with watchdog.guard(label):
@@ -216,8 +220,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lambda: limit_w1.run(
                 conninfo, period, workloads.w1_usage(n), effective_at=workloads.W1_CLOSE_AT
             ),
+            flush=True,
         )
-        measure("W1", "W1 period close", lambda: opened | workloads.w1_close(cl, n))
+        measure("W1", "W1 period close", lambda: opened | workloads.w1_close(cl, n), flush=True)
         with watchdog.guard("limit W1 verify"):
             out["limit_W1"] |= limit_w1.verify(conninfo)
         measure(
@@ -247,9 +252,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         args.w2_ops,
                         timeout_s=args.timeout_s,
                     ),
+                    flush=not key.endswith("replay"),
                 )
         with watchdog.guard("limit W2 prepare"):
             limit_w2.prepare(conninfo)
+            db.checkpoint(args.pg)
         for clients, chunk in chunks.items():
             for lock in (True, False):
                 measure(
@@ -271,8 +278,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         measure("W4", "W4 payouts (in-memory provider)", lambda: workloads.w4_payouts(cl, provider))
         measure("W3", "W3 reads", lambda: workloads.w3_reads(cl, n, args.w3_samples))
         measure("W6", "W6 reconciliation", lambda: workloads.w6_reconcile(cl, provider))
-        measure("W5", "W5 rebuild", lambda: workloads.w5_rebuild(cl))
-    measure("limit_W5", "limit: W5 decode + binary COPY", lambda: limit_w5.run(conninfo))
+        measure("W5", "W5 rebuild", lambda: workloads.w5_rebuild(cl), flush=True)
+    measure(
+        "limit_W5", "limit: W5 decode + binary COPY", lambda: limit_w5.run(conninfo), flush=True
+    )
     with watchdog.guard("limit W5 verify"):
         out["limit_W5"] |= limit_w5.verify(conninfo)
     with psycopg.connect(conninfo, autocommit=True) as conn:

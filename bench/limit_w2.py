@@ -222,7 +222,7 @@ def _call(cur: psycopg.Cursor[Any], lock: bool, item: Item, counts: dict[str, in
 def worker(
     conninfo: str, lock: bool, items: list[Item], barrier: Any, out: Any, timeout_s: float
 ) -> None:
-    faulthandler.dump_traceback_later(timeout_s, exit=True)
+    faulthandler.dump_traceback_later(workloads.child_timeout_s(timeout_s), exit=True)
     counts = {"retries": 0, "replays": 0}
     latencies = []
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:

@@ -36,7 +36,12 @@ def _decoder() -> tuple[str, Callable[[bytes], Any]]:
     try:
         module = importlib.import_module("orjson")
     except ImportError:
-        return "json", json.loads
+        decode = json.JSONDecoder().decode  # json.loads would sniff each state's encoding
+
+        def loads(state: bytes) -> Any:
+            return decode(str(state, "utf-8"))
+
+        return "json", loads
     return "orjson", module.loads
 
 
@@ -77,6 +82,13 @@ NO_ROWS = frozenset(
 )
 
 
+def _unseen(ev: Event) -> None:
+    raise AssertionError(ev)  # a marker, never called
+
+
+_UNSEEN = _unseen
+
+
 class Rebuild(JournalRules, EntityRows):
     """Folds decoded events into read-model rows, in notification order.  Events of a type it
     does not know (exclusivity agreements, clawbacks, accrual-hold releases, reversals: none
@@ -87,6 +99,7 @@ class Rebuild(JournalRules, EntityRows):
         self.moves: list[Move] = []
         self.rows: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in TABLES[3:]}
         self.events = 0
+        self._by_topic: dict[str, Callable[[Event], None] | None] = {}
         self._handlers: dict[str, Callable[[Event], None]] = {
             "CreatorFund.Created": self._both(self._fund_row, self._fund_created),
             "CreatorFund.BudgetToppedUp": self._fund("budget top-up {reference}", "topup"),
@@ -133,14 +146,19 @@ class Rebuild(JournalRules, EntityRows):
 
     def apply(self, nid: int, oid: UUID, version: int, topic: str, state: bytes) -> None:
         self.events += 1
+        handler = self._by_topic.get(topic, _UNSEEN)
+        if handler is _UNSEEN:
+            handler = self._by_topic[topic] = self._handler(topic, nid)
+        if handler is not None:
+            handler(Event(nid, oid, version, loads(state)))
+
+    def _handler(self, topic: str, nid: int) -> Callable[[Event], None] | None:
         name = topic.partition(":")[2]
         handler = self._handlers.get(name)
-        if handler is None:
-            if name in NO_ROWS:
-                return
+        if handler is None and name not in NO_ROWS:
             msg = f"the W5 limit does not know how to project {topic} (notification {nid})"
             raise NotImplementedError(msg)
-        handler(Event(nid, oid, version, loads(state)))
+        return handler
 
 
 def _scratch_name(table: str) -> str:

@@ -134,13 +134,15 @@ def suite(r: dict[str, Any]) -> None:
     if ws is not None:
         t.add_row(
             "W4 execute (Stripe-like provider)",
-            f"{ws['requests_per_s']:,.1f} requests/s",
-            f"{ws['share_of_rate_limit']:.0%} of {ws['rate_limit_per_s']:,.0f}/s",
+            f"{ws['payouts_per_s']:,.1f} payouts/s",
+            f"{ws['payouts_share_of_rate_limit']:.0%} of {ws['rate_limit_per_s']:,.0f}/s",
             f"{ws['planned']:,} payouts, {ws['send_concurrency']} threads, {ws['execute_s']:.1f} s:"
-            f" {ws['paid']:,} paid ({ws['payouts_per_s']:,.1f}/s), {ws['unresolved']:,} unresolved,"
-            f" {ws['duplicates']} duplicates; {ws['rate_limited_429']:,} 429s,"
+            f" {ws['paid']:,} paid, {ws['unresolved']:,} unresolved, {ws['duplicates']} duplicates;"
+            f" provider served {ws['requests_per_s']:,.1f} requests/s"
+            f" ({ws['share_of_rate_limit']:.0%} of the limit), answered"
+            f" {ws['rate_limited_429']:,} with 429,"
             f" {ws['transient_before_commit'] + ws['transient_after_commit']:,} transient errors;"
-            f" calls {sum(ws['calls'].values()):,} ({ws['attempts_per_s']:,.1f}/s)"
+            f" {sum(ws['calls'].values()):,} calls ({ws['attempts_per_s']:,.1f}/s)"
             + (f"; error: {ws['error']}" if ws.get("error") else ""),
             _mib(ws),
         )

@@ -110,7 +110,8 @@ class Watchdog:
             ) as conn:
                 rows = conn.execute(
                     "SELECT pid, datname, state, wait_event_type, wait_event,"
-                    " now() - xact_start, now() - query_start, left(query, 300)"
+                    " clock_timestamp() - xact_start, clock_timestamp() - query_start,"
+                    " left(query, 300)"
                     " FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()"
                     " ORDER BY xact_start NULLS LAST",
                     (self.dbnames,),

@@ -177,7 +177,7 @@ ClientResult = tuple[list[float], float, dict[str, int]]
 def _w2_worker(
     url: str, items: list[tuple[str, str]], barrier: Any, out: Any, timeout_s: float
 ) -> None:
-    faulthandler.dump_traceback_later(timeout_s, exit=True)
+    faulthandler.dump_traceback_later(child_timeout_s(timeout_s), exit=True)
     cl = CreatorLedger.open(Settings(database_url=url))
     latencies = []
     try:
@@ -196,6 +196,12 @@ def _w2_worker(
         out.put((latencies, time.perf_counter() - start, {}))
     finally:
         cl.close()
+
+
+def child_timeout_s(timeout_s: float) -> float:
+    """A client process dumps its own stacks and exits a little before the parent's watchdog
+    fires, so a hang shows where each process was."""
+    return max(1.0, timeout_s * 0.95)
 
 
 def run_clients(
