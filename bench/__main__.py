@@ -117,7 +117,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=_sizes,
         metavar="N,N,...",
         help="run the cost-growth study at these sizes instead of the suite (e.g."
-        " 10000,100000,1000000): W1, W3, W4 plan per size in fresh databases",
+        " 10000,100000,1000000): setup, W1, W4 plan and execute, W3 per size, each in a"
+        " fresh database and process",
     )
     p.add_argument(
         "--growth-timeout-s",
