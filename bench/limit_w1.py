@@ -148,9 +148,10 @@ def _close(
     p: dict[str, Any],
     rows: Sequence[tuple[str, int]],
     at: datetime,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     now = datetime.now(UTC)
-    pending = _pending_events(p, rows, at, now)
+    with timed() as split:
+        pending = _pending_events(p, rows, at, now)
     cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(scratch.qualified(EVENTS)))
     cur.execute(
         sql.SQL(
@@ -165,16 +166,21 @@ def _close(
         (f"{scratch.SCHEMA}.{EVENTS}_notification_id_seq", len(pending)),
     )
     notification_ids = [int(r[0]) for r in cur.fetchall()]
-    events, entries, moves = _rows(p, pending, version, notification_ids, at, now)
-    postings, new, changed = _running_balances(cur, moves, p["currency"], at.date())
+    with timed() as build:
+        events, entries, moves = _rows(p, pending, version, notification_ids, at, now)
+        postings, new, changed = _running_balances(cur, moves, p["currency"], at.date())
     types = p["column_types"]
-    n_events = scratch.copy_binary(cur, EVENTS, types[EVENTS], events)
-    n_entries = scratch.copy_binary(cur, ENTRIES, types[ENTRIES], entries)
-    n_postings = scratch.copy_binary(cur, POSTINGS, types[POSTINGS], postings)
-    scratch.copy_binary(cur, BALANCES, types[BALANCES], new)
-    if changed:
-        _update_balances(cur, changed)
+    with timed() as copy:
+        n_events = scratch.copy_binary(cur, EVENTS, types[EVENTS], events)
+        n_entries = scratch.copy_binary(cur, ENTRIES, types[ENTRIES], entries)
+        n_postings = scratch.copy_binary(cur, POSTINGS, types[POSTINGS], postings)
+        scratch.copy_binary(cur, BALANCES, types[BALANCES], new)
+        if changed:
+            _update_balances(cur, changed)
     return {
+        "split_and_events_s": split.seconds,
+        "rows_and_balance_lookup_s": build.seconds,
+        "copy_s": copy.seconds,
         "events": n_events,
         "journal_entries": n_entries,
         "postings": n_postings,

@@ -60,8 +60,10 @@ def suite(r: dict[str, Any]) -> None:
         "  limit: split + binary COPY",
         f"{l1['creators_per_s']:,.0f} creators/s",
         "",
-        f"{l1['seconds']:.2f} s, one commit: {l1['events']:,} events,"
-        f" {l1['journal_entries']:,} entries, {l1['postings']:,} postings,"
+        f"{l1['seconds']:.2f} s (split + events {l1['split_and_events_s']:.2f} s, rows +"
+        f" balance lookup {l1['rows_and_balance_lookup_s']:.2f} s, COPY {l1['copy_s']:.2f} s),"
+        f" one commit: {l1['events']:,} events, {l1['journal_entries']:,} entries,"
+        f" {l1['postings']:,} postings,"
         f" {l1['balances_inserted'] + l1['balances_updated']:,} balances; {_same(l1)}",
         _mib(l1),
     )
