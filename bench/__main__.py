@@ -124,7 +124,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--growth-timeout-s",
         type=float,
         default=3_600.0,
-        help="wall-clock limit of one growth size, all its workloads (default 3,600)",
+        help="wall-clock limit of one growth size, all its workloads together; it is also each"
+        " workload's watchdog limit there (default 3,600)",
     )
     p.add_argument(
         "--growth-max-rss-gib",

@@ -7,24 +7,29 @@ W4 plan, W4 execute (in-memory provider: it gives the as-of account its postings
 step from one size to the next where time grows faster than the workload's model allows:
 linear in N for writes and plans, logarithmic in N for reads (:func:`grows_faster`).
 
-A size that runs out of time (``--growth-timeout-s``) or memory (``--growth-max-rss-gib``), or
-whose workload hangs (the watchdog), is stopped and reported with what it reached: the
-workloads it finished and the one it was in.
+A size that runs out of time (``--growth-timeout-s``, which also bounds each of its workloads)
+or memory (``--growth-max-rss-gib``) is stopped (its Python stacks dumped first) and reported
+with what it reached: the workloads it finished, the one it was in, and its database's
+progress (events stored, read-model position, creators and payouts projected).
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import itertools
 import math
 import multiprocessing as mp
+import os
 import queue
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
+import psycopg
 
 from bench import db, workloads
 from bench.measure import PeakRss, timed
@@ -35,6 +40,8 @@ from creator_ledger.adapters.payments.memory import InMemoryProvider
 #: A step may exceed its model by this fraction before it is flagged (machine noise).
 DEFAULT_TOLERANCE = 0.25
 POLL_S = 0.5
+#: After asking a stopped size for its stacks, wait this long before killing it.
+STOP_GRACE_S = 2.0
 
 
 def expected_ratio(model: str, n1: int, n2: int) -> float:
@@ -85,7 +92,14 @@ STEPS = ("setup", "W1", "W4_plan", "W4_execute", "W3")
 def _size_worker(options: dict[str, Any], n: int, out: Any) -> None:
     """One size, in its own process: every step's figures go to ``out`` as they are done."""
     server, dbname = options["server"], options["dbname"]
-    watchdog = Watchdog(options["timeout_s"], server=server, dbnames=[dbname])
+    # The parent enforces the size's time limit (and asks for the stacks with SIGUSR1 first);
+    # this watchdog is the backstop should the parent fail to.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    watchdog = Watchdog(
+        max(options["timeout_s"], options["size_timeout_s"]) + 2 * STOP_GRACE_S,
+        server=server,
+        dbnames=[dbname],
+    )
     url = db.fresh_database(server, dbname)
     rss = PeakRss()
     rss.start()
@@ -165,23 +179,61 @@ def run_size(options: dict[str, Any], n: int) -> dict[str, Any]:
                 )
                 break
     finally:
-        if proc.is_alive() and not finished:
-            proc.kill()
-        proc.join(timeout=60)
-        db.drop_database(options["server"], dbname)
+        reached = _stop(proc, options["server"], dbname) if not finished else {}
     if not finished and status == "complete":
         status = (
-            f"stopped: {current} hung (watchdog, --timeout-s)"
+            f"stopped: {current} did not finish within the per-workload timeout (watchdog)"
             if proc.exitcode == EXIT_TIMEOUT
             else f"stopped: exit code {proc.exitcode} during {current}"
         )
     return {
         "creators": n,
         "status": status,
+        "reached": reached,
         "elapsed_s": time.monotonic() - started,
         "peak_rss_mib_seen": peak_mib,
         "figures": figures,
     }
+
+
+def _stop(proc: Any, server: str, dbname: str) -> dict[str, int]:
+    """End a size's process (its stacks dumped first if it still runs), note how far its
+    database got, drop the database."""
+    reached: dict[str, int] = {}
+    if proc.is_alive():
+        with contextlib.suppress(OSError, TypeError):
+            os.kill(proc.pid, signal.SIGUSR1)  # its stacks, on stderr
+        time.sleep(STOP_GRACE_S)
+        reached = progress(server, dbname)
+        proc.kill()
+    proc.join(timeout=60)
+    db.drop_database(server, dbname)
+    return reached
+
+
+def progress(server: str, dbname: str) -> dict[str, int]:
+    """How far a stopped size got: events stored, the read models' position, creators and
+    payouts projected."""
+    queries = {
+        "events_stored": "SELECT COALESCE(MAX(notification_id), 0) FROM ledger_events",
+        "read_model_position": "SELECT COALESCE(MAX(notification_id), 0) FROM projection_tracking",
+        "creators_projected": "SELECT COUNT(*) FROM creators",
+        "payouts_projected": "SELECT COUNT(*) FROM payouts",
+    }
+    out: dict[str, int] = {}
+    try:
+        with psycopg.connect(
+            f"{server}/{dbname}",
+            autocommit=True,
+            connect_timeout=5,
+            options="-c statement_timeout=20000",
+        ) as conn:
+            for name, query in queries.items():
+                row = conn.execute(query).fetchone()
+                out[name] = int(row[0]) if row else 0
+    except psycopg.Error:
+        return out
+    return out
 
 
 def table(sizes: list[dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:

@@ -238,7 +238,8 @@ def growth_table(g: dict[str, Any]) -> None:
     for s in sizes:
         st.add_row(
             f"{s['creators']:,}",
-            s["status"],
+            s["status"]
+            + "".join(f"\n{k.replace('_', ' ')}: {v:,}" for k, v in s.get("reached", {}).items()),
             ", ".join(s["figures"]) or "-",
             f"{s['elapsed_s']:,.0f} s",
             f"{s['peak_rss_mib_seen']:,.0f} MiB",
