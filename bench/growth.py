@@ -179,7 +179,7 @@ def run_size(options: dict[str, Any], n: int) -> dict[str, Any]:
                 )
                 break
     finally:
-        reached = _stop(proc, options["server"], dbname) if not finished else {}
+        reached = _stop(proc, options["server"], dbname, finished=finished)
     if not finished and status == "complete":
         status = (
             f"stopped: {current} did not finish within the per-workload timeout (watchdog)"
@@ -196,10 +196,12 @@ def run_size(options: dict[str, Any], n: int) -> dict[str, Any]:
     }
 
 
-def _stop(proc: Any, server: str, dbname: str) -> dict[str, int]:
-    """End a size's process (its stacks dumped first if it still runs), note how far its
-    database got, drop the database."""
+def _stop(proc: Any, server: str, dbname: str, *, finished: bool) -> dict[str, int]:
+    """Let a finished size's process exit, or end one that is still at work (its stacks
+    dumped first, and how far its database got noted); then drop the database."""
     reached: dict[str, int] = {}
+    if finished:
+        proc.join(timeout=60)
     if proc.is_alive():
         with contextlib.suppress(OSError, TypeError):
             os.kill(proc.pid, signal.SIGUSR1)  # its stacks, on stderr
