@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import random
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from creator_ledger.domain.accounts import IN_TRANSIT
 
 DAY = date(2026, 1, 1)
 WARMUP_OPS = 20
+WARMUP_READS = 200
 ITEMS_PER_CLAIM = 5
 ACTOR = "svc:bench"
 
@@ -64,11 +67,20 @@ def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
     }
 
 
-def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
-    """Per-view earnings of every creator for one period: split, events stored, read models
-    caught up."""
+W1_PROGRAM, W1_PERIOD = "daily", "d1"
+W1_CLOSE_AT = at(DAY + timedelta(days=1), 1)
+
+
+def w1_usage(creators: int) -> list[tuple[str, str, int]]:
+    """W1's usage report: one row ``(creator_ref, content_id, views)`` per creator."""
+    rng = random.Random(7)
+    return [(ref(n), f"video-{n}", int(rng.paretovariate(1.2) * 1_000)) for n in range(creators)]
+
+
+def w1_open(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """W1's program and period, with its usage reported and projected (not part of W1)."""
     cl.create_program(
-        program_key="daily",
+        program_key=W1_PROGRAM,
         name="Daily pool",
         fund_key="bench",
         rule=PoolShareRule(pool_minor=creators * 10_000, creator_cap_minor=200_000),
@@ -77,20 +89,19 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         actor=ACTOR,
     )
     cl.open_period(
-        program_key="daily",
-        period_key="d1",
+        program_key=W1_PROGRAM,
+        period_key=W1_PERIOD,
         starts_on=DAY,
         ends_on=DAY,
         effective_at=at(DAY, 3),
         idempotency_key="open",
         actor=ACTOR,
     )
-    rng = random.Random(7)
-    rows = [(ref(n), f"video-{n}", int(rng.paretovariate(1.2) * 1_000)) for n in range(creators)]
+    rows = w1_usage(creators)
     with timed() as usage:
         cl.report_usage(
-            program_key="daily",
-            period_key="d1",
+            program_key=W1_PROGRAM,
+            period_key=W1_PERIOD,
             report_id="usage-d1",
             rows=rows,
             effective_at=at(DAY, 23),
@@ -98,11 +109,17 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
             actor=ACTOR,
         )
     cl.catch_up()
+    return {"usage_rows_per_s": creators / usage.seconds}
+
+
+def w1_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """Per-view earnings of every creator for one period: split, events stored, read models
+    caught up."""
     with timed() as close:
         figures = cl.close_period(
-            program_key="daily",
-            period_key="d1",
-            effective_at=at(DAY + timedelta(days=1), 1),
+            program_key=W1_PROGRAM,
+            period_key=W1_PERIOD,
+            effective_at=W1_CLOSE_AT,
             idempotency_key="close",
             actor=ACTOR,
         )
@@ -112,13 +129,18 @@ def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
     return {
         "creators": creators,
         "credited": figures.creators,
-        "usage_rows_per_s": creators / usage.seconds,
         "close_s": close.seconds,
         "project_s": project.seconds,
         "project_events": events,
         "seconds": total,
         "creators_per_s": creators / total,
     }
+
+
+def w1_period_close(cl: CreatorLedger, creators: int) -> dict[str, Any]:
+    """W1 from the open period to the read models caught up."""
+    opened = w1_open(cl, creators)
+    return opened | w1_close(cl, creators)
 
 
 def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str, str]]:
@@ -154,7 +176,19 @@ def w2_setup(cl: CreatorLedger, claims: int, offset: int = 0) -> list[tuple[str,
     return items
 
 
-def _w2_worker(url: str, items: list[tuple[str, str]], barrier: Any, out: Any) -> None:
+def w2_item(claim: str, item: str) -> tuple[str, int]:
+    """The creator and claimed amount of a W2 item (as :func:`w2_setup` made it)."""
+    return ref(int(claim.removeprefix("claim-"))), 1_000 + int(item.removeprefix("i"))
+
+
+#: ``(latencies_s, wall_s, extra)`` from one client process.
+ClientResult = tuple[list[float], float, dict[str, int]]
+
+
+def _w2_worker(
+    url: str, items: list[tuple[str, str]], barrier: Any, out: Any, timeout_s: float
+) -> None:
+    faulthandler.dump_traceback_later(child_timeout_s(timeout_s), exit=True)
     cl = CreatorLedger.open(Settings(database_url=url))
     latencies = []
     try:
@@ -176,15 +210,29 @@ def _w2_worker(url: str, items: list[tuple[str, str]], barrier: Any, out: Any) -
                 actor=ACTOR,
             )
             latencies.append(time.perf_counter() - t0)
-        out.put((latencies, time.perf_counter() - start))
+        out.put((latencies, time.perf_counter() - start, {}))
     finally:
         cl.close()
 
 
-def w2_single_commands(
-    url: str, items: list[tuple[str, str]], clients: int, ops_per_client: int
+def child_timeout_s(timeout_s: float) -> float:
+    """A client process dumps its own stacks and exits a little before the parent's watchdog
+    fires, so a hang shows where each process was."""
+    return max(1.0, timeout_s * 0.95)
+
+
+def run_clients(
+    target: Callable[..., None],
+    items: Sequence[Any],
+    clients: int,
+    ops_per_client: int,
+    args: tuple[Any, ...],
+    *,
+    timeout_s: float,
 ) -> dict[str, Any]:
-    """Reimbursement approvals, one command at a time per client, ``clients`` processes at once."""
+    """Run ``target(*args, chunk, barrier, out, timeout_s)`` in ``clients`` spawned processes,
+    each on its own WARMUP_OPS + ``ops_per_client`` items, measured after a shared barrier;
+    ops/s over the slowest client's wall time, latency percentiles over all of them."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(clients)
     out = ctx.Queue()
@@ -192,34 +240,61 @@ def w2_single_commands(
     per = WARMUP_OPS + ops_per_client
     chunks = [items[i * per : (i + 1) * per] for i in range(clients)]
     assert all(len(c) == per for c in chunks), "not enough claim items for W2"
-    procs = [ctx.Process(target=_w2_worker, args=(url, chunk, barrier, out)) for chunk in chunks]
+    procs = [
+        ctx.Process(target=target, args=(*args, list(chunk), barrier, out, timeout_s))
+        for chunk in chunks
+    ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=600) for _ in procs]
+    results: list[ClientResult] = [out.get(timeout=timeout_s) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    latencies = [x for lat, _ in results for x in lat]
-    wall = max(s for _, s in results)
+    latencies = [x for lat, _, _ in results for x in lat]
+    wall = max(s for _, s, _ in results)
+    extra: dict[str, int] = {}
+    for _, _, e in results:
+        for k, v in e.items():
+            extra[k] = extra.get(k, 0) + v
     return {
         "clients": clients,
         "ops": len(latencies),
         "ops_per_s": len(latencies) / wall,
         "p50_ms": percentile(latencies, 50) * 1_000,
         "p99_ms": percentile(latencies, 99) * 1_000,
+        **extra,
     }
 
 
+def w2_single_commands(
+    url: str,
+    items: list[tuple[str, str]],
+    clients: int,
+    ops_per_client: int,
+    *,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Reimbursement approvals, one command at a time per client, ``clients`` processes at once.
+    Run again on the same items, every command is an idempotent replay of the first."""
+    return run_clients(_w2_worker, items, clients, ops_per_client, (url,), timeout_s=timeout_s)
+
+
 def w3_reads(cl: CreatorLedger, creators: int, samples: int) -> dict[str, Any]:
-    """A creator's balance among all of them; an as-of balance of a very busy account."""
+    """A creator's balance among all of them; an as-of balance of a very busy account.  Each
+    kind of read is warmed up first (WARMUP_READS reads, not measured: connections, prepared
+    statements, the index's upper pages)."""
     rng = random.Random(3)
     cl.catch_up()
+    warm = random.Random(5)
+    rm = cl.parts.projector.read_models
+    for _ in range(WARMUP_READS):
+        cl.balances(ref(warm.randrange(creators)))
+        rm.balance_as_of(IN_TRANSIT, "", "USD", DAY + timedelta(days=warm.randrange(400)))
     lat = []
     for _ in range(samples):
         who = ref(rng.randrange(creators))
         t0 = time.perf_counter()
         cl.balances(who)
         lat.append(time.perf_counter() - t0)
-    rm = cl.parts.projector.read_models
     postings = rm.db.query(
         "SELECT COUNT(*) FROM postings WHERE kind = %s AND owner = '' AND currency = 'USD'",
         (IN_TRANSIT,),

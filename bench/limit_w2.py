@@ -1,0 +1,255 @@
+"""W2 limit: one reimbursement-item approval as one stored-procedure call.
+
+``bench_limit.approve_claim_item`` does, in one round trip and one durable commit, what an
+approval does in the event store:
+
+1. checks the idempotency key: the command record's event (``CommandRecord.create_id(key)``,
+   version 1) — a replay returns the first command's record and writes nothing;
+2. with ``p_lock``, takes the library's ``LOCK TABLE ... IN EXCLUSIVE MODE`` (commit order =
+   notification order); both variants ``NOTIFY`` as the library does on every write;
+3. reads the current version of the claim, the creator and the creator's account book (one
+   index probe each) and inserts the same four events — ``ReimbursementClaim.ItemApproved``,
+   ``Creator.ReimbursementBudgetUsed``, ``AccountBook.ReimbursementCredited`` and the
+   ``CommandRecord.Recorded`` — at the next versions, so the primary key
+   ``(originator_id, originator_version)`` is the optimistic-concurrency check: a client that
+   loses a race gets a unique violation and calls again, as the ledger retries.
+
+The events go into ``bench_limit.w2_events``, a copy of ``ledger_events`` (same columns and
+indexes) filled with the ledger's own events first.  Payloads are JSON-encoded in the client
+with the same fields as the ledger's events.  The domain decisions (item pending, budget left,
+account open) are not re-derived: this is the event store's floor for the command.
+
+Clients are driven exactly as W2 drives the ledger (:func:`bench.workloads.run_clients`: the
+same processes, warm-up, barrier and op count, on the same claims).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import hashlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from bench import scratch, workloads
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.idempotency import CommandRecord
+from creator_ledger.domain.ids import book_shard
+from creator_ledger.domain.reimbursement import ReimbursementClaim
+
+EVENTS = "w2_events"
+MAX_ATTEMPTS = 8  # as the ledger's command retry
+RETRY_BACKOFF_S = 0.005
+
+FUNCTION = """
+CREATE OR REPLACE FUNCTION bench_limit.approve_claim_item(
+    p_lock boolean, p_command uuid, p_claim uuid, p_creator uuid, p_book uuid,
+    p_states bytea[]
+) RETURNS bytea
+LANGUAGE plpgsql AS $body$
+DECLARE
+    v_record bytea;
+    v_claim bigint;
+    v_creator bigint;
+    v_book bigint;
+BEGIN
+    SELECT state INTO v_record FROM bench_limit.w2_events
+        WHERE originator_id = p_command AND originator_version = 1;
+    IF FOUND THEN
+        RETURN v_record;
+    END IF;
+    IF p_lock THEN
+        PERFORM set_config('lock_timeout', '10s', true);
+        LOCK TABLE bench_limit.w2_events IN EXCLUSIVE MODE;
+    END IF;
+    NOTIFY bench_limit_w2_events;
+    SELECT COALESCE(MAX(originator_version), 0) INTO v_claim
+        FROM bench_limit.w2_events WHERE originator_id = p_claim;
+    SELECT COALESCE(MAX(originator_version), 0) INTO v_creator
+        FROM bench_limit.w2_events WHERE originator_id = p_creator;
+    SELECT COALESCE(MAX(originator_version), 0) INTO v_book
+        FROM bench_limit.w2_events WHERE originator_id = p_book;
+    INSERT INTO bench_limit.w2_events (originator_id, originator_version, topic, state) VALUES
+        (p_claim, v_claim + 1,
+         'creator_ledger.domain.reimbursement:ReimbursementClaim.ItemApproved', p_states[1]),
+        (p_creator, v_creator + 1,
+         'creator_ledger.domain.creator:Creator.ReimbursementBudgetUsed', p_states[2]),
+        (p_book, v_book + 1,
+         'creator_ledger.domain.book:AccountBook.ReimbursementCredited', p_states[3]),
+        (p_command, 1, 'creator_ledger.domain.idempotency:CommandRecord.Recorded', p_states[4]);
+    RETURN NULL;
+END
+$body$
+"""
+
+#: ``(command id, claim id, creator id, book id, key, claim key, item id, creator hex, amount)``
+Item = tuple[UUID, UUID, UUID, UUID, str, str, str, str, int]
+
+
+def prepare(conninfo: str) -> None:
+    """``bench_limit.w2_events`` as a copy of the ledger's events, and the function (not timed)."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        scratch.create_schema(conn)
+        scratch.like_table(conn, "ledger_events", EVENTS, with_indexes=True)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (originator_id, originator_version, topic, state)"
+                " SELECT originator_id, originator_version, topic, state FROM ledger_events"
+                " ORDER BY notification_id"
+            ).format(scratch.qualified(EVENTS))
+        )
+        conn.execute(sql.SQL("ANALYZE {}").format(scratch.qualified(EVENTS)))
+        conn.execute(FUNCTION)
+
+
+def cleanup(conninfo: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(EVENTS)))
+        conn.execute("DROP FUNCTION IF EXISTS bench_limit.approve_claim_item")
+
+
+def items_for(claim_items: list[tuple[str, str]], variant: str) -> list[Item]:
+    """The limit's commands for W2's ``(claim_key, item_id)`` items, under keys of their own."""
+    out: list[Item] = []
+    for claim, item in claim_items:
+        creator_ref, amount = workloads.w2_item(claim, item)
+        creator = Creator.create_id(creator_ref)
+        key = f"limit-{variant}/approve/{claim}/{item}"
+        out.append(
+            (
+                CommandRecord.create_id(key),
+                ReimbursementClaim.create_id(claim),
+                creator,
+                AccountBook.create_id(book_shard(creator)),
+                key,
+                claim,
+                item,
+                creator.hex,
+                amount,
+            )
+        )
+    return out
+
+
+def _states(item: Item) -> list[bytes]:
+    """The four events' JSON, with the ledger's fields."""
+    _, claim_id, _, _, key, claim, item_id, creator_hex, amount = item
+    now = datetime.now(UTC)
+    result = {
+        "claim_key": claim,
+        "item_id": item_id,
+        "status": "approved",
+        "approved_minor": amount,
+        "reason": "",
+    }
+    args = {"claim_key": claim, "item_id": item_id, "amount_minor": None, "note": ""}
+    fingerprint = hashlib.sha256(
+        json.dumps(["approve_claim_item", args], sort_keys=True).encode()
+    ).hexdigest()
+    return [
+        scratch.event_state(
+            {
+                "timestamp": now,
+                "item_id": item_id,
+                "amount_minor": amount,
+                "note": "",
+                "effective_at": now,
+            }
+        ),
+        scratch.event_state(
+            {
+                "timestamp": now,
+                "claim_id": claim_id,
+                "item_id": item_id,
+                "currency": "USD",
+                "amount_minor": amount,
+                "effective_at": now,
+            }
+        ),
+        scratch.event_state(
+            {
+                "timestamp": now,
+                "claim_id": claim_id,
+                "claim_key": claim,
+                "item_id": item_id,
+                "creator_id": creator_hex,
+                "currency": "USD",
+                "amount_minor": amount,
+                "to_held": False,
+                "effective_at": now,
+            }
+        ),
+        scratch.event_state(
+            {
+                "timestamp": now,
+                "originator_topic": "creator_ledger.domain.idempotency:CommandRecord",
+                "key": key,
+                "command": "approve_claim_item",
+                "fingerprint": fingerprint,
+                "result": result,
+                "effective_at": now,
+            }
+        ),
+    ]
+
+
+def _call(cur: psycopg.Cursor[Any], lock: bool, item: Item, counts: dict[str, int]) -> None:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            cur.execute(
+                "SELECT bench_limit.approve_claim_item(%s, %s, %s, %s, %s, %s)",
+                (lock, item[0], item[1], item[2], item[3], _states(item)),
+                prepare=True,
+            )
+            first = cur.fetchone()
+        except psycopg.errors.UniqueViolation:
+            counts["retries"] += 1
+            time.sleep(RETRY_BACKOFF_S * (attempt + 1))
+            continue
+        if first is not None and first[0] is not None:
+            counts["replays"] += 1
+        return
+    msg = f"limit approval {item[4]} lost {MAX_ATTEMPTS} races"
+    raise RuntimeError(msg)
+
+
+def worker(
+    conninfo: str, lock: bool, items: list[Item], barrier: Any, out: Any, timeout_s: float
+) -> None:
+    faulthandler.dump_traceback_later(workloads.child_timeout_s(timeout_s), exit=True)
+    counts = {"retries": 0, "replays": 0}
+    latencies = []
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
+        for item in items[: workloads.WARMUP_OPS]:
+            _call(cur, lock, item, counts)
+        barrier.wait()
+        start = time.perf_counter()
+        for item in items[workloads.WARMUP_OPS :]:
+            t0 = time.perf_counter()
+            _call(cur, lock, item, counts)
+            latencies.append(time.perf_counter() - t0)
+        out.put((latencies, time.perf_counter() - start, counts))
+
+
+def run(
+    conninfo: str,
+    claim_items: list[tuple[str, str]],
+    clients: int,
+    ops_per_client: int,
+    *,
+    lock: bool,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """The limit row for ``clients`` clients, with or without the table lock."""
+    variant = "lock" if lock else "nolock"
+    items = items_for(claim_items, variant)
+    result = workloads.run_clients(
+        worker, items, clients, ops_per_client, (conninfo, lock), timeout_s=timeout_s
+    )
+    return result | {"table_lock": lock}

@@ -1,0 +1,152 @@
+"""Scratch tables for the limit rows: copies of the ledger's own tables (same columns, same
+indexes, same storage options) in a schema of their own, written by binary ``COPY``; and the
+stored-event JSON format the library writes, so limit rows store comparable payloads.
+
+Nothing here touches the ledger's tables: they are only read (their definitions, and rows
+copied into the scratch schema so indexes have a comparable size).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+SCHEMA = "bench_limit"
+
+_BPCHAR = frozenset({"bpchar", "character"})
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def create_schema(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+
+
+def drop_schema(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+
+
+def qualified(table: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table))
+
+
+def like_table(
+    conn: psycopg.Connection[Any], source: str, target: str, *, with_indexes: bool
+) -> list[sql.Composed]:
+    """``CREATE TABLE bench_limit.<target> (LIKE public.<source> ...)`` with the source's storage
+    options and its own sequences.  With ``with_indexes`` the indexes come with it; without,
+    the statements that build exactly the source's indexes on the target are returned (to run
+    after a load)."""
+    including = "INCLUDING ALL" if with_indexes else "INCLUDING DEFAULTS"
+    conn.execute(
+        sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(target)),
+    )
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} " + including + ")").format(
+            qualified(target), sql.Identifier("public", source)
+        )
+    )
+    row = conn.execute(
+        "SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (f"public.{source}",)
+    ).fetchone()
+    if row and row[0]:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} SET (" + ", ".join(row[0]) + ")").format(qualified(target))
+        )
+    # A bigserial's default names the source's sequence: give the copy a sequence of its own,
+    # so nothing written here moves the ledger's notification ids.
+    for (column,) in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
+        " AND table_name = %s AND column_default LIKE 'nextval(%%'",
+        (source,),
+    ).fetchall():
+        seq = f"{target}_{column}_seq"
+        conn.execute(sql.SQL("CREATE SEQUENCE {}").format(qualified(seq)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT nextval({})").format(
+                qualified(target), sql.Identifier(column), sql.Literal(f"{SCHEMA}.{seq}")
+            )
+        )
+    if with_indexes:
+        return []
+    return index_statements(conn, source, target)
+
+
+def index_statements(conn: psycopg.Connection[Any], source: str, target: str) -> list[sql.Composed]:
+    """Statements that build ``public.<source>``'s indexes (primary key and unique constraints
+    as constraints, the others as indexes) on ``bench_limit.<target>``."""
+    out: list[sql.Composed] = []
+    rows = conn.execute(
+        "SELECT pg_get_indexdef(i.indexrelid), c.contype, pg_get_constraintdef(c.oid)"
+        " FROM pg_index i LEFT JOIN pg_constraint c"
+        "  ON c.conindid = i.indexrelid AND c.contype IN ('p', 'u')"
+        " WHERE i.indrelid = %s::regclass ORDER BY i.indexrelid",
+        (f"public.{source}",),
+    ).fetchall()
+    for indexdef, contype, condef in rows:
+        if contype is not None:
+            out.append(sql.SQL("ALTER TABLE {} ADD " + condef).format(qualified(target)))
+            continue
+        match = re.match(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ (.*)$", indexdef)
+        assert match, indexdef
+        out.append(
+            sql.SQL("CREATE " + (match.group(1) or "") + "INDEX ON {} " + match.group(2)).format(
+                qualified(target)
+            )
+        )
+    return out
+
+
+def column_types(conn: psycopg.Connection[Any], source: str) -> list[tuple[str, str]]:
+    """``(column, type name)`` of ``public.<source>`` in column order (for binary COPY)."""
+    rows = conn.execute(
+        "SELECT attname, atttypid::regtype::text FROM pg_attribute"
+        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (f"public.{source}",),
+    ).fetchall()
+    return [(str(a), str(t)) for a, t in rows]
+
+
+def copy_binary(
+    cur: psycopg.Cursor[Any],
+    target: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """Binary ``COPY`` of ``rows`` into ``bench_limit.<target>``; returns how many."""
+    n = 0
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        qualified(target), sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)
+    )
+    with cur.copy(statement) as copy:
+        # char(n) has the text type's binary format (psycopg has no binary dumper for it).
+        copy.set_types(["text" if t in _BPCHAR else t for _, t in columns])
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
+# -- the library's stored-event JSON --------------------------------------------------------
+
+
+def _transcoded(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+    if isinstance(value, date):
+        return {"_type_": "date_iso", "_data_": value.isoformat()}
+    if isinstance(value, UUID):
+        return {"_type_": "uuid_hex", "_data_": value.hex}
+    return value
+
+
+def event_state(fields: dict[str, Any]) -> bytes:
+    """An event's stored state as the library's JSON transcoder writes it (top-level datetimes,
+    dates and UUIDs wrapped; compact separators)."""
+    return _JSON.encode({k: _transcoded(v) for k, v in fields.items()}).encode()
