@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 import subprocess
@@ -100,7 +102,10 @@ def test_queries_print_tables_or_json(demo_db: Path) -> None:
     assert json.loads(tb.stdout)["balanced"] is True
     journal = run("journal", "--limit", "5", "--database", url)
     assert journal.stdout.splitlines()[0].startswith("entry_id,effective_on")
-    assert len(journal.stdout.splitlines()) == 6
+    rows = list(csv.DictReader(io.StringIO(journal.stdout)))
+    assert len({r["entry_id"] for r in rows}) == 5  # --limit counts whole entries
+    assert sum(int(r["amount_minor"]) for r in rows) == 0
+    assert "--after" in journal.stderr
 
 
 def test_bad_usage_exits_2_with_a_clear_message(demo_db: Path) -> None:
