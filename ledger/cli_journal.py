@@ -57,6 +57,7 @@ def _cell(value: object) -> object:
         return value.isoformat()
     return "" if value is None else value
 
+
 SUMMARY_COLUMNS = list(SummaryLine.model_fields)
 
 
