@@ -160,7 +160,7 @@ def build(settings: Settings, *, clock: Clock = utc_now) -> Parts:
         provider_reconciliation=ProviderReconciliation(projector),
         close=close,
         journal=Journal(projector),
-        operations=Operations(aggregates, projector, exclusivity, clock),
+        operations=Operations(aggregates, projector, exclusivity),
         translate_error=lambda e: database_errors.translate(e, address),
     )
 

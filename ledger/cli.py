@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from creator_ledger import __version__
-from creator_ledger.ledger import cli_ops, cli_queries
+from creator_ledger.ledger import cli_ops, cli_queries, render
 from creator_ledger.ledger.cli_demo import demo
 from creator_ledger.ledger.cli_journal import journal_app
 from creator_ledger.ledger.cli_payouts import payouts_app, reconcile_provider_command
@@ -73,6 +73,22 @@ class LogLevelName(enum.StrEnum):
     ERROR = "ERROR"
 
 
+def _command_path(ctx: typer.Context, argv: list[str]) -> list[str]:
+    """The words naming the command about to run (``["payouts", "plan"]``): the subcommands
+    among ``argv``, from the app down to the command."""
+    path: list[str] = []
+    command: object = ctx.command
+    for word in argv:
+        get = getattr(command, "get_command", None)
+        if get is None:
+            break
+        sub = get(ctx, word)
+        if sub is not None:
+            path.append(word)
+            command = sub
+    return path
+
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"creator-ledger {__version__}")
@@ -81,6 +97,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def app_options(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -106,6 +123,7 @@ def app_options(
 ) -> None:
     """An event-sourced, double-entry ledger for paying creators."""
     del version  # handled by its callback
+    render.COMMAND_PATH[:] = _command_path(ctx, sys.argv[1:])  # --json's format names it
     STATE.debug = debug
     STATE.log_format = "json" if log_format == LogFormatName.json else "text"
     STATE.log_level = log_level.value if log_level is not None else None

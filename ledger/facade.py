@@ -15,6 +15,7 @@ so a reader or a tool can follow it.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -45,6 +46,8 @@ from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
 
 P = ParamSpec("P")
+#: Arguments every call's log lines carry as fields, when it has them.
+_LOGGED = ("idempotency_key", "actor", "creator_ref", "run_id", "payout_id")
 R = TypeVar("R")
 
 
@@ -55,11 +58,13 @@ def _use(
     timed and logged (:mod:`.metrics`, with its idempotency key and actor as log fields), and
     a database failure inside becomes the ledger's own error (:mod:`.bootstrap`)."""
     name = method.__name__
+    positional = list(inspect.signature(method).parameters)[1:]  # after self
 
     @functools.wraps(method)
     def call(self: CreatorLedger, /, *args: P.args, **kwargs: P.kwargs) -> R:
         started = time.perf_counter()
-        fields = {k: kwargs.get(k) for k in ("idempotency_key", "actor", "creator_ref")}
+        given = dict(zip(positional, args, strict=False)) | kwargs
+        fields = {k: given.get(k) for k in _LOGGED}
 
         def observe(outcome: str) -> None:
             seconds = time.perf_counter() - started

@@ -8,9 +8,8 @@ model has not applied yet: zero when caught up).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from creator_ledger.adapters.readmodels.journal_queries import PayoutCount
 from creator_ledger.domain.errors import LedgerError
@@ -55,13 +54,11 @@ class Operations:
         aggregates: Aggregates,
         projector: Projector,
         exclusivity: Exclusivity,
-        clock: Callable[[], datetime],
     ) -> None:
         self.aggregates = aggregates
         self.projector = projector
         self.read_models = projector.read_models
         self.exclusivity = exclusivity
-        self.clock = clock
 
     def status(self) -> OperationalStatus:
         """Where the read models are against the event log, and payouts by status."""
@@ -69,7 +66,7 @@ class Operations:
         positions = self.read_models.positions()
         last = store.max_notification_id()
         lag = {name: max(0, last - p) for name, p in positions.items()}
-        now = self.clock()
+        now = datetime.now(UTC)  # events are stamped with the wall clock when they are stored
         lag_s = 0.0
         lowest = min(positions.values(), default=last)
         if lowest < last:

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import click
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -30,10 +29,12 @@ def output_format(kind: str | None = None) -> str:
     command unless ``kind`` is given.  The README lists them; a change of shape is a new
     version."""
     if kind is None:
-        context = click.get_current_context(silent=True)
-        words = context.command_path.split()[1:] if context is not None else []
-        kind = "-".join(words) or "output"
+        kind = "-".join(COMMAND_PATH) or "output"
     return f"creator-ledger/{kind}/v{JSON_FORMAT_VERSION}"
+
+
+#: The running command's words (``["payouts", "plan"]``), set by the CLI before it runs.
+COMMAND_PATH: list[str] = []
 
 
 #: The version of every ``--json`` output's shape (the ``format`` field says it).
