@@ -159,6 +159,7 @@ class Worker:
                         if time.monotonic() >= next_duties:
                             self.run_duties()
                             next_duties = time.monotonic() + self.duty_interval_s
+                            self.catch_up()  # what the duties wrote
                         if once:
                             self.stop()
                             break
