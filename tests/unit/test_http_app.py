@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import warnings
+
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.testclient import TestClient
 
 from creator_ledger import CreatorLedger, Settings
 from creator_ledger.ledger.http import create_app
 from tests import scenario
 from tests.conftest import Clock
 
-# Starlette's test client would rather have httpx2; httpx (the one the suite drives uvicorn with)
-# still works.
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+with warnings.catch_warnings():
+    # Starlette's test client would rather have httpx2; httpx (which the suite drives uvicorn
+    # with) still works.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 
 def test_the_app_mounted_in_another_app_answers_health_readiness_and_metrics() -> None:
