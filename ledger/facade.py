@@ -65,10 +65,13 @@ def _use(
         started = time.perf_counter()
         given = dict(zip(positional, args, strict=False)) | kwargs
         fields = {k: given.get(k) for k in _LOGGED}
+        run_id = getattr(given.get("plan"), "run_id", None)  # a payout run's plan names it
+        if fields["run_id"] is None and isinstance(run_id, str):
+            fields["run_id"] = run_id
 
         def observe(outcome: str) -> None:
             seconds = time.perf_counter() - started
-            observe_call(name, outcome, seconds, is_command="idempotency_key" in kwargs)
+            observe_call(name, outcome, seconds, is_command="actor" in given)
 
         with log_context(command=name, **fields):
             try:

@@ -2,8 +2,9 @@
 secret in any line.
 
 Loggers (all under ``creator_ledger``): ``.commands`` (every façade call: name, outcome,
-duration), ``.payouts`` and ``.provider`` (provider calls: payout id, duration, errors),
-``.projections`` (catch-up batches), ``.worker``, ``.http``, ``.reconcile``.
+duration), ``.payouts`` (every payment-provider call: operation, payout id, duration, errors),
+``.reconcile`` (each reconciliation's result), ``.worker`` (batches, duties, stops), ``.http``
+(webhooks), ``.metrics``.
 
 Fields: every record carries the fields bound with :func:`log_context` (``run_id``,
 ``payout_id``, ``creator_ref``, ``idempotency_key``, ``actor``, ``command``, ...) and any

@@ -106,7 +106,7 @@ DUTIES = Counter(
 )
 
 _commands_log = logger("commands")
-_provider_log = logger("provider")
+_provider_log = logger("payouts")  # a provider call is money leaving, or a look at it
 _reconcile_log = logger("reconcile")
 
 

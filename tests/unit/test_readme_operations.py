@@ -47,3 +47,9 @@ def test_the_metrics_the_code_defines_are_the_ones_the_readme_lists() -> None:
 
 def test_there_is_a_changelog() -> None:
     assert (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").startswith("# Changelog")
+
+
+def test_progress_bars_draw_on_stderr_so_stdout_stays_clean() -> None:
+    from creator_ledger.ledger.cli_support import progress_bar
+
+    assert progress_bar("rebuilding").console.stderr is True
