@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
+import psycopg
+import psycopg.sql
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import (
@@ -50,7 +53,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-__all__ = ["EventStore", "StoreKind", "WriteConflictError", "issued_by"]
+__all__ = ["EventStore", "StoreKind", "Waiter", "WriteConflictError", "issued_by"]
 
 StoreKind = Literal["sqlite", "postgres", "popo"]
 
@@ -260,6 +263,28 @@ class EventStore:
     def max_notification_id(self) -> int:
         return self._app.recorder.max_notification_id() or 0
 
+    @contextlib.contextmanager
+    def listen(self) -> Iterator[Waiter]:
+        """A :class:`Waiter` woken when events are recorded: on PostgreSQL, ``LISTEN`` on the
+        channel the library's insert ``NOTIFY``s (``recorder.channel_name``), on a connection
+        of the library's pool held until the block ends; elsewhere (SQLite, in memory) it
+        only sleeps, for a polling loop."""
+        if self.kind != "postgres":
+            yield Waiter(None)
+            return
+        recorder: Any = self._app.recorder
+        with recorder.datastore.get_connection() as conn:
+            conn.execute(
+                psycopg.sql.SQL("LISTEN {0}").format(psycopg.sql.Identifier(recorder.channel_name))
+            )
+            waiter = Waiter(conn)
+            try:
+                yield waiter
+            finally:
+                if not waiter.broken:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("UNLISTEN *")
+
     def close(self) -> None:
         self._app.close()
 
@@ -386,6 +411,29 @@ class EventStore:
         with datastore.transaction(commit=False) as cur:
             cur.execute(sql, params)
             return [tuple(r) for r in cur.fetchall()]
+
+
+class Waiter:
+    """Waits for the next notification of the event store (see :meth:`EventStore.listen`).
+
+    ``wait`` returns True when woken by a notification, False after ``timeout_s`` without one;
+    a connection that fails marks the waiter ``broken`` (the caller polls, and listens anew)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.broken = conn is None
+        self.listening = conn is not None
+
+    def wait(self, timeout_s: float) -> bool:
+        if self.broken:
+            time.sleep(timeout_s)
+            return False
+        try:
+            for _ in self._conn.notifies(timeout=timeout_s, stop_after=1):
+                return True
+        except psycopg.Error:
+            self.broken = True
+        return False
 
 
 def issued_by(event: object) -> Mapping[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -162,8 +162,17 @@ class PostgresDatabase:
     dialect: Dialect = "postgres"
 
     def __init__(
-        self, conninfo: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 30.0
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout_s: float = 30.0,
+        options: Mapping[str, str] | None = None,
     ) -> None:
+        """A pool on ``conninfo``; ``options`` are libpq parameters every connection gets on top
+        of the URL's (the ledger's schema as ``options=-c search_path=...``, ``connect_timeout``):
+        the read models' SQL names its tables unqualified, so they live in that schema."""
         self.conninfo = conninfo
         # No automatic server-side preparation: the projection's statements read temporary
         # tables whose size changes from batch to batch, and a generic plan made for one batch
@@ -176,7 +185,7 @@ class PostgresDatabase:
             open=True,
             # Autocommit: a query is one round trip (no implicit BEGIN, no ROLLBACK when the
             # connection goes back to the pool); ``transaction()`` opens a block explicitly.
-            kwargs={"prepare_threshold": None, "autocommit": True},
+            kwargs={"prepare_threshold": None, "autocommit": True, **(options or {})},
         )
 
     @contextmanager

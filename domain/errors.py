@@ -83,3 +83,20 @@ class PaymentOutcomeUnknownError(LedgerError):
 
 class WebhookSignatureError(LedgerError):
     """A webhook's signature did not verify; nothing was recorded."""
+
+
+class DatabaseUnavailableError(LedgerError):
+    """The database cannot be reached (or refused the connection): nothing was read or written.
+
+    Carries where it looked (``host``, ``port``, ``database``), never a password."""
+
+
+class NotMigratedError(LedgerError):
+    """The database is reachable but has not been set up for this version of the ledger: it does
+    not exist, or migrations are missing (``pending``).  Run ``creator-ledger migrate``."""
+
+
+class ProviderUnavailableError(PaymentOutcomeUnknownError):
+    """The payment provider could not be reached (a network error: refused, reset, timed out).
+
+    Still an outcome-unknown error: a request that was being sent may have arrived."""

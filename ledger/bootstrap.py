@@ -6,12 +6,15 @@ database, the payment providers) or imports ``stripe``; everything else is hande
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from uuid import uuid4
 
 import stripe
 
+from creator_ledger.adapters import database_errors
+from creator_ledger.adapters.database_errors import DatabaseAddress, probe_postgres
 from creator_ledger.adapters.eventstore import EventStore
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.adapters.payments.port import PaymentProvider
@@ -21,14 +24,17 @@ from creator_ledger.adapters.payments.stripe_connect import (
 )
 from creator_ledger.adapters.payments.webhooks import parse_stripe_webhook
 from creator_ledger.adapters.readmodels import ReadModels
+from creator_ledger.adapters.readmodels.schema import migration_ids
 from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
-from creator_ledger.domain.errors import InvalidInputError, NotFoundError
+from creator_ledger.domain.errors import InvalidInputError, LedgerError, NotFoundError
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import Clock, CommandRunner, utc_now
 from creator_ledger.ledger.creators import Creators
 from creator_ledger.ledger.exclusivity import Exclusivity
 from creator_ledger.ledger.funds import Funds
+from creator_ledger.ledger.journal import Journal
+from creator_ledger.ledger.operations import Operations
 from creator_ledger.ledger.parts import Parts
 from creator_ledger.ledger.payout_runs import PayoutRuns
 from creator_ledger.ledger.payout_status import PayoutStatus
@@ -58,6 +64,7 @@ def read_model_database(settings: Settings, *, create: bool = True) -> tuple[Dat
             settings.postgres_conninfo(),
             max_size=settings.postgres_pool_size,
             timeout_s=settings.connect_timeout_s,
+            options=settings.postgres_session_options(),
         )
         return db, ReadModels(db)
     path = settings.sqlite_path
@@ -76,20 +83,68 @@ def read_model_database(settings: Settings, *, create: bool = True) -> tuple[Dat
     return db, read_models
 
 
+def database_address(settings: Settings) -> DatabaseAddress:
+    """Where the settings say the database is (for errors: no password is ever shown)."""
+    if settings.is_memory:
+        return DatabaseAddress("memory")
+    if not settings.is_postgres:
+        return DatabaseAddress("sqlite", database=str(settings.sqlite_path))
+    p = settings.postgres_parts()
+    return DatabaseAddress(
+        "postgres",
+        host=p["host"],
+        port=p["port"],
+        database=p["dbname"],
+        user=p["user"],
+        schema=settings.postgres_schema,
+        password=p["password"],
+    )
+
+
+@contextmanager
+def database_errors_translated(address: DatabaseAddress) -> Iterator[None]:
+    """Database failures inside become the ledger's own errors (one line, no password)."""
+    try:
+        yield
+    except LedgerError:
+        raise
+    except Exception as e:
+        translated = database_errors.translate(e, address)
+        if translated is None:
+            raise
+        raise translated from e
+
+
 def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) -> Parts:
     """Everything a :class:`~creator_ledger.ledger.facade.CreatorLedger` is made of; without
-    ``create``, only for a ledger that exists already (see :func:`read_model_database`)."""
-    db, read_models = read_model_database(settings, create=create)
-    store = EventStore(
-        settings.eventsourcing_env(),
-        aggregates=AGGREGATES,
-        snapshot_intervals=SNAPSHOT_INTERVALS,
-        connection_options=settings.postgres_options() if settings.is_postgres else None,
-    )
+    ``create``, only for a ledger that exists already (see :func:`read_model_database`).
+
+    On PostgreSQL it first connects once, within ``LEDGER_CONNECT_TIMEOUT_S``, and checks that
+    every migration was applied: an unreachable or unmigrated database is refused at once
+    (:class:`DatabaseUnavailableError`, :class:`NotMigratedError`), naming the host."""
+    address = database_address(settings)
+    with database_errors_translated(address):
+        if settings.is_postgres:
+            probe_postgres(
+                settings.postgres_conninfo(),
+                settings.postgres_session_options(),
+                address,
+                migrations=migration_ids(),
+            )
+        db, read_models = read_model_database(settings, create=create)
+        store = EventStore(
+            settings.eventsourcing_env(),
+            aggregates=AGGREGATES,
+            snapshot_intervals=SNAPSHOT_INTERVALS,
+            connection_options=(
+                settings.postgres_session_options() if settings.is_postgres else None
+            ),
+        )
     aggregates = Aggregates(store)
     runner = CommandRunner(aggregates, clock)
     projector = Projector(store, read_models)
     planner = Planner(projector, settings)
+    exclusivity = Exclusivity(aggregates, runner)
 
     def close() -> None:
         store.close()
@@ -104,7 +159,7 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
         funds=Funds(aggregates, runner),
         creators=Creators(aggregates, runner),
         programs=Programs(aggregates, runner),
-        exclusivity=Exclusivity(aggregates, runner),
+        exclusivity=exclusivity,
         reimbursements=Reimbursements(aggregates, runner),
         queries=Queries(aggregates, projector),
         planner=planner,
@@ -114,6 +169,9 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
         internal=InternalReconciliation(aggregates, projector),
         provider_reconciliation=ProviderReconciliation(projector),
         close=close,
+        journal=Journal(projector),
+        operations=Operations(aggregates, projector, exclusivity),
+        translate_error=lambda e: database_errors.translate(e, address),
     )
 
 

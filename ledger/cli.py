@@ -1,25 +1,36 @@
 """The ``creator-ledger`` command line: parse, build, one call, print.
 
-Tables for people, ``--json`` for machines, progress bars on long work.  Exit codes: 0 ok,
-1 discrepancies or failed items, 2 bad usage or bad input.  The commands live by subject:
+Tables for people, ``--json`` for machines (each with a ``format`` field), progress bars on
+long work (on stderr).  Exit codes (:class:`~.cli_support.ExitCode`): 0 ok, 1 discrepancies or
+failed items, 2 bad usage or bad input, 3 cannot reach the database or the provider, 4 the
+database is not migrated, 70 an internal error.  The commands live by subject:
 :mod:`.cli_queries`, :mod:`.cli_payouts`, :mod:`.cli_demo`; this module assembles them.
 """
 
 from __future__ import annotations
 
+import enum
+import sys
+from typing import Annotated
+
 import typer
 
-from creator_ledger.ledger import cli_queries
+from creator_ledger import __version__
+from creator_ledger.ledger import cli_ops, cli_queries, render
 from creator_ledger.ledger.cli_demo import demo
+from creator_ledger.ledger.cli_journal import journal_app
 from creator_ledger.ledger.cli_payouts import payouts_app, reconcile_provider_command
 from creator_ledger.ledger.cli_support import (
+    STATE,
     DatabaseOption,
     JsonOption,
     guarded,
     opened,
     progress_bar,
+    report_crash,
     settings_for,
 )
+from creator_ledger.ledger.logs import configure_logging
 from creator_ledger.ledger.migrate import migrate as run_migrations
 from creator_ledger.ledger.render import console, print_json, print_report
 
@@ -43,9 +54,80 @@ app.command()(cli_queries.balances)
 app.command()(cli_queries.fund)
 app.command("trial-balance")(cli_queries.trial_balance)
 app.command()(cli_queries.statement)
-app.command()(cli_queries.journal)
+app.add_typer(journal_app, name="journal")
 app.command()(demo)
+app.command()(cli_ops.worker)
+app.command()(cli_ops.serve)
 reconcile_app.command("provider")(reconcile_provider_command)
+
+
+class LogFormatName(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevelName(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+def _command_path(ctx: typer.Context, argv: list[str]) -> list[str]:
+    """The words naming the command about to run (``["payouts", "plan"]``): the subcommands
+    among ``argv``, from the app down to the command."""
+    path: list[str] = []
+    command: object = ctx.command
+    for word in argv:
+        get = getattr(command, "get_command", None)
+        if get is None:
+            break
+        sub = get(ctx, word)
+        if sub is not None:
+            path.append(word)
+            command = sub
+    return path
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"creator-ledger {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def app_options(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="LEDGER_DEBUG", help="Print Python tracebacks of errors."),
+    ] = False,
+    log_format: Annotated[
+        LogFormatName,
+        typer.Option("--log-format", envvar="LEDGER_LOG_FORMAT", help="Log lines on stderr."),
+    ] = LogFormatName.text,
+    log_level: Annotated[
+        LogLevelName | None,
+        typer.Option(
+            "--log-level",
+            envvar="LEDGER_LOG_LEVEL",
+            help="Default: WARNING for one-shot commands, INFO for worker and serve.",
+        ),
+    ] = None,
+) -> None:
+    """An event-sourced, double-entry ledger for paying creators."""
+    del version  # handled by its callback
+    render.COMMAND_PATH[:] = _command_path(ctx, sys.argv[1:])  # --json's format names it
+    STATE.debug = debug
+    STATE.log_format = "json" if log_format == LogFormatName.json else "text"
+    STATE.log_level = log_level.value if log_level is not None else None
+    configure_logging(STATE.log_format, STATE.log_level or "WARNING")
 
 
 # -- migrate ---------------------------------------------------------------------------------
@@ -59,7 +141,12 @@ def migrate(database: DatabaseOption = None) -> None:
         console.print("SQLite needs no migrations: the embedded store creates its schema itself.")
         return
     applied = guarded(lambda: run_migrations(settings))
-    console.print(f"applied: {', '.join(applied)}" if applied else "up to date: nothing to apply")
+    where = f" (schema {settings.postgres_schema})" if settings.postgres_schema != "public" else ""
+    console.print(
+        f"applied{where}: {', '.join(applied)}"
+        if applied
+        else f"up to date{where}: nothing to apply"
+    )
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -106,7 +193,14 @@ def reconcile_internal(database: DatabaseOption = None, json: JsonOption = False
 
 
 def main() -> None:
-    app()
+    """The ``creator-ledger`` program: no Python traceback unless --debug (see
+    :class:`~.cli_support.ExitCode` for the exit codes)."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the last line of defence: one line, an exit code
+        sys.exit(report_crash(e))
 
 
 if __name__ == "__main__":

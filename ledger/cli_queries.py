@@ -1,9 +1,8 @@
-"""``creator-ledger balances|fund|trial-balance|statement|journal``: the ledger's queries."""
+"""``creator-ledger balances|fund|trial-balance|statement``: the ledger's queries (the journal:
+:mod:`.cli_journal`)."""
 
 from __future__ import annotations
 
-import csv
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -227,47 +226,6 @@ def print_statement(s: Statement) -> None:
         )
     for h in s.holds:
         console.print(f"  hold {h['hold_id']} ({h['kind']}): {h['reason']}")
-
-
-def journal(
-    since: Annotated[str | None, typer.Option("--since")] = None,
-    until: Annotated[str | None, typer.Option("--until")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000_000)] = 100_000,
-    database: DatabaseOption = None,
-) -> None:
-    """Export journal lines as CSV (for the general ledger)."""
-    with opened(database, create=False) as cl:
-        rows = cl.journal_lines(
-            since=parse_day(since) if since else None,
-            until=parse_day(until) if until else None,
-            limit=limit,
-        )
-        out = csv.writer(sys.stdout)
-        out.writerow(
-            [
-                "entry_id",
-                "effective_on",
-                "entry_kind",
-                "account_kind",
-                "owner",
-                "currency",
-                "amount_minor",
-                "description",
-            ]
-        )
-        for r in rows:
-            out.writerow(
-                (
-                    r.entry_id,
-                    r.effective_on,
-                    r.entry_kind,
-                    r.account_kind,
-                    r.owner,
-                    r.currency,
-                    r.amount_minor,
-                    r.description,
-                )
-            )
 
 
 # -- projections -----------------------------------------------------------------------------

@@ -15,16 +15,23 @@ so a reader or a tool can follow it.
 from __future__ import annotations
 
 import functools
+import inspect
+import time
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+from creator_ledger.domain.errors import LedgerError
 from creator_ledger.ledger import bootstrap
 from creator_ledger.ledger.commands import utc_now
 from creator_ledger.ledger.creators import Creators
 from creator_ledger.ledger.exclusivity import Exclusivity
 from creator_ledger.ledger.funds import Funds
+from creator_ledger.ledger.journal import Journal
+from creator_ledger.ledger.logs import log_context
+from creator_ledger.ledger.metrics import observe_call, observe_result
+from creator_ledger.ledger.operations import Operations
 from creator_ledger.ledger.parts import Parts
 from creator_ledger.ledger.payout_runs import PayoutRuns
 from creator_ledger.ledger.payout_status import PayoutStatus
@@ -39,17 +46,48 @@ from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
 
 P = ParamSpec("P")
+#: Arguments every call's log lines carry as fields, when it has them.
+_LOGGED = ("idempotency_key", "actor", "creator_ref", "run_id", "payout_id")
 R = TypeVar("R")
 
 
 def _use(
     part: str, method: Callable[Concatenate[Any, P], R]
 ) -> Callable[Concatenate[CreatorLedger, P], R]:
-    """The façade's method for ``method`` of the use case ``part``."""
+    """The façade's method for ``method`` of the use case ``part``: every call is counted,
+    timed and logged (:mod:`.metrics`, with its idempotency key and actor as log fields), and
+    a database failure inside becomes the ledger's own error (:mod:`.bootstrap`)."""
+    name = method.__name__
+    positional = list(inspect.signature(method).parameters)[1:]  # after self
 
     @functools.wraps(method)
     def call(self: CreatorLedger, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return method(getattr(self.parts, part), *args, **kwargs)
+        started = time.perf_counter()
+        given = dict(zip(positional, args, strict=False)) | kwargs
+        fields = {k: given.get(k) for k in _LOGGED}
+        run_id = getattr(given.get("plan"), "run_id", None)  # a payout run's plan names it
+        if fields["run_id"] is None and isinstance(run_id, str):
+            fields["run_id"] = run_id
+
+        def observe(outcome: str) -> None:
+            seconds = time.perf_counter() - started
+            observe_call(name, outcome, seconds, is_command="actor" in given)
+
+        with log_context(command=name, **fields):
+            try:
+                result = method(getattr(self.parts, part), *args, **kwargs)
+            except LedgerError as e:
+                observe(type(e).__name__)
+                raise
+            except Exception as e:
+                translated = self.parts.translate_error(e)  # the database's failures, plainly
+                observe("error" if translated is None else type(translated).__name__)
+                if translated is None:
+                    raise
+                raise translated from e
+            observe("ok")
+            observe_result(result)
+            return result
 
     return call
 
@@ -136,6 +174,8 @@ class CreatorLedger:
     statement = _use("queries", Queries.statement)
     owed = _use("queries", Queries.owed)
     journal_lines = _use("queries", Queries.journal_lines)
+    journal = _use("journal", Journal.journal)
+    journal_summary = _use("journal", Journal.journal_summary)
 
     # -- payouts --------------------------------------------------------------------------------
     plan = _use("planner", Planner.plan)
@@ -153,9 +193,22 @@ class CreatorLedger:
     rebuild_read_models = _use("projector", Projector.rebuild)
     pending_events = _use("projector", Projector.pending)
 
+    # -- operations -----------------------------------------------------------------------------
+    status = _use("operations", Operations.status)
+    ping = _use("operations", Operations.ping)
+    credit_due_instalments_everywhere = _use(
+        "operations", Operations.credit_due_instalments_everywhere
+    )
+
     def events_recorded(self) -> int:
         """How many events the ledger holds (the position of the last one)."""
-        return self.parts.store.max_notification_id()
+        try:
+            return self.parts.store.max_notification_id()
+        except Exception as e:
+            translated = self.parts.translate_error(e)
+            if translated is None:
+                raise
+            raise translated from e
 
 
 __all__ = ["CreatorLedger", "Parts"]

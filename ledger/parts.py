@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from creator_ledger.domain.errors import LedgerError
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.creators import Creators
 from creator_ledger.ledger.exclusivity import Exclusivity
 from creator_ledger.ledger.funds import Funds
+from creator_ledger.ledger.journal import Journal
+from creator_ledger.ledger.operations import Operations
 from creator_ledger.ledger.payout_runs import PayoutRuns
 from creator_ledger.ledger.payout_status import PayoutStatus
 from creator_ledger.ledger.planner import Planner
@@ -50,3 +53,8 @@ class Parts:
     internal: InternalReconciliation
     provider_reconciliation: ProviderReconciliation
     close: Callable[[], None]
+    journal: Journal
+    operations: Operations
+    #: The ledger's own error for a database failure (``DatabaseUnavailableError``,
+    #: ``NotMigratedError``), or None when an exception is not one.
+    translate_error: Callable[[BaseException], LedgerError | None] = lambda _e: None

@@ -328,6 +328,21 @@ class Settings(BaseSettings):
         """The URL itself: psycopg takes it unchanged, with every option it carries."""
         return self.url
 
+    def postgres_session_options(self) -> dict[str, str]:
+        """The URL's options, plus what every connection of the ledger needs: the schema on the
+        search path (``LEDGER_POSTGRES_SCHEMA``; appended to any ``options`` the URL gives) and
+        a libpq ``connect_timeout`` (``LEDGER_CONNECT_TIMEOUT_S``, unless the URL sets one)."""
+        options = self.postgres_options()
+        search_path = f"-c search_path={self.postgres_schema}"
+        options["options"] = " ".join(filter(None, (options.get("options"), search_path)))
+        options.setdefault("connect_timeout", str(self.connect_timeout_whole_s))
+        return options
+
+    @property
+    def connect_timeout_whole_s(self) -> int:
+        """The connect timeout in whole seconds (libpq and the library take integers)."""
+        return max(1, math.ceil(self.connect_timeout_s))
+
     def eventsourcing_env(self) -> dict[str, str]:
         """The ``eventsourcing`` library's configuration for these settings."""
         if self.is_memory:
@@ -345,7 +360,7 @@ class Settings(BaseSettings):
                 "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
                 "POSTGRES_MAX_OVERFLOW": "5",
                 "POSTGRES_LOCK_TIMEOUT": "10",
-                "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(self.connect_timeout_s))),
+                "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout_whole_s),
                 "CREATE_TABLE": "n",  # the schema comes from `creator-ledger migrate`
             }
         return {

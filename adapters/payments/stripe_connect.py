@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from urllib.parse import urlsplit
 
 import stripe
 
@@ -127,6 +128,7 @@ class StripeConnectProvider:
         self.max_network_retries = max_network_retries
         self._transport = transport
         self._api_key = api_key  # only to keep it out of error messages (stripe_errors.redact)
+        self._host = urlsplit(base_url).netloc if base_url else "api.stripe.com"  # for errors
         self._sleep = sleep
         self._page_size = page_size
         self._max_pages = max_pages
@@ -330,10 +332,12 @@ class StripeConnectProvider:
             except stripe.RateLimitError as exc:
                 if attempt == attempts:
                     raise translate(
-                        operation, exc, context, attempts, secret=self._api_key
+                        operation, exc, context, attempts, secret=self._api_key, host=self._host
                     ) from None
                 wait_s = self._transport.rate_limit_wait_s(attempt, retry_after_s(exc.headers))
                 self._sleep(wait_s)
             except stripe.StripeError as exc:
-                raise translate(operation, exc, context, attempt, secret=self._api_key) from None
+                raise translate(
+                    operation, exc, context, attempt, secret=self._api_key, host=self._host
+                ) from None
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

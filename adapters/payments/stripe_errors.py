@@ -26,6 +26,7 @@ from creator_ledger.domain.errors import (
     LedgerError,
     PaymentOutcomeUnknownError,
     PaymentRejectedError,
+    ProviderUnavailableError,
 )
 
 __all__ = ["malformed", "redact", "translate"]
@@ -49,10 +50,13 @@ def translate(
     attempts: int,
     *,
     secret: str,
+    host: str | None = None,
 ) -> LedgerError:
     """The ledger error for ``exc``, raised by ``operation`` after ``attempts`` attempts.
 
-    ``secret`` (the API key) is masked wherever the provider's words are repeated.
+    ``secret`` (the API key) is masked wherever the provider's words are repeated.  A network
+    error (refused, reset, timed out) is a :class:`ProviderUnavailableError` naming ``host``:
+    still an unknown outcome, and one an operator can act on.
     """
     error = exc.error
     error_type = getattr(error, "type", None) if error is not None else None
@@ -83,6 +87,15 @@ def translate(
         if code:
             msg += f" (code {code})"
         return PaymentRejectedError(msg, **fields)
+    if isinstance(exc, stripe.APIConnectionError):
+        where = host or "api.stripe.com"
+        msg = (
+            f"cannot reach Stripe at {where} ({operation}{subject}, {attempts} attempt(s)):"
+            f" {provider_message}"
+        )
+        if operation in {"create_transfer", "reverse_transfer"}:
+            msg += "; its outcome is unknown: look it up, or retry with the same idempotency key"
+        return ProviderUnavailableError(msg, host=where, **fields)
     msg = (
         f"Stripe {operation}{subject} has an unknown outcome after {attempts} attempt(s): "
         f"{provider_message}"

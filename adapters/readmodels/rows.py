@@ -59,6 +59,13 @@ class JournalLine:
     currency: str
     amount_minor: int
     description: str
+    #: the posting's place in its entry (from 0)
+    seq: int = 0
+    #: the creator's own reference, for a creator's account
+    creator_ref: str | None = None
+    #: the event the entry was posted from: "<aggregate id>/<version>"
+    event_id: str = ""
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

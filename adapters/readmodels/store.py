@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from creator_ledger.adapters.readmodels.batch import ProjectionBatch
+from creator_ledger.adapters.readmodels.journal_queries import JournalQueries
 from creator_ledger.adapters.readmodels.queries import ReadModelQueries
 from creator_ledger.adapters.readmodels.schema import READ_MODELS, TABLE_READ_MODEL, migrate_sqlite
 from creator_ledger.adapters.readmodels.writer import RowWriter
@@ -42,7 +43,7 @@ def read_model_names(only: str | Iterable[str] | None = None) -> tuple[str, ...]
     return tuple(n for n in READ_MODEL_NAMES if n in wanted)
 
 
-class ReadModels(ReadModelQueries):
+class ReadModels(ReadModelQueries, JournalQueries):
     """Writes projection batches with their tracking positions, and answers the queries."""
 
     def __init__(self, db: Database) -> None:

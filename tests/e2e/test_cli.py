@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 import subprocess
@@ -100,7 +102,10 @@ def test_queries_print_tables_or_json(demo_db: Path) -> None:
     assert json.loads(tb.stdout)["balanced"] is True
     journal = run("journal", "--limit", "5", "--database", url)
     assert journal.stdout.splitlines()[0].startswith("entry_id,effective_on")
-    assert len(journal.stdout.splitlines()) == 6
+    rows = list(csv.DictReader(io.StringIO(journal.stdout)))
+    assert len({r["entry_id"] for r in rows}) == 5  # --limit counts whole entries
+    assert sum(int(r["amount_minor"]) for r in rows) == 0
+    assert "--after" in journal.stderr
 
 
 def test_bad_usage_exits_2_with_a_clear_message(demo_db: Path) -> None:
@@ -140,3 +145,64 @@ def test_migrate_applies_the_schema_once(pg_template: str) -> None:
     finally:
         with pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_journal_pages_csv_and_json_agree_and_each_page_balances(demo_db: Path) -> None:
+    url = f"sqlite:///{demo_db}"
+    whole = run("journal", "--all", "--limit", "3", "--database", url)
+    assert whole.returncode == 0, whole.stderr
+    rows = list(csv.DictReader(io.StringIO(whole.stdout)))
+    assert list(rows[0])[:8] == [
+        "entry_id",
+        "effective_on",
+        "entry_kind",
+        "account_kind",
+        "owner",
+        "currency",
+        "amount_minor",
+        "description",
+    ]
+    assert {"line_id", "creator_ref", "event_id", "recorded_at"} <= set(rows[0])
+    assert any(r["creator_ref"].startswith("creator-") for r in rows)
+
+    first = json.loads(run("journal", "--json", "--limit", "3", "--database", url).stdout)
+    assert first["format"] == "creator-ledger/journal/v1"
+    assert first["entries"] == 3
+    lines = list(first["lines"])
+    cursor = first["next_cursor"]
+    while cursor is not None:
+        page = json.loads(
+            run("journal", "--json", "--limit", "50", "--after", cursor, "--database", url).stdout
+        )
+        assert sum(ln["amount_minor"] for ln in page["lines"]) == 0  # whole entries
+        lines += page["lines"]
+        cursor = page["next_cursor"]
+    assert [ln["line_id"] for ln in lines] == [r["line_id"] for r in rows]
+
+    summary = run("journal", "summary", "--period", "month", "--json", "--database", url)
+    assert summary.returncode == 0, summary.stderr
+    body = json.loads(summary.stdout)
+    assert body["format"] == "creator-ledger/journal-summary/v1"
+    assert {ln["line_id"].split("/")[0] for ln in body["lines"]} >= {"2026-01"}
+    assert set(body["net_by_currency"].values()) == {0}
+    as_csv = run("journal", "summary", "--database", url)
+    assert as_csv.stdout.startswith("line_id,period,account_kind,currency,debit_minor")
+
+
+def test_json_outputs_carry_their_format_and_the_version_is_printed(demo_db: Path) -> None:
+    url = f"sqlite:///{demo_db}"
+    for args, kind in (
+        (["balances", "creator-0003"], "balances"),
+        (["trial-balance"], "trial-balance"),
+        (["reconcile", "internal"], "reconcile-internal"),
+        (["payouts", "plan", "--currency", "USD"], "payout-plan"),
+    ):
+        done = run(*args, "--json", "--database", url)
+        assert json.loads(done.stdout)["format"].startswith("creator-ledger/"), args
+        if kind != "payout-plan":
+            assert json.loads(done.stdout)["format"] == f"creator-ledger/{kind}/v1"
+    from creator_ledger import __version__
+
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"creator-ledger {__version__}"

@@ -103,3 +103,19 @@ def test_the_readme_table_is_generated_from_the_settings_class() -> None:
     end = readme.index("<!-- /settings-table -->")
     table = readme[readme.index("\n", start) : end].strip()
     assert table == settings_table()
+
+
+def test_every_postgres_connection_gets_the_schema_and_the_connect_timeout() -> None:
+    settings = Settings(
+        database_url="postgresql://u@db/ledger?sslmode=require&options=-c%20statement_timeout%3D5s",
+        postgres_schema="ledger_ops",
+        connect_timeout_s=2.5,
+    )
+    options = settings.postgres_session_options()
+    assert options["sslmode"] == "require"
+    assert options["options"] == "-c statement_timeout=5s -c search_path=ledger_ops"
+    assert options["connect_timeout"] == "3"  # whole seconds, rounded up
+    assert settings.eventsourcing_env()["POSTGRES_SCHEMA"] == "ledger_ops"
+    assert settings.eventsourcing_env()["POSTGRES_CONNECT_TIMEOUT"] == "3"
+    explicit = Settings(database_url="postgresql://u@db/ledger?connect_timeout=9")
+    assert explicit.postgres_session_options()["connect_timeout"] == "9"  # the URL's own wins
