@@ -5,6 +5,7 @@ from creator_ledger import CreatorLedger
 
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
+    ApprovalRefusedError,
     ConcurrencyError,
     CurrencyMismatchError,
     IdempotencyConflictError,
@@ -18,6 +19,7 @@ from creator_ledger.domain.errors import (
     NotFoundError,
     PaymentOutcomeUnknownError,
     PaymentRejectedError,
+    RunNotApprovedError,
     StalePlanError,
     UnknownCurrencyError,
     WebhookSignatureError,
@@ -29,6 +31,7 @@ from creator_ledger.ledger.settings import Settings
 
 __all__ = [
     "AlreadyExistsError",
+    "ApprovalRefusedError",
     "ConcurrencyError",
     "CreatorLedger",
     "CreatorRecord",
@@ -46,6 +49,7 @@ __all__ = [
     "PaymentRejectedError",
     "PoolShareRule",
     "RatePerMilleRule",
+    "RunNotApprovedError",
     "Settings",
     "StalePlanError",
     "UnknownCurrencyError",
