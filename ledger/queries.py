@@ -213,6 +213,7 @@ class Queries:
                     currency=row.currency,
                     amount_minor=normal_balance(row.account_kind, row.amount_minor),
                     explanation=explanation,
+                    actor=row.actor,
                 )
             )
         bonuses = [
