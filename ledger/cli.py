@@ -2,7 +2,8 @@
 
 Tables for people, ``--json`` for machines, progress bars on long work.  Exit codes: 0 ok,
 1 discrepancies or failed items, 2 bad usage or bad input.  The commands live by subject:
-:mod:`.cli_queries`, :mod:`.cli_payouts`, :mod:`.cli_demo`; this module assembles them.
+:mod:`.cli_queries`, :mod:`.cli_payouts`, :mod:`.cli_audit`, :mod:`.cli_demo`; this module
+assembles them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from creator_ledger.ledger import cli_queries
+from creator_ledger.ledger.cli_audit import audit
 from creator_ledger.ledger.cli_demo import demo
 from creator_ledger.ledger.cli_payouts import payouts_app, reconcile_provider_command
 from creator_ledger.ledger.cli_support import (
@@ -45,6 +47,7 @@ app.command("trial-balance")(cli_queries.trial_balance)
 app.command()(cli_queries.statement)
 app.command()(cli_queries.journal)
 app.command()(demo)
+app.command()(audit)
 reconcile_app.command("provider")(reconcile_provider_command)
 
 

@@ -163,7 +163,7 @@ def print_statement(s: Statement) -> None:
     console.print(
         table(
             "Lines",
-            ["date", "what", "account", "amount", "why"],
+            ["date", "what", "account", "amount", "why", "by"],
             [
                 (
                     ln.effective_on,
@@ -171,6 +171,7 @@ def print_statement(s: Statement) -> None:
                     ln.account,
                     money(ln.amount_minor, ln.currency),
                     _explain(ln.explanation, ln.currency),
+                    ln.actor or "-",
                 )
                 for ln in s.lines
             ],
@@ -253,6 +254,7 @@ def journal(
                 "currency",
                 "amount_minor",
                 "description",
+                "actor",
             ]
         )
         for r in rows:
@@ -266,6 +268,7 @@ def journal(
                     r.currency,
                     r.amount_minor,
                     r.description,
+                    r.actor or "",
                 )
             )
 
