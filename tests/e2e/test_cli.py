@@ -43,6 +43,11 @@ def test_the_demo_prints_the_same_story_for_the_same_seed() -> None:
         "Statement of creator-0007",
         "rejected",
         "clean",
+        "proposed by op:ana@finance.example",
+        "approvals: 1 of 1 (op:ben@controller.example)",
+        "executed by svc:payout-runner",
+        "tax_info_missing",
+        "payout_account_changed_recently",
     ):
         assert expected in out
     other = run("demo", "--creators", "60", "--seed", "4")
@@ -100,6 +105,8 @@ def test_queries_print_tables_or_json(demo_db: Path) -> None:
     assert json.loads(tb.stdout)["balanced"] is True
     journal = run("journal", "--limit", "5", "--database", url)
     assert journal.stdout.splitlines()[0].startswith("entry_id,effective_on")
+    assert journal.stdout.splitlines()[0].endswith(",description,actor")
+    assert all(line.endswith(",op:demo") for line in journal.stdout.splitlines()[1:])
     assert len(journal.stdout.splitlines()) == 6
 
 
