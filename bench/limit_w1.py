@@ -44,14 +44,19 @@ from creator_ledger.domain.accounts import (
     FUND_SPENT,
 )
 from creator_ledger.domain.allocation import split_pool
+from creator_ledger.domain.book import AccountBook
+from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.domain.ids import book_shard_hex, stable_id
+from creator_ledger.domain.period import ProgramPeriod
+from creator_ledger.domain.program import ViewProgram
 
-BOOK_TOPIC = "creator_ledger.domain.book:AccountBook.ViewEarningsCredited"
-PERIOD_CLOSED_TOPIC = "creator_ledger.domain.period:ProgramPeriod.Closed"
-PROGRAM_CLOSED_TOPIC = "creator_ledger.domain.program:ViewProgram.PeriodClosed"
-SPENT_TOPIC = "creator_ledger.domain.fund:CreatorFund.CommitmentSpent"
-RELEASED_TOPIC = "creator_ledger.domain.fund:CreatorFund.CommitmentReleased"
-RECORD_TOPIC = "creator_ledger.domain.idempotency:CommandRecord.Recorded"
+BOOK_TOPIC = AccountBook.ViewEarningsCredited.TOPIC
+PERIOD_CLOSED_TOPIC = ProgramPeriod.Closed.TOPIC
+PROGRAM_CLOSED_TOPIC = ViewProgram.PeriodClosed.TOPIC
+SPENT_TOPIC = CreatorFund.CommitmentSpent.TOPIC
+RELEASED_TOPIC = CreatorFund.CommitmentReleased.TOPIC
+RECORD_TOPIC = CommandRecord.Recorded.TOPIC
 
 EVENTS, ENTRIES, POSTINGS, BALANCES = (
     "w1_events",
@@ -291,7 +296,7 @@ def _pending_events(
             RECORD_TOPIC,
             {
                 "timestamp": now,
-                "originator_topic": "creator_ledger.domain.idempotency:CommandRecord",
+                "originator_topic": CommandRecord.TOPIC,
                 "key": key,
                 "command": "close_period",
                 "fingerprint": hashlib.sha256(repr(result).encode()).hexdigest(),

@@ -77,12 +77,12 @@ BEGIN
         FROM bench_limit.w2_events WHERE originator_id = p_book;
     INSERT INTO bench_limit.w2_events (originator_id, originator_version, topic, state) VALUES
         (p_claim, v_claim + 1,
-         'creator_ledger.domain.reimbursement:ReimbursementClaim.ItemApproved', p_states[1]),
+         'creator-ledger/ReimbursementClaim.ItemApproved', p_states[1]),
         (p_creator, v_creator + 1,
-         'creator_ledger.domain.creator:Creator.ReimbursementBudgetUsed', p_states[2]),
+         'creator-ledger/Creator.ReimbursementBudgetUsed', p_states[2]),
         (p_book, v_book + 1,
-         'creator_ledger.domain.book:AccountBook.ReimbursementCredited', p_states[3]),
-        (p_command, 1, 'creator_ledger.domain.idempotency:CommandRecord.Recorded', p_states[4]);
+         'creator-ledger/AccountBook.ReimbursementCredited', p_states[3]),
+        (p_command, 1, 'creator-ledger/CommandRecord.Recorded', p_states[4]);
     RETURN NULL;
 END
 $body$
@@ -188,7 +188,7 @@ def _states(item: Item) -> list[bytes]:
         scratch.event_state(
             {
                 "timestamp": now,
-                "originator_topic": "creator_ledger.domain.idempotency:CommandRecord",
+                "originator_topic": CommandRecord.TOPIC,
                 "key": key,
                 "command": "approve_claim_item",
                 "fingerprint": fingerprint,

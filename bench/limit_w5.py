@@ -153,7 +153,7 @@ class Rebuild(JournalRules, EntityRows):
             handler(Event(nid, oid, version, loads(state)))
 
     def _handler(self, topic: str, nid: int) -> Callable[[Event], None] | None:
-        name = topic.partition(":")[2]
+        name = topic.rpartition("/")[2]  # creator-ledger/<Aggregate>.<Event>
         handler = self._handlers.get(name)
         if handler is None and name not in NO_ROWS:
             msg = f"the W5 limit does not know how to project {topic} (notification {nid})"

@@ -20,6 +20,7 @@ WARMUP_OPS = 20
 WARMUP_READS = 200
 ITEMS_PER_CLAIM = 5
 ACTOR = "svc:bench"
+APPROVER = "op:bench-approver"
 
 
 def at(d: date, hour: int = 12) -> datetime:
@@ -317,15 +318,21 @@ def w3_reads(cl: CreatorLedger, creators: int, samples: int) -> dict[str, Any]:
 
 
 def w4_payouts(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
+    """The dry run, then the run's workflow: proposed, approved by another actor (each
+    re-derives the plan to check it), executed (re-derives it once more before paying)."""
     with timed() as plan_t:
         plan = cl.plan(currency="USD")
+    with timed() as propose_t:
+        run = cl.propose(currency="USD", idempotency_key="w4-propose", actor=ACTOR)
+        cl.approve(run.run_id, idempotency_key="w4-approve", actor=APPROVER)
     with timed() as exec_t:
-        result = cl.execute(plan, provider, actor=ACTOR)
+        result = cl.execute(run.run_id, provider, actor=ACTOR)
     assert result.complete
     assert result.paid == len(plan.lines)
     return {
         "plan_creators": len(plan.lines) + len(plan.excluded),
         "plan_s": plan_t.seconds,
+        "propose_approve_s": propose_t.seconds,
         "payouts": result.paid,
         "execute_s": exec_t.seconds,
         "payouts_per_s": result.paid / exec_t.seconds,

@@ -69,6 +69,15 @@ class ConcurrencyError(LedgerError):
     """A write kept conflicting with concurrent writers; nothing was written."""
 
 
+class ApprovalRefusedError(InvalidStateError):
+    """An approval breaks a payout control: the proposer approving their own run, an actor
+    approving twice, or a run over its currency's run limit (``rule`` says which)."""
+
+
+class RunNotApprovedError(InvalidStateError):
+    """A payout run was executed before enough distinct approvers released it."""
+
+
 class StalePlanError(LedgerError):
     """A payout plan no longer matches the balances it was computed from."""
 

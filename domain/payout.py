@@ -4,6 +4,11 @@ Life: ``requested`` (payable -> in transit, on the creator's book) -> the provid
 ``paid`` (in transit -> cash) or ``failed`` (back to payable, with the reason).  A paid payout
 may later be ``reversed`` by the provider.
 
+A reversal the provider reports while the payout is still ``requested`` (the transfer was made,
+but the executor died before it recorded the answer) is recorded at once
+(``ReversalReported``) and takes effect when the payout's outcome is recorded: it is never
+acknowledged without taking effect.  The payout run lives in :mod:`domain.payout_run`.
+
 The provider idempotency key is derived from the payout id and fixed in the ``Requested``
 event, before the first attempt; every retry, after any crash, reuses it.  An unknown outcome
 is resolved by asking the provider (``find_transfer``), never by sending under a new key.
@@ -12,6 +17,7 @@ is resolved by asking the provider (``find_transfer``), never by sending under a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -54,6 +60,18 @@ class Payout(Aggregate):
         reason: str
         effective_at: datetime
 
+    class ReversalReported(Aggregate.Event):
+        """The provider reported ``amount_reversed_minor`` (in all) of transfer
+        ``transfer_id`` reversed while this payout's outcome was not recorded yet; it is
+        applied (as ``Reversed``) once the payout is recorded as paid by that transfer."""
+
+        TOPIC = "creator-ledger/Payout.ReversalReported"
+        reversal_id: str
+        transfer_id: str
+        amount_reversed_minor: int
+        reason: str
+        effective_at: datetime
+
     class Created(Aggregate.Created):
         """Not recorded: ``Requested`` creates the aggregate (the library defines this name
         for every aggregate, and so it needs a topic too)."""
@@ -86,10 +104,14 @@ class Payout(Aggregate):
         self.amount_minor = amount_minor
         self.destination = destination
         self.idempotency_key = idempotency_key
+        self.requested_at = effective_at
         self.status = "requested"
         self.transfer_id: str | None = None
         self.failure: str | None = None
         self.reversed_minor = 0
+        #: [reversal id, transfer id, amount reversed in all] reported before the outcome
+        self.reported_reversal: list[Any] | None = None
+        self.reported_reversal_at: datetime | None = None
 
     @classmethod
     def request(
@@ -141,10 +163,57 @@ class Payout(Aggregate):
             effective_at=effective_at,
         )
 
+    def report_reversal(
+        self,
+        reversal_id: str,
+        transfer_id: str,
+        amount_reversed_minor: int,
+        *,
+        reason: str,
+        effective_at: datetime,
+    ) -> bool:
+        """Record a reversal reported while the outcome is unknown; False if it says nothing
+        new (the same or a smaller amount was reported already)."""
+        self._check("requested")
+        if not 0 < amount_reversed_minor <= self.amount_minor:
+            msg = f"payout {self.id} cannot have {amount_reversed_minor} reversed"
+            raise InvalidStateError(msg, payout_id=str(self.id))
+        known = self.reported_reversal
+        if known is not None and known[1] == transfer_id and known[2] >= amount_reversed_minor:
+            return False
+        self._reversal_reported(
+            reversal_id=reversal_id,
+            transfer_id=transfer_id,
+            amount_reversed_minor=amount_reversed_minor,
+            reason=reason,
+            effective_at=effective_at,
+        )
+        return True
+
+    def pending_reversal_minor(self) -> int:
+        """What a reversal reported before the outcome still has to take back, once this
+        payout is paid by the transfer it names (0: nothing)."""
+        known = self.reported_reversal
+        if known is None or self.status != "paid" or known[1] != self.transfer_id:
+            return 0
+        return max(0, min(int(known[2]), self.amount_minor) - self.reversed_minor)
+
     def _check(self, status: str) -> None:
         if self.status != status:
             msg = f"payout {self.id} is {self.status}, not {status}"
             raise InvalidStateError(msg, payout_id=str(self.id), status=self.status)
+
+    @event(ReversalReported)
+    def _reversal_reported(
+        self,
+        reversal_id: str,
+        transfer_id: str,
+        amount_reversed_minor: int,
+        reason: str,
+        effective_at: datetime,
+    ) -> None:
+        self.reported_reversal = [reversal_id, transfer_id, amount_reversed_minor]
+        self.reported_reversal_at = effective_at
 
     @event(Paid)
     def _paid(
@@ -170,95 +239,3 @@ class Payout(Aggregate):
         self.reversed_minor += amount_minor
         if fully_reversed:
             self.status = "reversed"
-
-
-class PayoutRun(Aggregate):
-    """The execution of one payout plan: which batches of it have been requested.
-
-    Batches are fixed by the plan (its lines in order, cut every ``batch_size``), so a run that
-    is interrupted and started again skips the batches it has requested and goes on with the
-    rest; two executors of the same plan race on this aggregate's version, and the loser
-    moves on to the next batch.
-    """
-
-    TOPIC = "creator-ledger/PayoutRun"
-
-    class Started(Aggregate.Created):
-        TOPIC = "creator-ledger/PayoutRun.Started"
-        run_id: str
-        plan_hash: str
-        currency: str
-        lines: int
-        total_minor: int
-        batch_size: int
-        effective_at: datetime
-
-    class BatchRequested(Aggregate.Event):
-        TOPIC = "creator-ledger/PayoutRun.BatchRequested"
-        batch: int
-        requested: int
-        skipped: list[list[str]]  # [creator_id, reason] left out because their balance changed
-        effective_at: datetime
-
-    class Finished(Aggregate.Event):
-        TOPIC = "creator-ledger/PayoutRun.Finished"
-        paid: int
-        failed: int
-        effective_at: datetime
-
-    class Created(Aggregate.Created):
-        """Not recorded: ``Started`` creates the aggregate (the library defines this name
-        for every aggregate, and so it needs a topic too)."""
-
-        TOPIC = "creator-ledger/PayoutRun.Created"
-
-    @staticmethod
-    def create_id(run_id: str) -> UUID:
-        return stable_id("payout-run", run_id)
-
-    @event(Started)
-    def __init__(
-        self,
-        run_id: str,
-        plan_hash: str,
-        currency: str,
-        lines: int,
-        total_minor: int,
-        batch_size: int,
-        effective_at: datetime,
-    ) -> None:
-        self.run_id = run_id
-        self.plan_hash = plan_hash
-        self.currency = currency
-        self.lines = lines
-        self.total_minor = total_minor
-        self.batch_size = batch_size
-        self.batches: dict[str, int] = {}  # batch number (str) -> payouts requested
-        self.skipped: list[list[str]] = []
-        self.finished = False
-
-    def has_requested(self, batch: int) -> bool:
-        return str(batch) in self.batches
-
-    def record_batch(
-        self, batch: int, requested: int, skipped: list[list[str]], *, effective_at: datetime
-    ) -> None:
-        assert not self.has_requested(batch), batch
-        self._batch_requested(
-            batch=batch, requested=requested, skipped=skipped, effective_at=effective_at
-        )
-
-    def finish(self, *, paid: int, failed: int, effective_at: datetime) -> None:
-        if not self.finished:
-            self._finished(paid=paid, failed=failed, effective_at=effective_at)
-
-    @event(BatchRequested)
-    def _batch_requested(
-        self, batch: int, requested: int, skipped: list[list[str]], effective_at: datetime
-    ) -> None:
-        self.batches[str(batch)] = requested
-        self.skipped.extend(skipped)
-
-    @event(Finished)
-    def _finished(self, paid: int, failed: int, effective_at: datetime) -> None:
-        self.finished = True

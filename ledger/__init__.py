@@ -5,6 +5,7 @@ from creator_ledger import CreatorLedger
 
 from creator_ledger.domain.errors import (
     AlreadyExistsError,
+    ApprovalRefusedError,
     ConcurrencyError,
     CurrencyMismatchError,
     DatabaseUnavailableError,
@@ -21,6 +22,7 @@ from creator_ledger.domain.errors import (
     PaymentOutcomeUnknownError,
     PaymentRejectedError,
     ProviderUnavailableError,
+    RunNotApprovedError,
     StalePlanError,
     UnknownCurrencyError,
     WebhookSignatureError,
@@ -32,6 +34,7 @@ from creator_ledger.ledger.settings import Settings
 
 __all__ = [
     "AlreadyExistsError",
+    "ApprovalRefusedError",
     "ConcurrencyError",
     "CreatorLedger",
     "CreatorRecord",
@@ -52,6 +55,7 @@ __all__ = [
     "PoolShareRule",
     "ProviderUnavailableError",
     "RatePerMilleRule",
+    "RunNotApprovedError",
     "Settings",
     "StalePlanError",
     "UnknownCurrencyError",

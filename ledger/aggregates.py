@@ -19,7 +19,8 @@ from creator_ledger.domain.errors import NotFoundError
 from creator_ledger.domain.exclusivity import ExclusivityAgreement
 from creator_ledger.domain.fund import CreatorFund
 from creator_ledger.domain.ids import BOOK_SHARDS, book_shard
-from creator_ledger.domain.payout import Payout, PayoutRun
+from creator_ledger.domain.payout import Payout
+from creator_ledger.domain.payout_run import PayoutRun
 from creator_ledger.domain.period import ProgramPeriod
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.domain.reimbursement import ReimbursementClaim

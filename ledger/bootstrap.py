@@ -17,18 +17,19 @@ from creator_ledger.adapters import database_errors
 from creator_ledger.adapters.database_errors import DatabaseAddress, probe_postgres
 from creator_ledger.adapters.eventstore import EventStore
 from creator_ledger.adapters.payments.memory import InMemoryProvider
-from creator_ledger.adapters.payments.port import PaymentProvider
+from creator_ledger.adapters.payments.port import PaymentProvider, ProviderEvent
 from creator_ledger.adapters.payments.stripe_connect import (
     StripeConnectProvider,
     StripeTransportOptions,
 )
-from creator_ledger.adapters.payments.webhooks import parse_stripe_webhook
+from creator_ledger.adapters.payments.webhooks import livemode_of_key, parse_stripe_webhook
 from creator_ledger.adapters.readmodels import ReadModels
 from creator_ledger.adapters.readmodels.schema import migration_ids
 from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
 from creator_ledger.domain.errors import InvalidInputError, LedgerError, NotFoundError
 from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.audit import Audit
 from creator_ledger.ledger.commands import Clock, CommandRunner, utc_now
 from creator_ledger.ledger.creators import Creators
 from creator_ledger.ledger.exclusivity import Exclusivity
@@ -37,7 +38,9 @@ from creator_ledger.ledger.journal import Journal
 from creator_ledger.ledger.operations import Operations
 from creator_ledger.ledger.parts import Parts
 from creator_ledger.ledger.payout_runs import PayoutRuns
+from creator_ledger.ledger.payout_settlement import PayoutSettlement
 from creator_ledger.ledger.payout_status import PayoutStatus
+from creator_ledger.ledger.payout_workflow import PayoutWorkflow
 from creator_ledger.ledger.planner import Planner
 from creator_ledger.ledger.programs import Programs
 from creator_ledger.ledger.projections import Projector
@@ -143,8 +146,9 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
     aggregates = Aggregates(store)
     runner = CommandRunner(aggregates, clock)
     projector = Projector(store, read_models)
-    planner = Planner(projector, settings)
+    planner = Planner(projector, settings, clock)
     exclusivity = Exclusivity(aggregates, runner)
+    workflow = PayoutWorkflow(aggregates, runner, planner, settings)
 
     def close() -> None:
         store.close()
@@ -163,16 +167,31 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
         reimbursements=Reimbursements(aggregates, runner),
         queries=Queries(aggregates, projector),
         planner=planner,
-        runs=PayoutRuns(aggregates, planner, clock),
-        status=PayoutStatus(projector),
-        provider_events=ProviderEvents(aggregates, runner, projector, parse_stripe_webhook),
+        runs=PayoutRuns(aggregates, planner, workflow, clock),
+        status=PayoutStatus(aggregates, projector, settings),
+        provider_events=ProviderEvents(aggregates, runner, projector, webhook_parser(settings)),
         internal=InternalReconciliation(aggregates, projector),
         provider_reconciliation=ProviderReconciliation(projector),
         close=close,
+        workflow=workflow,
+        settlement=PayoutSettlement(aggregates, runner),
+        audit=Audit(projector),
         journal=Journal(projector),
         operations=Operations(aggregates, projector, exclusivity),
         translate_error=lambda e: database_errors.translate(e, address),
     )
+
+
+def webhook_parser(settings: Settings) -> Callable[[bytes, str, str], ProviderEvent]:
+    """Stripe webhooks verified and parsed; with a Stripe key configured, an event from the
+    other mode than the key's (test or live) is refused."""
+    key = settings.stripe_secret_key
+    livemode = livemode_of_key(key.get_secret_value()) if key is not None else None
+
+    def parse(raw_body: bytes, signature_header: str, secret: str) -> ProviderEvent:
+        return parse_stripe_webhook(raw_body, signature_header, secret, livemode=livemode)
+
+    return parse
 
 
 def build_provider(settings: Settings) -> PaymentProvider:

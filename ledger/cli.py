@@ -4,7 +4,8 @@ Tables for people, ``--json`` for machines (each with a ``format`` field), progr
 long work (on stderr).  Exit codes (:class:`~.cli_support.ExitCode`): 0 ok, 1 discrepancies or
 failed items, 2 bad usage or bad input, 3 cannot reach the database or the provider, 4 the
 database is not migrated, 70 an internal error.  The commands live by subject:
-:mod:`.cli_queries`, :mod:`.cli_payouts`, :mod:`.cli_demo`; this module assembles them.
+:mod:`.cli_queries`, :mod:`.cli_payouts`, :mod:`.cli_audit`,
+:mod:`.cli_journal`, :mod:`.cli_ops`, :mod:`.cli_demo`; this module assembles them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 
 from creator_ledger import __version__
 from creator_ledger.ledger import cli_ops, cli_queries, render
+from creator_ledger.ledger.cli_audit import audit
 from creator_ledger.ledger.cli_demo import demo
 from creator_ledger.ledger.cli_journal import journal_app
 from creator_ledger.ledger.cli_payouts import payouts_app, reconcile_provider_command
@@ -58,6 +60,7 @@ app.add_typer(journal_app, name="journal")
 app.command()(demo)
 app.command()(cli_ops.worker)
 app.command()(cli_ops.serve)
+app.command()(audit)
 reconcile_app.command("provider")(reconcile_provider_command)
 
 

@@ -12,7 +12,7 @@ import typer
 from creator_ledger.adapters.payments.port import PaymentProvider
 from creator_ledger.ledger import bootstrap
 from creator_ledger.ledger import demo as demo_story
-from creator_ledger.ledger.cli_payouts import print_plan, print_run
+from creator_ledger.ledger.cli_payouts_render import print_plan, print_run, print_status
 from creator_ledger.ledger.cli_queries import (
     balance_line,
     print_fund,
@@ -44,7 +44,11 @@ def demo(
         path = database or Path(tmp) / "demo.sqlite"
         clock = demo_story.StoryClock(demo_story.at(demo_story.START, 0))
         provider = bootstrap.memory_provider(clock=clock)
-        settings = Settings(database_url=f"sqlite:///{path}", payment_provider="memory")
+        settings = Settings(
+            database_url=f"sqlite:///{path}",
+            payment_provider="memory",
+            new_account_hold_days=demo_story.NEW_ACCOUNT_HOLD_DAYS,
+        )
         with CreatorLedger.open(settings, clock=clock) as cl:
             steps = demo_story.STEPS
             with progress_bar("seed story") as bar:
@@ -96,10 +100,15 @@ def print_demo(cl: CreatorLedger, result: demo_story.DemoResult, provider: Payme
     console.print(f"  late usage for {demo_story.START} was counted in period {counted_in}")
     print_trial_balance(cl.trial_balance())
     assert result.plan is not None
+    assert result.status is not None
     console.print("\n[bold]Second payout run[/bold]: the dry run an operator sees first")
     print_plan(result.plan)
     for run in result.runs:
         print_run(run)
+    console.print(
+        "\n[bold]Second payout run[/bold]: proposed, approved by another person, executed"
+    )
+    print_status(result.status)
     print_statement(
         cl.statement(result.statement_creator, since=demo_story.START, until=date(2026, 6, 30))
     )

@@ -1,9 +1,15 @@
-"""``creator-ledger payouts plan|execute|status`` and ``creator-ledger reconcile provider``."""
+"""``creator-ledger payouts plan|propose|show|approve|reject|execute|status|settle`` and
+``creator-ledger reconcile provider``.
+
+A payout run goes ``propose`` (one actor) -> ``approve`` (another) -> ``execute`` -> ``status``;
+``plan`` is the dry run, which writes nothing.  Every command that writes to the ledger needs
+``--actor`` (or ``LEDGER_ACTOR``).  Files (``--out``) are views: they never overwrite an existing
+file without ``--force``, nor the ledger's own database.
+"""
 
 from __future__ import annotations
 
-import csv
-import sys
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +17,14 @@ from typing import Annotated
 import typer
 
 from creator_ledger.ledger.bootstrap import build_provider
+from creator_ledger.ledger.cli_files import check_output, write_output
+from creator_ledger.ledger.cli_payouts_render import (
+    print_plan,
+    print_run,
+    print_run_summary,
+    print_status,
+    write_plan_csv,
+)
 from creator_ledger.ledger.cli_support import (
     ActorOption,
     DatabaseOption,
@@ -22,173 +36,61 @@ from creator_ledger.ledger.cli_support import (
     optional_day,
     progress_bar,
 )
-from creator_ledger.ledger.plan import PayoutPlan, plan_summary
-from creator_ledger.ledger.render import console, money, print_json, print_report, table
-from creator_ledger.ledger.results import RunResult
+from creator_ledger.ledger.plan import PayoutPlan
+from creator_ledger.ledger.render import console, print_json, print_report
 
 payouts_app = typer.Typer(
-    help="Payout runs: plan (the dry run), execute, status.", no_args_is_help=True
+    help="Payout runs: plan (the dry run), propose, approve or reject, execute, status, settle.",
+    no_args_is_help=True,
 )
 
-#: Rows of each kind a table shows; --json, --csv and --out have them all.
-SHOWN = 25
+CurrencyOption = Annotated[str, typer.Option(help="ISO 4217 currency of the run.")]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Pay at most what was payable at the end of this business day (less what was"
+        " paid since).",
+    ),
+]
+ThresholdOption = Annotated[
+    int | None, typer.Option(help="Minimum payout in minor units (default: per currency).")
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")]
+KeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="The command's idempotency key (a repeat with the same key changes nothing);"
+        " default: derived from the command.",
+    ),
+]
 
 
-def print_plan(plan: PayoutPlan) -> None:
-    c = plan.currency
-    s = plan_summary(plan)
-    console.print(f"[bold]Payout plan {plan.run_id}[/bold] (dry run: nothing is paid or written)")
-    console.print(
-        table(
-            "Totals",
-            [
-                "currency",
-                "payouts",
-                "total",
-                "offsets",
-                "offset total",
-                "excluded",
-                "excluded total",
-            ],
-            [
-                (
-                    c,
-                    s["payouts"],
-                    money(s["total_minor"], c),
-                    s["offsets"],
-                    money(s["offset_total_minor"], c),
-                    s["excluded"],
-                    money(s["excluded_total_minor"], c),
-                )
-            ],
-            right=(1, 2, 3, 4, 5, 6),
-        )
-    )
-    if plan.lines:
-        rows: list[tuple[str, ...]] = [
-            (
-                x.creator_ref,
-                x.destination,
-                money(x.payable_minor, c),
-                money(x.offset_minor, c),
-                money(x.amount_minor, c),
-            )
-            for x in plan.lines[:SHOWN]
-        ]
-        more = f" (first {SHOWN} of {len(plan.lines)})" if len(plan.lines) > SHOWN else ""
-        console.print(
-            table(
-                f"Payouts{more}",
-                ["creator", "account", "payable", "offset", "pays"],
-                rows,
-                right=(2, 3, 4),
-            )
-        )
-    if plan.offsets:
-        rows = [
-            (o.creator_ref, money(o.receivable_minor, c), money(o.amount_minor, c))
-            for o in plan.offsets[:SHOWN]
-        ]
-        console.print(
-            table(
-                "Receivable offsets (recovered from earnings)",
-                ["creator", "owed", "recovered now"],
-                rows,
-                right=(1, 2),
-            )
-        )
-    if plan.excluded:
-        by_reason = ", ".join(f"{r}: {n}" for r, n in s["excluded_by_reason"].items())
-        rows = [
-            (x.creator_ref, money(x.payable_minor, c), ", ".join(x.reasons), x.detail)
-            for x in plan.excluded[:SHOWN]
-        ]
-        more = f" (first {SHOWN} of {len(plan.excluded)})" if len(plan.excluded) > SHOWN else ""
-        console.print(
-            table(
-                f"Left out{more} — {by_reason}",
-                ["creator", "balance", "reasons", "why"],
-                rows,
-                right=(1,),
-            )
-        )
-
-
-def write_plan_csv(plan: PayoutPlan) -> None:
-    out = csv.writer(sys.stdout)
-    out.writerow(
-        [
-            "kind",
-            "creator_ref",
-            "creator_id",
-            "destination",
-            "payable_minor",
-            "offset_minor",
-            "amount_minor",
-            "currency",
-            "reasons",
-        ]
-    )
-    for x in plan.lines:
-        out.writerow(
-            [
-                "payout",
-                x.creator_ref,
-                x.creator_id,
-                x.destination,
-                x.payable_minor,
-                x.offset_minor,
-                x.amount_minor,
-                plan.currency,
-                "",
-            ]
-        )
-    for o in plan.offsets:
-        out.writerow(
-            ["offset", o.creator_ref, o.creator_id, "", "", o.amount_minor, "", plan.currency, ""]
-        )
-    for e in plan.excluded:
-        out.writerow(
-            [
-                "excluded",
-                e.creator_ref,
-                e.creator_id,
-                "",
-                e.payable_minor,
-                "",
-                0,
-                plan.currency,
-                ";".join(e.reasons),
-            ]
-        )
+def _out_option(what: str) -> object:
+    return typer.Option("--out", help=f"Write {what} (JSON, with its content hash) to this file.")
 
 
 @payouts_app.command("plan")
 def plan_command(
-    currency: Annotated[str, typer.Option(help="ISO 4217 currency of the run.")] = "USD",
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", help="Pay at most what was payable at the end of this business day."
-        ),
-    ] = None,
-    threshold: Annotated[
-        int | None, typer.Option(help="Minimum payout in minor units (default: per currency).")
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Save the plan (JSON, with its content hash) to execute later."),
-    ] = None,
+    currency: CurrencyOption = "USD",
+    as_of: AsOfOption = None,
+    threshold: ThresholdOption = None,
+    out: Annotated[Path | None, _out_option("the plan")] = None,
+    force: ForceOption = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print every line as CSV.")] = False,
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
-    """The dry run: who would be paid what, and why everyone else is left out. Writes nothing."""
+    """The dry run: who would be paid what, and why everyone else is left out. Writes nothing
+    to the ledger (propose records it as a run)."""
     on = optional_day(as_of)
     with opened(database, create=False) as cl:
+        if out is not None:
+            check_output(out, force=force, settings=cl.settings)
         plan = guarded(lambda: cl.plan(currency=currency, as_of=on, threshold_minor=threshold))
-    if out is not None:
-        plan.save(out)
+        if out is not None:
+            write_output(out, plan.to_json(), force=force, settings=cl.settings)
     if json:
         print_json(plan)
     elif csv_:
@@ -196,60 +98,156 @@ def plan_command(
     else:
         print_plan(plan)
         if out is not None:
-            console.print(f"plan saved to {out}; pay it with: creator-ledger payouts execute {out}")
+            console.print(
+                f"plan saved to {out}; record it as a run with: creator-ledger payouts propose"
+            )
 
 
-def print_run(result: RunResult) -> None:
-    c = result.currency
-    console.print(
-        table(
-            f"Run {result.run_id}",
-            ["planned", "requested", "paid", "failed", "unresolved", "paid total", "skipped"],
-            [
-                (
-                    result.planned,
-                    result.requested,
-                    result.paid,
-                    result.failed,
-                    result.unresolved,
-                    money(result.paid_minor, c),
-                    len(result.skipped),
-                )
-            ],
-            right=(0, 1, 2, 3, 4, 5, 6),
+@payouts_app.command("propose")
+def propose_command(
+    currency: CurrencyOption = "USD",
+    as_of: AsOfOption = None,
+    threshold: ThresholdOption = None,
+    out: Annotated[Path | None, _out_option("the run's plan")] = None,
+    force: ForceOption = False,
+    idempotency_key: KeyOption = None,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+    actor: ActorOption = None,
+) -> None:
+    """Record the plan the ledger gives now as a payout run, proposed by --actor. Proposing the
+    same plan again is the same run. It pays nothing until another actor approves it."""
+    who = actor_or_fail(actor)
+    on = optional_day(as_of)
+    with opened(database) as cl:
+        if out is not None:
+            check_output(out, force=force, settings=cl.settings)
+        # By default a key of what is proposed and of the ledger's state: a retry of an
+        # interrupted proposal is one command, and proposing again later is a new one (of the
+        # same run, if nothing changed).
+        floor = "default" if threshold is None else threshold
+        key = idempotency_key or (
+            f"propose:{currency.upper()}:{on or 'now'}:{floor}:{cl.events_recorded()}"
         )
-    )
-    for f in result.failures[:SHOWN]:
-        console.print(f"  failed {f['payout_id']} (creator {f['creator_id']}): {f['failure']}")
-    for sk in result.skipped[:SHOWN]:
-        console.print(f"  skipped creator {sk.creator_id}: {sk.reason}")
-    if result.unresolved:
-        console.print(
-            f"{result.unresolved} payout(s) still wait for the provider's answer: run execute again"
+        run = guarded(
+            lambda: cl.propose(
+                currency=currency,
+                as_of=on,
+                threshold_minor=threshold,
+                idempotency_key=key,
+                actor=who,
+            )
         )
+        plan = cl.run_plan(run.run_id)
+        if out is not None:
+            write_output(out, plan.to_json(), force=force, settings=cl.settings)
+    if json:
+        print_json(run)
+        return
+    print_plan(plan, title=f"[bold]Payout run {run.run_id}[/bold] proposed by {run.proposed_by}")
+    print_run_summary(run)
+    if out is not None:
+        console.print(f"the run's plan saved to {out} (a view: the run is in the ledger)")
+
+
+@payouts_app.command("show")
+def show_command(
+    run_id: str,
+    out: Annotated[Path | None, _out_option("the run's plan")] = None,
+    force: ForceOption = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print every line as CSV.")] = False,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """What a proposed run pays and leaves out, as the ledger recorded it (for approvers)."""
+    with opened(database) as cl:
+        if out is not None:
+            check_output(out, force=force, settings=cl.settings)
+        run = guarded(lambda: cl.payout_run(run_id))
+        plan = guarded(lambda: cl.run_plan(run_id))
+        if out is not None:
+            write_output(out, plan.to_json(), force=force, settings=cl.settings)
+    if json:
+        print_json(plan)
+    elif csv_:
+        buffer = io.StringIO()
+        write_plan_csv(plan, buffer)
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        print_plan(plan, title=f"[bold]Payout run {run_id}[/bold] as recorded")
+        print_run_summary(run)
+
+
+@payouts_app.command("approve")
+def approve_command(
+    run_id: str,
+    idempotency_key: KeyOption = None,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+    actor: ActorOption = None,
+) -> None:
+    """Approve a proposed run as --actor (never its proposer; each approver counts once)."""
+    who = actor_or_fail(actor)
+    key = idempotency_key or f"approve:{run_id}:{who}"
+    with opened(database) as cl:
+        run = guarded(lambda: cl.approve(run_id, idempotency_key=key, actor=who))
+    if json:
+        print_json(run)
+    else:
+        print_run_summary(run)
+
+
+@payouts_app.command("reject")
+def reject_command(
+    run_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why the run is rejected (recorded).")],
+    idempotency_key: KeyOption = None,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+    actor: ActorOption = None,
+) -> None:
+    """End a run that has not started paying; it pays nothing."""
+    who = actor_or_fail(actor)
+    key = idempotency_key or f"reject:{run_id}"
+    with opened(database) as cl:
+        run = guarded(lambda: cl.reject(run_id, reason=reason, idempotency_key=key, actor=who))
+    if json:
+        print_json(run)
+    else:
+        print_run_summary(run)
 
 
 @payouts_app.command("execute")
 def execute_command(
-    plan_file: Path,
+    run: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN",
+            help="The run id; or a plan file, which must be its run's recorded plan line by line.",
+        ),
+    ],
     batch_size: Annotated[int, typer.Option(min=1, max=5_000)] = 2_000,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Transfers sent at once.")] = 1,
     database: DatabaseOption = None,
     json: JsonOption = False,
     actor: ActorOption = None,
 ) -> None:
-    """Pay exactly a saved plan (refused if its balances changed). Safe to run again: a run
-    interrupted anywhere resumes, and nobody is paid twice. Exit 1 if anything failed or is
-    unresolved."""
+    """Pay an approved run: only what the ledger re-derives for it (refused if anything it was
+    computed from changed: propose again). Safe to run again: a run interrupted anywhere
+    resumes, and nobody is paid twice. Exit 1 if anything failed or is unresolved."""
     who = actor_or_fail(actor)
-    plan = guarded(lambda: PayoutPlan.load(plan_file))
+    target: str | PayoutPlan = run
+    if Path(run).is_file():
+        target = guarded(lambda: PayoutPlan.load(Path(run)))
     with opened(database) as cl:
+        run_id = target.run_id if isinstance(target, PayoutPlan) else run
+        lines = guarded(lambda: cl.payout_run(run_id)).payouts
         provider = guarded(lambda: build_provider(cl.settings))
         with progress_bar("paying") as bar:
-            task = bar.add_task("payouts", total=2 * len(plan.lines))
+            task = bar.add_task("payouts", total=2 * lines)
             result = guarded(
                 lambda: cl.execute(
-                    plan,
+                    target,
                     provider,
                     actor=who,
                     batch_size=batch_size,
@@ -266,28 +264,43 @@ def execute_command(
 
 @payouts_app.command("status")
 def status_command(run_id: str, database: DatabaseOption = None, json: JsonOption = False) -> None:
-    """What a run has paid, failed and still waits for."""
+    """A run's state, who proposed, approved and executed it, and what it has paid, failed
+    and still waits for."""
     with opened(database, create=False) as cl:
         status = guarded(lambda: cl.payout_status(run_id))
-    if not status.by_status:
-        fail(f"no payouts for run {run_id!r}")
+    if status.run is None and not status.by_status:
+        fail(f"no payout run {run_id!r}")
     if json:
         print_json(status)
         return
-    c = status.currency or "USD"
-    console.print(
-        table(
-            f"Run {run_id}",
-            ["status", "payouts", "amount"],
-            [
-                (k, n, money(status.amount_by_status_minor[k], c))
-                for k, n in sorted(status.by_status.items())
-            ],
-            right=(1, 2),
+    print_status(status)
+
+
+@payouts_app.command("settle")
+def settle_command(
+    payout_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is settled (recorded).")],
+    idempotency_key: KeyOption = None,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+    actor: ActorOption = None,
+) -> None:
+    """End a payout stuck in transit: paid if the provider has its transfer; else failed back
+    to payable, once 25 hours have passed since it was requested (its idempotency key can no
+    longer replay). Never re-sent under a new key."""
+    who = actor_or_fail(actor)
+    key = idempotency_key or f"settle:{payout_id}"
+    with opened(database) as cl:
+        provider = guarded(lambda: build_provider(cl.settings))
+        done = guarded(
+            lambda: cl.settle_payout(
+                payout_id, provider, reason=reason, idempotency_key=key, actor=who
+            )
         )
-    )
-    for f in status.failures[:SHOWN]:
-        console.print(f"  failed {f['payout_id']}: {f['failure']}")
+    if json:
+        print_json(done)
+        return
+    console.print(f"payout {done.payout_id} (run {done.run_id}) is {done.status}: {done.detail}")
 
 
 def reconcile_provider_command(

@@ -162,7 +162,7 @@ def print_statement(s: Statement) -> None:
     console.print(
         table(
             "Lines",
-            ["date", "what", "account", "amount", "why"],
+            ["date", "what", "account", "amount", "why", "by"],
             [
                 (
                     ln.effective_on,
@@ -170,6 +170,7 @@ def print_statement(s: Statement) -> None:
                     ln.account,
                     money(ln.amount_minor, ln.currency),
                     _explain(ln.explanation, ln.currency),
+                    ln.actor or "-",
                 )
                 for ln in s.lines
             ],

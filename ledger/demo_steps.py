@@ -20,6 +20,12 @@ EXCLUSIVE_CREATOR = "creator-0007"
 NDA_CREATOR = "creator-0003"
 #: Who plays the story.
 ACTOR = "op:demo"
+#: Who proposes the payout runs, who approves them (four eyes), and what executes them.
+PROPOSER = "op:ana@finance.example"
+APPROVER = "op:ben@controller.example"
+EXECUTOR = "svc:payout-runner"
+#: The creator who changes their payout account two days before the second run.
+NEW_ACCOUNT_CREATOR = "creator-0029"
 
 
 def at(d: date, hour: int = 12) -> datetime:
@@ -28,6 +34,19 @@ def at(d: date, hour: int = 12) -> datetime:
 
 def creator_ref(n: int) -> str:
     return f"creator-{n:04d}"
+
+
+def change_payout_account(cl: CreatorLedger) -> None:
+    """Two days before the second run a creator links a new payout account: their first payout
+    to it waits (LEDGER_NEW_ACCOUNT_HOLD_DAYS, 3 days in the demo)."""
+    cl.link_payout_account(
+        creator_ref=NEW_ACCOUNT_CREATOR,
+        account_ref="acct_demo_new0029",
+        status="active",
+        effective_at=at(date(2026, 6, 28), 10),
+        idempotency_key="demo/account/new-0029",
+        actor=ACTOR,
+    )
 
 
 def june_pool(cl: CreatorLedger, refs: list[str], weights: dict[str, float]) -> None:
@@ -81,10 +100,11 @@ def enrol(cl: CreatorLedger, rng: random.Random, creators: int) -> list[str]:
             actor=ACTOR,
         )
         pending = n % 37 == 0
+        tax_unverified = pending or n % 41 == 0  # tax forms submitted, not verified yet
         cl.set_kyc_status(
             creator_ref=ref,
             kyc_status="pending" if pending else "verified",
-            tax_status="submitted" if pending else "verified",
+            tax_status="submitted" if tax_unverified else "verified",
             effective_at=at(START, 2),
             idempotency_key=f"demo/kyc/{ref}",
             actor=ACTOR,

@@ -24,6 +24,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from creator_ledger.domain.errors import LedgerError
 from creator_ledger.ledger import bootstrap
+from creator_ledger.ledger.audit import Audit
 from creator_ledger.ledger.commands import utc_now
 from creator_ledger.ledger.creators import Creators
 from creator_ledger.ledger.exclusivity import Exclusivity
@@ -34,7 +35,9 @@ from creator_ledger.ledger.metrics import observe_call, observe_result
 from creator_ledger.ledger.operations import Operations
 from creator_ledger.ledger.parts import Parts
 from creator_ledger.ledger.payout_runs import PayoutRuns
+from creator_ledger.ledger.payout_settlement import PayoutSettlement
 from creator_ledger.ledger.payout_status import PayoutStatus
+from creator_ledger.ledger.payout_workflow import PayoutWorkflow
 from creator_ledger.ledger.planner import Planner
 from creator_ledger.ledger.programs import Programs
 from creator_ledger.ledger.projections import Projector
@@ -179,10 +182,19 @@ class CreatorLedger:
 
     # -- payouts --------------------------------------------------------------------------------
     plan = _use("planner", Planner.plan)
+    propose = _use("workflow", PayoutWorkflow.propose)
+    approve = _use("workflow", PayoutWorkflow.approve)
+    reject = _use("workflow", PayoutWorkflow.reject)
+    payout_run = _use("workflow", PayoutWorkflow.payout_run)
+    run_plan = _use("workflow", PayoutWorkflow.run_plan)
     execute = _use("runs", PayoutRuns.execute)
     payout_status = _use("status", PayoutStatus.payout_status)
+    settle_payout = _use("settlement", PayoutSettlement.settle_payout)
     handle_stripe_webhook = _use("provider_events", ProviderEvents.handle_stripe_webhook)
     record_provider_event = _use("provider_events", ProviderEvents.record_provider_event)
+
+    # -- audit ----------------------------------------------------------------------------------
+    audit = _use("audit", Audit.audit)
 
     # -- reconciliation -------------------------------------------------------------------------
     reconcile_internal = _use("internal", InternalReconciliation.reconcile_internal)

@@ -57,6 +57,8 @@ class JournalExportLine(_Frozen):
     creator_ref: str | None
     recorded_at: datetime | None
     event_id: str
+    #: who issued the command that posted the entry (empty: recorded before actors were kept)
+    actor: str | None
 
 
 class JournalPage(_Frozen):
@@ -162,6 +164,7 @@ class Journal:
                 line_id=f"L{r.entry_id}-{r.seq}",
                 creator_ref=r.creator_ref,
                 recorded_at=r.recorded_at,
+                actor=r.actor,
                 event_id=r.event_id,
             )
             for r in rows

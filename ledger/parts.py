@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from creator_ledger.domain.errors import LedgerError
 from creator_ledger.ledger.aggregates import Aggregates
+from creator_ledger.ledger.audit import Audit
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.creators import Creators
 from creator_ledger.ledger.exclusivity import Exclusivity
@@ -16,7 +17,9 @@ from creator_ledger.ledger.funds import Funds
 from creator_ledger.ledger.journal import Journal
 from creator_ledger.ledger.operations import Operations
 from creator_ledger.ledger.payout_runs import PayoutRuns
+from creator_ledger.ledger.payout_settlement import PayoutSettlement
 from creator_ledger.ledger.payout_status import PayoutStatus
+from creator_ledger.ledger.payout_workflow import PayoutWorkflow
 from creator_ledger.ledger.planner import Planner
 from creator_ledger.ledger.programs import Programs
 from creator_ledger.ledger.projections import Projector
@@ -53,6 +56,9 @@ class Parts:
     internal: InternalReconciliation
     provider_reconciliation: ProviderReconciliation
     close: Callable[[], None]
+    workflow: PayoutWorkflow
+    settlement: PayoutSettlement
+    audit: Audit
     journal: Journal
     operations: Operations
     #: The ledger's own error for a database failure (``DatabaseUnavailableError``,

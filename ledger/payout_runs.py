@@ -1,41 +1,51 @@
-"""Executing a payout plan exactly once through a payment provider.
+"""Executing a payout run exactly once through a payment provider.
 
-In batches fixed by the plan:
+Only a run the ledger recorded (``propose``) and released (``approve``, by as many distinct
+approvers as the policy asks; see :mod:`.payout_workflow`) is paid, and only what the ledger
+re-derives for it: before the first payout is requested the plan is computed again with the
+run's currency, date, threshold and planning time, and the run is refused
+(:class:`StalePlanError`: propose again) unless that gives the inputs hash it was proposed with.
+Then, in batches fixed by the run's recorded lines:
 
 1. **Request** (one transaction per batch): each creator's receivable offset and payout
    request are written to their account book (payable -> in transit, refused if it would
    overdraw: the book is the write model), a :class:`~creator_ledger.domain.payout.Payout` is
    created with its provider idempotency key fixed from its id, and the run records the batch.
-   A batch already recorded — by an earlier, interrupted execution or by a concurrent one — is
-   skipped.
+   The first batch is saved with the run's ``ExecutionStarted``, so an approval, a rejection
+   and the start of an execution are ordered by the run's version.  A batch already recorded —
+   by an earlier, interrupted execution or by a concurrent one — is skipped.
 2. **Send** each requested payout as one provider transfer under its own key
    (:mod:`.transfers`).
 3. **Record** the outcomes (paid: in transit -> cash; failed: back to payable) in one
-   transaction per batch.
+   transaction per batch.  A reversal the provider reported while the payout was waiting
+   takes effect when it is recorded as paid.
 
 So whatever crashes, each payout is one transfer at the provider and a run started again
-finishes what is left.
+finishes what is left.  A plan file is a view: given one, execution compares it line by line
+with the run it names and refuses any difference.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
 from creator_ledger.adapters.eventstore import WriteConflictError
 from creator_ledger.adapters.payments.port import PaymentProvider
 from creator_ledger.domain.errors import InvalidInputError, StalePlanError
-from creator_ledger.domain.ids import book_shard, book_shard_hex
-from creator_ledger.domain.payout import Payout, PayoutRun
+from creator_ledger.domain.ids import book_shard_hex
+from creator_ledger.domain.payout import Payout
+from creator_ledger.domain.payout_run import PayoutRun
 from creator_ledger.ledger import transfers
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import Clock, issued
-from creator_ledger.ledger.plan import PayoutPlan, staleness
+from creator_ledger.ledger.payout_outcomes import Meta, PayoutOutcomes
+from creator_ledger.ledger.payout_workflow import PayoutWorkflow, approvals_needed, recorded_plan
+from creator_ledger.ledger.plan import PayoutPlan
+from creator_ledger.ledger.plan_checks import differences, staleness
 from creator_ledger.ledger.planner import Planner
 from creator_ledger.ledger.results import RunResult, SkippedPayout
 from creator_ledger.ledger.retry import retry_on_conflict
@@ -46,13 +56,11 @@ DEFAULT_BATCH_SIZE = 2_000
 MAX_BATCH_SIZE = 5_000
 
 Progress = Callable[[str, int], None]
-#: Who issued an execution (see :func:`~creator_ledger.ledger.commands.issued`).
-Meta = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class _Item:
-    """One creator's part of a plan: an offset, a payout, or both."""
+    """One creator's part of a run: an offset, a payout, or both."""
 
     creator_id: str
     creator_ref: str
@@ -61,36 +69,33 @@ class _Item:
     amount_minor: int
 
 
-def _items(plan: PayoutPlan) -> list[_Item]:
-    offsets = {o.creator_id: o for o in plan.offsets}
-    items = [
-        _Item(x.creator_id, x.creator_ref, x.destination, x.offset_minor, x.amount_minor)
-        for x in plan.lines
-    ]
-    paid = {x.creator_id for x in plan.lines}
-    items += [
-        _Item(o.creator_id, o.creator_ref, "", o.amount_minor, 0)
-        for o in plan.offsets
-        if o.creator_id not in paid
-    ]
-    assert all(
-        offsets[i.creator_id].amount_minor == i.offset_minor for i in items if i.offset_minor
-    )
+def _items(run: PayoutRun) -> list[_Item]:
+    """The run's recorded lines and offsets, one item per creator, in a fixed order."""
+    offsets = {o[1]: o for o in run.offsets}
+    items = [_Item(x[1], x[0], x[2], x[4], x[5]) for x in run.lines]
+    paid = {x[1] for x in run.lines}
+    items += [_Item(o[1], o[0], "", o[3], 0) for o in run.offsets if o[1] not in paid]
+    assert all(offsets[i.creator_id][3] == i.offset_minor for i in items if i.offset_minor)
     return sorted(items, key=lambda i: (i.creator_ref, i.creator_id))
 
 
 class PayoutRuns:
-    """Executes payout plans (see the module docstring)."""
+    """Executes payout runs (see the module docstring)."""
 
-    def __init__(self, aggregates: Aggregates, planner: Planner, clock: Clock) -> None:
+    def __init__(
+        self, aggregates: Aggregates, planner: Planner, workflow: PayoutWorkflow, clock: Clock
+    ) -> None:
         self.aggregates = aggregates
         self.planner = planner
+        self.workflow = workflow
+        self.settings = workflow.settings
         self.read_models = planner.projector.read_models
         self.clock = clock
+        self.outcomes = PayoutOutcomes(aggregates, clock)
 
     def execute(
         self,
-        plan: PayoutPlan,
+        run: str | PayoutPlan,
         provider: PaymentProvider,
         *,
         actor: str,
@@ -98,10 +103,13 @@ class PayoutRuns:
         send_concurrency: int = 1,
         progress: Progress | None = None,
     ) -> RunResult:
-        """Pay exactly ``plan``, or refuse it (:class:`StalePlanError`) when the balances or
-        gates it was computed from have changed.  Safe to run again after any interruption,
-        and concurrently with itself: every payout is one transfer.  ``actor`` (who executes)
-        is recorded on every event the execution writes."""
+        """Pay the proposed and approved run ``run`` (its id; or a plan file's plan, which must
+        be the run's recorded plan line by line).  Refused when the run is not released
+        (:class:`RunNotApprovedError`), rejected, over its run limit, or when what it was
+        computed from has changed since it was proposed (:class:`StalePlanError`: propose
+        again).  Safe to run again after any interruption, and concurrently with itself: every
+        payout is one transfer.  ``actor`` (who executes) is recorded on every event the
+        execution writes."""
         check_actor(actor)
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             msg = f"batch_size must be 1..{MAX_BATCH_SIZE}"
@@ -109,74 +117,112 @@ class PayoutRuns:
         if not 1 <= send_concurrency <= transfers.MAX_CONCURRENCY:
             msg = f"send_concurrency must be 1..{transfers.MAX_CONCURRENCY}"
             raise InvalidInputError(msg, send_concurrency=send_concurrency)
-        plan.verify()
+        run_id = self._run_id(run)
         tick = progress or (lambda _phase, _n: None)
-        meta = issued(actor, "execute", f"run:{plan.run_id}")
-        run = self._start_run(plan, batch_size)
+        meta = issued(actor, "execute", f"run:{run_id}")
+        started = self._start(run_id, batch_size, actor)
         # A run started before (not by this call) may have payouts an earlier execution left.
-        resumed = not run.pending_events
-        items = _items(plan)
-        batches = [items[i : i + run.batch_size] for i in range(0, len(items), run.batch_size)]
+        resumed = not started.pending_events
+        items = _items(started)
+        size = started.batch_size
+        batches = [items[i : i + size] for i in range(0, len(items), size)]
         created: list[Payout] = []
         own_batches = 0
+        current = started
         for n, batch in enumerate(batches):
-            run, made, ours = self._request_batch(run, n, batch, plan, meta)
+            current, made, ours = self._request_batch(current, n, batch, actor, meta)
             created.extend(made)
             own_batches += ours
             tick("requested", len(batch))
-        if not batches and run.version == 0:
-            self.aggregates.save(run, meta=meta)
+        if not batches and not resumed:
+            self._save_started(current, batch_size, actor, meta)
         todo: list[tuple[Payout, bool]] = [(p, False) for p in created]
         if resumed:
             known = {p.id for p in created}
-            todo += [(p, True) for p in self._requested_payouts(run.run_id, known)]
+            todo += [(p, True) for p in self._requested_payouts(run_id, known)]
         outcomes: list[Outcome] = []
-        for start in range(0, len(todo), run.batch_size):
-            chunk = todo[start : start + run.batch_size]
+        for start in range(0, len(todo), size or DEFAULT_BATCH_SIZE):
+            chunk = todo[start : start + (size or DEFAULT_BATCH_SIZE)]
             results = transfers.send_all(provider, chunk, send_concurrency)
-            self._record_outcomes(results, meta)
+            self.outcomes.record(results, meta)
             outcomes.extend(results)
             tick("sent", len(chunk))
         if resumed or own_batches < len(batches):
             # Another executor shares (or shared) this run: settle whatever still waits, its
             # payouts included.  Asking the provider first and sending under the payout's own
             # key makes this safe even while that executor is still at work.
-            leftovers = [(p, True) for p in self._requested_payouts(run.run_id, set())]
+            leftovers = [(p, True) for p in self._requested_payouts(run_id, set())]
             if leftovers:
                 sent = transfers.send_all(provider, leftovers, send_concurrency)
-                self._record_outcomes(sent, meta)
-            return self._finish_from_read_models(run, plan, meta)
-        return self._finish(run, plan, outcomes, meta)
+                self.outcomes.record(sent, meta)
+            return self._finish_from_read_models(current, meta)
+        return self._finish(current, outcomes, meta)
 
     # -- starting and requesting ------------------------------------------------------------
 
-    def _start_run(self, plan: PayoutPlan, batch_size: int) -> PayoutRun:
-        run = self.aggregates.run(plan.run_id)
-        if run is not None:
-            if run.plan_hash != plan.content_hash:
-                msg = f"run {plan.run_id} was started from another plan file"
-                raise StalePlanError(msg, run_id=plan.run_id)
+    def _run_id(self, run: str | PayoutPlan) -> str:
+        """The id of the run to execute; a plan file must be exactly the run's recorded plan."""
+        if not isinstance(run, PayoutPlan):
+            if not isinstance(run, str) or not run:
+                msg = f"run must be a payout run id or a PayoutPlan, got {run!r}"
+                raise InvalidInputError(msg)
             return run
-        current = self.planner.current(plan)
-        if current.inputs_hash != plan.inputs_hash:
-            # A concurrent executor of this very plan may have just started it (and so changed
-            # the balances): then join its run instead of calling the plan stale.
-            started = self.aggregates.run(plan.run_id)
-            if started is not None and started.plan_hash == plan.content_hash:
-                return started
-            raise StalePlanError(staleness(plan, current), run_id=plan.run_id)
-        return PayoutRun(
-            run_id=plan.run_id,
-            plan_hash=plan.content_hash,
-            currency=plan.currency,
-            lines=len(plan.lines),
-            total_minor=plan.total_minor,
+        run.verify()
+        recorded = recorded_plan(self.workflow.run(run.run_id))
+        found = differences(run, recorded)
+        if found:
+            msg = (
+                f"the plan file of run {run.run_id} differs from the run recorded in the ledger"
+                f" ({'; '.join(found)}): nothing was paid; a plan file is only a view of its"
+                " run — execute the run by its id"
+            )
+            raise InvalidInputError(msg, run_id=run.run_id, differences=found)
+        return run.run_id
+
+    def _start(self, run_id: str, batch_size: int, actor: str) -> PayoutRun:
+        """The run, started by this call (``ExecutionStarted`` pending, saved with the first
+        batch) if it had not started: released, within its limit, and what the ledger
+        re-derives for it."""
+        run = self.workflow.run(run_id)
+        if run.started:
+            return run
+        needed = approvals_needed(run, self.settings)
+        limit = self.settings.payout_run_limits.get(run.currency)
+        run.check_executable(approvals_needed=needed, run_limit_minor=limit)
+        current = self.planner.derive(run)
+        if current.inputs_hash != run.inputs_hash:
+            # A concurrent executor of this very run may have just started it (and so changed
+            # the balances): then join it instead of calling the run stale.
+            again = self.workflow.run(run_id)
+            if again.started:
+                return again
+            raise StalePlanError(staleness(recorded_plan(run), current), run_id=run_id)
+        run.start_execution(
             batch_size=batch_size,
+            executed_by=actor,
+            approvals_needed=needed,
+            run_limit_minor=limit,
             effective_at=self.clock(),
         )
+        return run
+
+    def _save_started(self, run: PayoutRun, batch_size: int, actor: str, meta: Meta) -> None:
+        """A run with nothing to request: record that its execution started."""
+        current = [run]
+
+        def attempt() -> None:
+            try:
+                self.aggregates.save(current[0], meta=meta)
+            except WriteConflictError:
+                current[0] = self._start(run.run_id, batch_size, actor)
+                if current[0].pending_events:
+                    raise
+                # a concurrent executor started it: nothing to record
+
+        retry_on_conflict(attempt, what=f"run {run.run_id}: start", run_id=run.run_id)
 
     def _request_batch(
-        self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan, meta: Meta
+        self, run: PayoutRun, n: int, batch: Sequence[_Item], actor: str, meta: Meta
     ) -> tuple[PayoutRun, list[Payout], int]:
         """Request batch ``n`` (unless it was already); returns the run, the payouts this call
         requested, and 1 if it requested the batch, 0 if someone else had."""
@@ -186,25 +232,24 @@ class PayoutRuns:
             run = current[0]
             if run.has_requested(n):
                 return run, [], 0
-            payouts = self._request(run, n, batch, plan, meta)
+            payouts = self._request(run, n, batch, meta)
             return run, payouts, 1
 
         def reload_and_attempt() -> tuple[PayoutRun, list[Payout], int]:
             try:
                 return attempt()
             except WriteConflictError:
-                # Another executor wrote first (this run, or a book): reload and look again.
-                fresh = self.aggregates.run(run.run_id)
-                current[0] = fresh if fresh is not None else self._start_run(plan, run.batch_size)
+                # Another writer got there first (an executor, an approver or a rejecter of this
+                # run, or a book's writer): reload and decide again (a run not started yet is
+                # checked and re-derived again).
+                current[0] = self._start(run.run_id, run.batch_size, actor)
                 raise
 
         return retry_on_conflict(
             reload_and_attempt, what=f"run {run.run_id}: batch {n}", run_id=run.run_id
         )
 
-    def _request(
-        self, run: PayoutRun, n: int, batch: Sequence[_Item], plan: PayoutPlan, meta: Meta
-    ) -> list[Payout]:
+    def _request(self, run: PayoutRun, n: int, batch: Sequence[_Item], meta: Meta) -> list[Payout]:
         """Write batch ``n``'s offsets and payout requests (one transaction)."""
         at = self.clock()
         books = self.aggregates.books(book_shard_hex(i.creator_id) for i in batch)
@@ -213,14 +258,14 @@ class PayoutRuns:
         lines_by_book: dict[int, list[list[Any]]] = {}
         for item in batch:
             shard = book_shard_hex(item.creator_id)
-            payable, _, receivable = books[shard].balance(item.creator_id, plan.currency)
+            payable, _, receivable = books[shard].balance(item.creator_id, run.currency)
             if payable < item.offset_minor + item.amount_minor or receivable < item.offset_minor:
-                skipped.append([item.creator_id, "balance changed since the plan"])
+                skipped.append([item.creator_id, "balance changed since the run was proposed"])
                 continue
             if item.offset_minor:
                 books[shard].offset_receivable(
                     item.creator_id,
-                    plan.currency,
+                    run.currency,
                     item.offset_minor,
                     reference=run.run_id,
                     effective_at=at,
@@ -229,7 +274,7 @@ class PayoutRuns:
                 payout = Payout.request(
                     run_id=run.run_id,
                     creator_id=UUID(hex=item.creator_id),
-                    currency=plan.currency,
+                    currency=run.currency,
                     amount_minor=item.amount_minor,
                     destination=item.destination,
                     effective_at=at,
@@ -240,7 +285,7 @@ class PayoutRuns:
                 )
         for shard, lines in lines_by_book.items():
             books[shard].request_payouts(
-                run_id=run.run_id, currency=plan.currency, lines=lines, effective_at=at
+                run_id=run.run_id, currency=run.currency, lines=lines, effective_at=at
             )
         run.record_batch(n, len(payouts), skipped, effective_at=at)
         self.aggregates.save(run, *books.values(), *payouts, meta=meta)
@@ -257,57 +302,9 @@ class PayoutRuns:
         ]
         return [p for p in self.aggregates.many(Payout, waiting) if p.status == "requested"]
 
-    # -- recording outcomes -----------------------------------------------------------------
-
-    def _record_outcomes(self, outcomes: Sequence[Outcome], meta: Meta) -> None:
-        """Record paid and failed payouts (one transaction); a concurrent executor may have
-        recorded some of them first, which is fine."""
-        resolved = [o for o in outcomes if o.resolved]
-        first = [True]
-
-        def attempt() -> None:
-            batch = resolved
-            if not first[0]:
-                # A concurrent executor recorded some of these: record from fresh payouts.
-                fresh = {
-                    p.id: p for p in self.aggregates.many(Payout, (o.payout.id for o in batch))
-                }
-                batch = [Outcome(fresh[o.payout.id], o.transfer_id, o.failure) for o in batch]
-            first[0] = False
-            self._write_outcomes(batch, meta)
-
-        retry_on_conflict(attempt, what="recording payout outcomes")
-
-    def _write_outcomes(self, resolved: Sequence[Outcome], meta: Meta) -> None:
-        at = self.clock()
-        touched: list[Aggregate] = []
-        failed = [o for o in resolved if o.failure is not None]
-        books = self.aggregates.books(book_shard(o.payout.creator_id) for o in failed)
-        for o in resolved:
-            if o.payout.status != "requested":
-                continue
-            if o.transfer_id is not None:
-                o.payout.mark_paid(o.transfer_id, effective_at=at)
-            else:
-                assert o.failure is not None
-                code, reason = o.failure
-                o.payout.mark_failed(code=code, reason=reason, effective_at=at)
-                books[book_shard(o.payout.creator_id)].return_payout(
-                    payout_id=o.payout.id,
-                    creator_id=o.payout.creator_id.hex,
-                    currency=o.payout.currency,
-                    amount_minor=o.payout.amount_minor,
-                    reason=f"{code}: {reason}",
-                    effective_at=at,
-                )
-            touched.append(o.payout)
-        self.aggregates.save(*touched, *books.values(), meta=meta)
-
     # -- results ------------------------------------------------------------------------------
 
-    def _finish(
-        self, run: PayoutRun, plan: PayoutPlan, outcomes: list[Outcome], meta: Meta
-    ) -> RunResult:
+    def _finish(self, run: PayoutRun, outcomes: list[Outcome], meta: Meta) -> RunResult:
         """The result of a run this call requested and sent entirely: from its own outcomes
         (the read models catch up on the next query)."""
         paid = [o for o in outcomes if o.transfer_id is not None]
@@ -323,7 +320,6 @@ class PayoutRuns:
         unresolved = len(outcomes) - len(paid) - len(failures)
         return self._result(
             run,
-            plan,
             len(outcomes),
             len(paid),
             sum(o.payout.amount_minor for o in paid),
@@ -332,7 +328,7 @@ class PayoutRuns:
             meta,
         )
 
-    def _finish_from_read_models(self, run: PayoutRun, plan: PayoutPlan, meta: Meta) -> RunResult:
+    def _finish_from_read_models(self, run: PayoutRun, meta: Meta) -> RunResult:
         """The result of a resumed or shared run: the whole run, from the read models."""
         self.planner.projector.catch_up()
         rows = self.read_models.payouts(run_id=run.run_id)
@@ -345,7 +341,6 @@ class PayoutRuns:
         unresolved = sum(1 for r in rows if r.status == "requested")
         return self._result(
             run,
-            plan,
             len(rows),
             len(done),
             sum(r.amount_minor for r in done),
@@ -357,7 +352,6 @@ class PayoutRuns:
     def _result(
         self,
         run: PayoutRun,
-        plan: PayoutPlan,
         requested: int,
         paid: int,
         paid_minor: int,
@@ -373,8 +367,8 @@ class PayoutRuns:
                 self.aggregates.save(fresh, meta=meta)
         return RunResult(
             run_id=run.run_id,
-            currency=plan.currency,
-            planned=len(plan.lines),
+            currency=run.currency,
+            planned=len(run.lines),
             requested=requested,
             paid=paid,
             failed=len(failures),

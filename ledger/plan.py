@@ -1,27 +1,35 @@
-"""Payout plans: the dry run.
+"""Payout plans: the dry run, and the view of a proposed run.
 
 A plan says, for one currency, who would be paid what and why everyone else is left out.  It
-is computed from the read models (balances and creator gates) and writes nothing.  It is
-deterministic: the same ledger state gives the same plan, the same ``inputs_hash`` and so the
-same ``run_id`` — executing it twice is one run.  Saved as JSON, it carries a ``content_hash``
-so an edited file is refused.
+is computed from the read models (balances and creator gates) and the payout settings, and
+writes nothing.  It is deterministic: the same ledger state, settings and planning time give
+the same plan, the same ``inputs_hash`` and so the same ``run_id``.  ``propose`` records it in
+the ledger as a payout run; the JSON file (``payouts plan --out``, ``payouts propose --out``) is
+only a view of it, which ``execute`` compares line by line with the run it names.
 
 Rules, per creator with a balance in the currency:
 
 * a receivable (clawed-back money the creator owes) is first recovered from the payable
   balance: an **offset line** ``min(payable, receivable)``;
 * what is left is paid if the creator passes every gate and it reaches the currency's
-  threshold; otherwise the creator is **excluded** with every reason that applies:
-  ``negative_balance``, ``payout_hold``, ``no_payout_account``, ``payout_account_not_active``,
-  ``kyc_incomplete``, ``below_threshold`` (the balance rolls over to the next run).
+  threshold; otherwise the creator is **excluded** with every reason that applies (the
+  balance stays payable for a later run):
+
+  ``negative_balance``, ``payout_hold``, ``no_payout_account``,
+  ``payout_account_not_active``, ``payout_account_changed_recently`` (the account was linked
+  less than ``LEDGER_NEW_ACCOUNT_HOLD_DAYS`` days before the plan, and the creator has never
+  been paid to it), ``kyc_incomplete``, ``tax_info_missing`` (tax information missing, or
+  submitted but not verified), ``over_line_limit`` (more than ``LEDGER_PAYOUT_LINE_LIMITS``
+  allows to one creator in one run), ``below_threshold`` (rolls over to the next run).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from creator_ledger.adapters.readmodels import CreatorGate
 from creator_ledger.domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE, normal_balance
 from creator_ledger.domain.errors import InvalidInputError
-from creator_ledger.domain.money import check_currency
+from creator_ledger.domain.money import check_currency, format_minor
 
 PLAN_FORMAT = "creator-ledger/payout-plan/v1"
 
@@ -92,8 +100,20 @@ class PayoutPlan(BaseModel):
             msg = "the plan's content does not match its content_hash: it was edited or damaged"
             raise InvalidInputError(msg, run_id=self.run_id)
 
-    def save(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+    def save(self, path: Path, *, overwrite: bool = False) -> None:
+        """Write the plan to ``path``; an existing file is refused unless ``overwrite``
+        (the CLI also refuses the ledger's own database: see ``cli_files``)."""
+        try:
+            with path.open("w" if overwrite else "x", encoding="utf-8") as f:
+                f.write(self.to_json())
+        except FileExistsError:
+            msg = f"{path} exists already: choose another file, or --force to replace it"
+            raise InvalidInputError(msg, path=str(path)) from None
+        except OSError as e:
+            raise InvalidInputError(f"cannot write {path}: {e.strerror or e}") from None
 
     @classmethod
     def load(cls, path: Path) -> PayoutPlan:
@@ -105,6 +125,32 @@ class PayoutPlan(BaseModel):
         return plan
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutControls:
+    """What the settings add to the gates of a plan: the line limit, the new-account wait, and
+    the time the plan is made at (the wait is counted to it)."""
+
+    planned_at: datetime
+    line_limit_minor: int | None = None
+    new_account_wait: timedelta = timedelta(0)
+    #: (creator id, destination) of every creator the wait applies to who has been paid to
+    #: that destination before: their payouts to it do not wait
+    paid_destinations: Set[tuple[str, str]] = frozenset()
+
+    def waits_until(self, gate: CreatorGate) -> datetime | None:
+        """When the creator's first payout to their current account may leave, if that is
+        after the plan; None if it need not wait."""
+        linked = gate.payout_account_linked_at
+        if not self.new_account_wait or linked is None or gate.payout_account is None:
+            return None
+        until = linked + self.new_account_wait
+        if until <= self.planned_at:
+            return None
+        if (gate.creator_id, gate.payout_account) in self.paid_destinations:
+            return None
+        return until
+
+
 def compute_plan(
     *,
     currency: str,
@@ -113,9 +159,11 @@ def compute_plan(
     balances: dict[str, dict[str, int]],
     gates: Mapping[str, CreatorGate],
     read_model_position: int,
+    controls: PayoutControls,
 ) -> PayoutPlan:
     """The plan for ``balances`` (creator id -> account kind -> balance, debit-positive) and
-    ``gates`` (creator id -> what the plan checks of the creator besides the balance).
+    ``gates`` (creator id -> what the plan checks of the creator besides the balance), under
+    ``controls`` (the line limit and the new-account wait).
 
     Lines are gathered as plain rows and validated into the plan in one go (pydantic's core
     validates 100,000 lines in a fraction of what building them one by one costs)."""
@@ -128,19 +176,8 @@ def compute_plan(
         g = gates[creator_id]
         payable = normal_balance(CREATOR_PAYABLE, kinds.get(CREATOR_PAYABLE, 0))
         receivable = normal_balance(CREATOR_RECEIVABLE, kinds.get(CREATOR_RECEIVABLE, 0))
-        rows.append(
-            (
-                g.creator_ref,
-                creator_id,
-                g.payout_account,
-                g.account_status,
-                g.kyc_status,
-                g.payout_holds,
-                payable,
-                receivable,
-            )
-        )
-    for ref, creator_id, account, status, kyc, holds, payable, receivable in sorted(rows):
+        rows.append((g.creator_ref, creator_id, payable, receivable, g))
+    for ref, creator_id, payable, receivable, g in sorted(rows, key=lambda r: r[:4]):
         if payable < 0:
             excluded.append((ref, creator_id, payable, ["negative_balance"], "payable is negative"))
             continue
@@ -152,12 +189,12 @@ def compute_plan(
         amount = payable - offset
         if amount == 0:
             continue
-        reasons, details = _gates(amount, account, status, kyc, holds, threshold_minor)
+        reasons, details = _gates(amount, g, threshold_minor, controls, currency)
         if reasons:
             excluded.append((ref, creator_id, amount, reasons, "; ".join(details)))
             continue
-        assert account is not None
-        lines.append((ref, creator_id, account, payable, offset, amount))
+        assert g.payout_account is not None
+        lines.append((ref, creator_id, g.payout_account, payable, offset, amount))
     # What execute compares: everything paid and left out, in a compact canonical form.
     body = [
         currency,
@@ -169,9 +206,36 @@ def compute_plan(
     ]
     inputs_hash = hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
     day = as_of.isoformat() if as_of else "now"
+    return plan_of(
+        run_id=f"{currency.lower()}-{day}-{inputs_hash[:16]}",
+        currency=currency,
+        as_of=as_of,
+        threshold_minor=threshold_minor,
+        lines=lines,
+        offsets=offsets,
+        excluded=excluded,
+        inputs_hash=inputs_hash,
+        read_model_position=read_model_position,
+    )
+
+
+def plan_of(
+    *,
+    run_id: str,
+    currency: str,
+    as_of: date | None,
+    threshold_minor: int,
+    lines: Sequence[Sequence[Any]],
+    offsets: Sequence[Sequence[Any]],
+    excluded: Sequence[Sequence[Any]],
+    inputs_hash: str,
+    read_model_position: int,
+) -> PayoutPlan:
+    """A sealed plan from its rows (as :func:`compute_plan` makes them and a payout run records
+    them: see :mod:`creator_ledger.domain.payout_run`)."""
     plan = PayoutPlan.model_validate(
         {
-            "run_id": f"{currency.lower()}-{day}-{inputs_hash[:16]}",
+            "run_id": run_id,
             "currency": currency,
             "as_of": as_of,
             "threshold_minor": threshold_minor,
@@ -188,6 +252,15 @@ def compute_plan(
     return plan.sealed()
 
 
+def plan_rows(plan: PayoutPlan) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
+    """The plan's lines, offsets and exclusions as the compact rows a payout run records."""
+    return (
+        [[getattr(x, f) for f in _LINE_FIELDS] for x in plan.lines],
+        [[getattr(x, f) for f in _OFFSET_FIELDS] for x in plan.offsets],
+        [[getattr(x, f) for f in _EXCLUDED_FIELDS] for x in plan.excluded],
+    )
+
+
 _LINE_FIELDS = (
     "creator_ref",
     "creator_id",
@@ -200,28 +273,46 @@ _OFFSET_FIELDS = ("creator_ref", "creator_id", "receivable_minor", "amount_minor
 _EXCLUDED_FIELDS = ("creator_ref", "creator_id", "payable_minor", "reasons", "detail")
 
 
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _gates(
-    amount: int,
-    account: str | None,
-    status: str,
-    kyc: str,
-    holds: Sequence[str],
-    threshold: int,
+    amount: int, g: CreatorGate, threshold: int, controls: PayoutControls, currency: str
 ) -> tuple[list[str], list[str]]:
     reasons: list[str] = []
     details: list[str] = []
-    if holds:
+    if g.payout_holds:
         reasons.append("payout_hold")
-        details.append("hold " + ", ".join(holds))
-    if account is None:
+        details.append("hold " + ", ".join(g.payout_holds))
+    if g.payout_account is None:
         reasons.append("no_payout_account")
         details.append("no payout account linked")
-    elif status != "active":
+    elif g.account_status != "active":
         reasons.append("payout_account_not_active")
-        details.append(f"payout account is {status}")
-    if kyc != "verified":
+        details.append(f"payout account is {g.account_status}")
+    else:
+        until = controls.waits_until(g)
+        if until is not None:
+            assert g.payout_account_linked_at is not None
+            reasons.append("payout_account_changed_recently")
+            details.append(
+                f"payout account {g.payout_account} linked {_when(g.payout_account_linked_at)}:"
+                f" the first payout to it waits until {_when(until)}"
+            )
+    if g.kyc_status != "verified":
         reasons.append("kyc_incomplete")
-        details.append(f"KYC is {kyc}")
+        details.append(f"KYC is {g.kyc_status}")
+    if g.tax_status != "verified":
+        reasons.append("tax_info_missing")
+        details.append(f"tax information is {g.tax_status}")
+    limit = controls.line_limit_minor
+    if limit is not None and amount > limit:
+        reasons.append("over_line_limit")
+        details.append(
+            f"{format_minor(amount, currency)} is over the line limit of"
+            f" {format_minor(limit, currency)}: stays payable"
+        )
     if amount < threshold:
         reasons.append("below_threshold")
         details.append(f"below the threshold of {threshold} minor units: rolls over")
@@ -244,24 +335,3 @@ def plan_summary(plan: PayoutPlan) -> dict[str, Any]:
         "excluded_total_minor": plan.excluded_total_minor,
         "excluded_by_reason": dict(sorted(reasons.items())),
     }
-
-
-def staleness(plan: PayoutPlan, current: PayoutPlan) -> str:
-    """Why ``plan`` no longer matches what the ledger gives now (``current``)."""
-    before = {x.creator_id: x.amount_minor for x in plan.lines}
-    now = {x.creator_id: x.amount_minor for x in current.lines}
-    changed = sorted(c for c in before.keys() | now.keys() if before.get(c) != now.get(c))
-    excl_before = {x.creator_id: x.reasons for x in plan.excluded}
-    excl_now = {x.creator_id: x.reasons for x in current.excluded}
-    changed_excl = sorted(
-        c for c in excl_before.keys() | excl_now.keys() if excl_before.get(c) != excl_now.get(c)
-    )
-    parts = [f"the balances or gates plan {plan.run_id} was computed from have changed"]
-    if changed:
-        parts.append(f"{len(changed)} payout line(s) differ (e.g. creator {changed[0]})")
-    if changed_excl:
-        parts.append(f"{len(changed_excl)} exclusion(s) differ")
-    if plan.offsets != current.offsets:
-        parts.append("receivable offsets differ")
-    parts.append("make a new plan")
-    return "; ".join(parts)

@@ -2,9 +2,12 @@
 
 One projection function per read model (:data:`PROJECTIONS`, keyed by the names of
 :data:`creator_ledger.adapters.readmodels.READ_MODELS`): ``journal`` turns an event into its
-journal entry and postings through :func:`domain.posting.journal_entry`; ``entities`` and
-``payouts`` fold the event into their tables' rows.  Each writes only its own read model's
-tables, so the projector can apply an event to the read models that have not seen it yet.
+journal entry and postings through :func:`domain.posting.journal_entry` (with the actor who
+issued it); ``entities`` and ``payouts`` fold the event into their tables' rows; ``audit``
+folds every event into the row of the command that wrote it (its ``issued`` stamp: actor,
+command, idempotency key), with the payout run and the creators it names.  Each writes only
+its own read model's tables, so the projector can apply an event to the read models that have
+not seen it yet.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from creator_ledger.adapters.eventstore import issued_by
 from creator_ledger.adapters.readmodels import ProjectionBatch
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
@@ -23,6 +27,7 @@ from creator_ledger.domain.period import ProgramPeriod
 from creator_ledger.domain.posting import journal_entry
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.domain.reimbursement import ReimbursementClaim
+from creator_ledger.ledger.audit_projection import project_audit
 
 Handler = Callable[[Any, ProjectionBatch], None]
 #: (event, its notification id, the batch to add its rows to)
@@ -116,6 +121,7 @@ def _creator_enrolled(e: Creator.Enrolled, b: ProjectionBatch) -> None:
             "kyc_status": "pending",
             "tax_status": "missing",
             "enrolled_at": e.effective_at,
+            "payout_account_linked_at": None,
         },
     )
 
@@ -211,6 +217,7 @@ ENTITY_HANDLERS: dict[type, Handler] = {
             "payout_provider": e.provider,
             "payout_account": e.account_ref,
             "account_status": e.status,
+            "payout_account_linked_at": e.effective_at,
         },
     ),
     Creator.PayoutAccountStatusChanged: lambda e, b: b.update(
@@ -339,6 +346,7 @@ def project_journal(event: Any, notification_id: int, batch: ProjectionBatch) ->
             effective_on,
             event.timestamp,
             entry.description,
+            issued_by(event).get("actor"),
         )
     )
     append = batch.postings.append
@@ -377,4 +385,5 @@ PROJECTIONS: dict[str, Projection] = {
     "journal": project_journal,
     "entities": project_entities,
     "payouts": project_payouts,
+    "audit": project_audit,
 }

@@ -1,7 +1,12 @@
 """The payment provider's events (webhooks), recorded in the ledger.
 
 * a transfer reversed at the provider -> the payout's reversal: the cash comes back and the
-  creator is owed it again, after settling what they owe the platform;
+  creator is owed it again, after settling what they owe the platform.  The event must name the
+  payout's own transfer, currency, destination and amount (else it is refused: nothing is
+  recorded).  A reversal that arrives while the payout still waits for its outcome (the
+  executor died between the provider's commit and its answer) is recorded on the payout at once
+  and takes effect when the outcome is recorded (:mod:`.payout_outcomes`): a reversal is never
+  acknowledged without taking effect;
 * a bank payout paid or failed on a creator's connected account -> recorded on the creator (a
   failure also holds their payouts until their bank account is fixed).
 
@@ -17,6 +22,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from creator_ledger.adapters.payments.port import ProviderEvent, ProviderEventKind
+from creator_ledger.domain.errors import InvalidInputError, InvalidStateError
+from creator_ledger.domain.payout import Payout
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.commands import CommandRunner
 from creator_ledger.ledger.projections import Projector
@@ -102,11 +109,39 @@ class ProviderEvents:
             return [], result(
                 "ignored", detail=f"transfer {event.object_id} was not made by the ledger"
             )
+        self._check_names_the_payout(event, payout)
         reversed_total = event.amount_reversed_minor or event.amount_minor or 0
-        new = reversed_total - payout.reversed_minor
-        if new <= 0 or payout.status not in {"paid", "reversed"}:
-            return [], result("already_recorded", payout_id=payout_id)
         at = event.created
+        if payout.status == "requested":
+            # The transfer was made but its outcome is not recorded yet: keep the reversal on
+            # the payout; it takes effect when the payout is recorded as paid by this transfer.
+            reported = payout.report_reversal(
+                event.event_id,
+                event.object_id or "",
+                reversed_total,
+                reason="transfer reversed at the provider",
+                effective_at=at,
+            )
+            if not reported:
+                return [], result("already_recorded", payout_id=payout_id)
+            return [payout], result(
+                "reversal_reported",
+                payout_id=payout_id,
+                creator_id=payout.creator_id.hex,
+                amount_minor=reversed_total,
+                detail="the payout's outcome is not recorded yet: the reversal takes effect when"
+                " it is (the run's next execution)",
+            )
+        if payout.status == "failed":
+            msg = (
+                f"webhook event {event.event_id}: transfer {event.object_id} was reversed, but"
+                f" payout {payout_id} is recorded as failed (no transfer): reconcile it"
+                " (creator-ledger reconcile provider); nothing was recorded"
+            )
+            raise InvalidStateError(msg, event_id=event.event_id, payout_id=payout_id)
+        new = reversed_total - payout.reversed_minor
+        if new <= 0:
+            return [], result("already_recorded", payout_id=payout_id)
         payout.mark_reversed(
             event.event_id, new, reason="transfer reversed at the provider", effective_at=at
         )
@@ -125,6 +160,30 @@ class ProviderEvents:
             creator_id=payout.creator_id.hex,
             amount_minor=new,
         )
+
+    @staticmethod
+    def _check_names_the_payout(event: ProviderEvent, payout: Payout) -> None:
+        """Refuse a reversal whose transfer is not the payout's: another transfer id, currency,
+        destination or amount than the payout's (nothing is recorded)."""
+        destination = event.raw_object.get("destination")
+        problems = []
+        if payout.transfer_id is not None and event.object_id != payout.transfer_id:
+            problems.append(f"transfer {event.object_id}, not the payout's {payout.transfer_id}")
+        if event.currency != payout.currency:
+            problems.append(f"currency {event.currency}, not {payout.currency}")
+        if destination != payout.destination:
+            shown = destination if isinstance(destination, str) else "none"
+            problems.append(f"destination {shown[:64]!r}, not {payout.destination}")
+        if event.amount_minor is not None and event.amount_minor != payout.amount_minor:
+            problems.append(f"amount {event.amount_minor}, not {payout.amount_minor}")
+        if problems:
+            msg = (
+                f"webhook event {event.event_id} names payout {payout.id} but its transfer does"
+                f" not match it: {'; '.join(problems)}; refused, nothing was recorded"
+            )
+            raise InvalidInputError(
+                msg, event_id=event.event_id, payout_id=str(payout.id), problems=problems
+            )
 
     def _bank_payout(self, event: ProviderEvent) -> tuple[list[Aggregate], ProviderEventResult]:
         self.projector.catch_up()

@@ -253,6 +253,7 @@ class Queries:
                     currency=row.currency,
                     amount_minor=normal_balance(row.account_kind, row.amount_minor),
                     explanation=explanation,
+                    actor=row.actor,
                 )
             )
         bonuses = [_vesting_line(row, until) for row in rm.creator_agreements(owner)]

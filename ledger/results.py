@@ -6,7 +6,8 @@ idempotency key and returned again, identical, on a replay.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -158,6 +159,8 @@ class StatementLine(Result):
     #: more owed by them (receivable).
     amount_minor: int
     explanation: dict[str, object]
+    #: who issued the command that posted the line (None: recorded before actors were kept)
+    actor: str | None = None
 
 
 class VestingLine(Result):
@@ -223,6 +226,34 @@ class RunResult(Result):
         return self.unresolved == 0
 
 
+class PayoutRunSummary(Result):
+    """A payout run as the workflow knows it: its state, who proposed, approved or rejected
+    it, what it pays and leaves out."""
+
+    run_id: str
+    currency: str
+    as_of: date | None
+    threshold_minor: int
+    #: proposed | approved (released: enough approvals, or none needed) | executing |
+    #: finished | rejected
+    status: str
+    proposed_by: str
+    proposed_at: datetime
+    approvals_needed: int
+    approved_by: list[str]
+    approvals_missing: int
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
+    payouts: int
+    total_minor: int
+    offsets: int
+    offset_total_minor: int
+    excluded: int
+    excluded_total_minor: int
+    excluded_by_reason: dict[str, int]
+    inputs_hash: str
+
+
 class RunStatus(Result):
     run_id: str
     by_status: dict[str, int]
@@ -230,12 +261,54 @@ class RunStatus(Result):
     currency: str | None
     failures: list[dict[str, str]]
     unresolved: list[str]
+    #: the run's workflow (None for payouts of a run the ledger has no record of)
+    run: PayoutRunSummary | None = None
+    #: who executed it (each actor whose execution wrote to it, in order)
+    executed_by: list[str] = []
+
+
+class PayoutSettled(Result):
+    """What settling a payout stuck in transit did: ``paid`` (the provider has its transfer)
+    or ``failed`` (no transfer, after the provider's idempotency key expired: back to
+    payable)."""
+
+    payout_id: str
+    run_id: str
+    creator_id: str
+    currency: str
+    amount_minor: int
+    status: str
+    transfer_id: str | None = None
+    detail: str
+
+
+class AuditEntry(Result):
+    """One command in the audit trail."""
+
+    position: int  # the cursor: its first event's notification id
+    recorded_at: datetime
+    actor: str
+    command: str
+    idempotency_key: str
+    run_id: str | None
+    #: what it did, in a line: its result's main fields, then the events it wrote
+    effect: str
+    result: dict[str, Any] | None
+    events: dict[str, int]
+
+
+class AuditPage(Result):
+    entries: list[AuditEntry]
+    #: pass as ``cursor`` for the next page; None when this page is the last
+    next_cursor: str | None
 
 
 class ProviderEventResult(Result):
     event_id: str
     type: str
-    action: str  # reversal_recorded | bank_payout_recorded | already_recorded | ignored
+    #: reversal_recorded | reversal_reported (waits for the payout's outcome) |
+    #: bank_payout_recorded | already_recorded | ignored
+    action: str
     payout_id: str | None = None
     creator_id: str | None = None
     amount_minor: int | None = None

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 from creator_ledger import CreatorLedger, PoolShareRule, RatePerMilleRule
+from creator_ledger.adapters.payments.port import PaymentProvider
+from creator_ledger.ledger.plan import PayoutPlan
+from creator_ledger.ledger.results import RunResult
 
 DAY = date(2026, 1, 1)
 #: Who issues the tests' commands.
 ACTOR = "op:tester@example.com"
+#: Who proposes the tests' payout runs, and who approves them (four eyes).
+PROPOSER = "op:proposer@example.com"
+APPROVER = "op:approver@example.com"
+_keys = itertools.count()
 
 
 def at(d: date = DAY, hour: int = 12) -> datetime:
@@ -141,3 +149,40 @@ def close(cl: CreatorLedger, program: str, period: str, d: date | None = None) -
         idempotency_key=f"close/{program}/{period}",
         actor=ACTOR,
     )
+
+
+def release(
+    cl: CreatorLedger,
+    currency: str = "USD",
+    *,
+    as_of: date | None = None,
+    threshold_minor: int | None = None,
+    approvers: tuple[str, ...] = (APPROVER,),
+) -> PayoutPlan:
+    """Propose the plan the ledger gives now (as PROPOSER) and approve it (as each of
+    ``approvers``); the run's recorded plan."""
+    n = next(_keys)
+    run = cl.propose(
+        currency=currency,
+        as_of=as_of,
+        threshold_minor=threshold_minor,
+        idempotency_key=f"propose/{n}",
+        actor=PROPOSER,
+    )
+    for approver in approvers:
+        cl.approve(run.run_id, idempotency_key=f"approve/{n}/{approver}", actor=approver)
+    return cl.run_plan(run.run_id)
+
+
+def pay(
+    cl: CreatorLedger,
+    provider: PaymentProvider,
+    currency: str = "USD",
+    *,
+    as_of: date | None = None,
+    threshold_minor: int | None = None,
+    actor: str = ACTOR,
+) -> RunResult:
+    """A whole payout run: proposed, approved by another actor, executed."""
+    plan = release(cl, currency, as_of=as_of, threshold_minor=threshold_minor)
+    return cl.execute(plan.run_id, provider, actor=actor)

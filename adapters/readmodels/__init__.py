@@ -9,6 +9,7 @@ from creator_ledger.adapters.readmodels.batch import PostingRow, ProjectionBatch
 from creator_ledger.adapters.readmodels.queries import ReadModelQueries
 from creator_ledger.adapters.readmodels.rows import (
     AgreementRow,
+    AuditRow,
     BalanceRow,
     ClaimItemRow,
     CreatorGate,
@@ -34,6 +35,7 @@ __all__ = [
     "READ_MODELS",
     "READ_MODEL_NAMES",
     "AgreementRow",
+    "AuditRow",
     "BalanceRow",
     "ClaimItemRow",
     "CreatorGate",

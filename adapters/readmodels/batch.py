@@ -7,7 +7,7 @@ moves the tracking position of every read model it covers, in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 #: Entity tables the projector writes, and the columns that identify a row.
@@ -38,6 +38,76 @@ class Change:
 
 
 @dataclass(slots=True)
+class AuditChange:
+    """What a batch adds to one audit row (one command: see ``audit_entries``); folded per row
+    within a batch, then upserted (the first batch that sees the command inserts it, later
+    ones extend it)."""
+
+    audit_id: str
+    first_position: int
+    last_position: int
+    recorded_at: datetime
+    last_recorded_at: datetime
+    actor: str
+    command: str
+    idempotency_key: str
+    run_id: str | None
+    events: int = 0
+    result: str | None = None  # JSON
+
+
+@dataclass(slots=True)
+class AuditRows:
+    """The audit read model's part of a batch."""
+
+    entries: dict[str, AuditChange] = field(default_factory=dict)
+    #: (audit id, event kind) -> events of that kind
+    effects: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (creator id, audit id)
+    creators: set[tuple[str, str]] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def add(
+        self,
+        *,
+        audit_id: str,
+        position: int,
+        recorded_at: datetime,
+        actor: str,
+        command: str,
+        idempotency_key: str,
+        run_id: str | None,
+        kind: str,
+        result: str | None,
+        creators: set[str],
+    ) -> None:
+        """One event of the command ``audit_id`` (events arrive in notification order)."""
+        entry = self.entries.get(audit_id)
+        if entry is None:
+            entry = self.entries[audit_id] = AuditChange(
+                audit_id=audit_id,
+                first_position=position,
+                last_position=position,
+                recorded_at=recorded_at,
+                last_recorded_at=recorded_at,
+                actor=actor,
+                command=command,
+                idempotency_key=idempotency_key,
+                run_id=run_id,
+            )
+        entry.last_position = position
+        entry.last_recorded_at = max(entry.last_recorded_at, recorded_at)
+        entry.events += 1
+        entry.run_id = entry.run_id or run_id
+        entry.result = entry.result or result
+        key = (audit_id, kind)
+        self.effects[key] = self.effects.get(key, 0) + 1
+        self.creators.update((c, audit_id) for c in creators)
+
+
+@dataclass(slots=True)
 class ProjectionBatch:
     """Rows derived from a contiguous run of events, ending at ``last_notification_id``.
 
@@ -53,10 +123,11 @@ class ProjectionBatch:
     last_notification_id: int
     positions: dict[str, int] = field(default_factory=dict)
     #: (entry_id, kind, originator_id, originator_version, effective_at, effective_on,
-    #:  recorded_at, description)
+    #:  recorded_at, description, actor)
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     postings: list[PostingRow] = field(default_factory=list)
     changes: dict[str, dict[tuple[Any, ...], Change]] = field(default_factory=dict)
+    audit: AuditRows = field(default_factory=AuditRows)
 
     def _rows(self, table: str) -> dict[tuple[Any, ...], Change]:
         rows = self.changes.get(table)

@@ -107,7 +107,7 @@ class JournalQueries:
         rows = self.db.query(
             "SELECT p.entry_id, p.seq, p.effective_on, e.kind, p.kind, p.owner, p.currency,"
             " p.amount_minor, e.description, c.creator_ref, e.originator_id,"
-            " e.originator_version, e.recorded_at"
+            " e.originator_version, e.recorded_at, e.actor"
             " FROM postings p JOIN journal_entries e ON e.entry_id = p.entry_id"
             " LEFT JOIN creators c ON c.creator_id = p.owner AND p.kind LIKE 'creator:%%'"
             " WHERE p.entry_id >= %s AND p.entry_id <= %s AND e.entry_id > %s AND"
@@ -118,7 +118,7 @@ class JournalQueries:
         lines = []
         for row in rows:
             entry, seq, on, entry_kind, kind, owner, currency, amount, text, ref = row[:10]
-            origin, version, recorded = row[10:]
+            origin, version, recorded, actor = row[10:]
             if int(entry) not in chosen:
                 continue
             lines.append(
@@ -135,6 +135,7 @@ class JournalQueries:
                     creator_ref=ref,
                     event_id=f"{origin}/{int(version)}",
                     recorded_at=as_datetime(recorded),
+                    actor=actor,
                 )
             )
         return lines, more

@@ -179,6 +179,20 @@ class ReadModelQueries:
         )
         return {owner: int(b) for owner, b in rows}
 
+    def creator_payouts_after(self, currency: str, on: date) -> dict[str, int]:
+        """creator id -> what payouts and receivable offsets took from the creator's payable
+        balance after business day ``on`` (debit-positive; a failed payout gives its amount
+        back), for creators with any."""
+        rows = self.db.query(
+            "SELECT p.owner, SUM(p.amount_minor) FROM postings p JOIN journal_entries e"
+            " USING (entry_id) WHERE p.kind = 'creator:payable' AND p.currency = %s"
+            " AND p.effective_on > %s"
+            " AND e.kind IN ('PayoutsRequested', 'PayoutReturned', 'ReceivableOffset')"
+            " GROUP BY p.owner",
+            (currency, on),
+        )
+        return {owner: int(total) for owner, total in rows if int(total)}
+
     def journal_count(self) -> JournalCount:
         entries = self.db.query("SELECT COUNT(*) FROM journal_entries")[0][0]
         postings = self.db.query("SELECT COUNT(*) FROM postings")[0][0]
@@ -215,13 +229,13 @@ class ReadModelQueries:
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         rows = self.db.query(
             "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.owner, p.currency,"
-            " p.amount_minor, e.description FROM postings p JOIN journal_entries e"
+            " p.amount_minor, e.description, e.actor FROM postings p JOIN journal_entries e"
             f" USING (entry_id) {clause} ORDER BY p.effective_on, p.entry_id, p.seq LIMIT %s",
             (*params, limit),
         )
         return [
-            JournalLine(int(e), as_date(on), ek, ak, o, c, int(a), d)
-            for e, on, ek, ak, o, c, a, d in rows
+            JournalLine(int(e), as_date(on), ek, ak, o, c, int(a), d, actor=who)
+            for e, on, ek, ak, o, c, a, d, who in rows
         ]
 
     def creator_statement_postings(
@@ -230,14 +244,15 @@ class ReadModelQueries:
         """A creator's postings in ``[since, until]``, in business-date order."""
         rows = self.db.query(
             "SELECT p.entry_id, p.effective_on, e.kind, p.kind, p.currency, p.amount_minor,"
-            " p.detail, e.description, e.originator_id, e.originator_version"
+            " p.detail, e.description, e.originator_id, e.originator_version, e.actor"
             " FROM postings p JOIN journal_entries e USING (entry_id)"
             " WHERE p.owner = %s AND p.effective_on >= %s AND p.effective_on <= %s"
             " ORDER BY p.effective_on, p.entry_id, p.seq",
             (creator_id, since, until),
         )
         out = []
-        for entry, on, entry_kind, kind, currency, amount, detail, text, origin, version in rows:
+        for row in rows:
+            entry, on, entry_kind, kind, currency, amount, detail, text, origin, version, who = row
             out.append(
                 StatementPosting(
                     entry_id=int(entry),
@@ -250,6 +265,7 @@ class ReadModelQueries:
                     description=text,
                     originator_id=_uuid(origin),
                     originator_version=int(version),
+                    actor=who,
                 )
             )
         return out
@@ -303,12 +319,37 @@ class ReadModelQueries:
         ):
             holds.setdefault(cid, []).append(f"{hold_id}: {reason}")
         return {
-            cid: CreatorGate(cid, ref, account, status, kyc, tuple(holds.get(cid, ())))
-            for cid, ref, account, status, kyc in self.db.query(
-                "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status"
-                " FROM creators"
+            cid: CreatorGate(
+                cid,
+                ref,
+                account,
+                status,
+                kyc,
+                tuple(holds.get(cid, ())),
+                tax,
+                _datetime_or_none(linked),
+            )
+            for cid, ref, account, status, kyc, tax, linked in self.db.query(
+                "SELECT creator_id, creator_ref, payout_account, account_status, kyc_status,"
+                " tax_status, payout_account_linked_at FROM creators"
             )
         }
+
+    def paid_destinations(self, creator_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """(creator id, destination) of every payout paid (or paid and then reversed) to one
+        of ``creator_ids``."""
+        ids = sorted(set(creator_ids))
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(ids), BATCH_QUERY_CHUNK):
+            chunk = ids[start : start + BATCH_QUERY_CHUNK]
+            marks = ",".join(["%s"] * len(chunk))
+            rows = self.db.query(
+                "SELECT DISTINCT creator_id, destination FROM payouts"
+                f" WHERE status IN ('paid', 'reversed') AND creator_id IN ({marks})",
+                chunk,
+            )
+            found.update((str(c), str(d)) for c, d in rows)
+        return found
 
     def creator_by_payout_account(self, account_ref: str) -> str | None:
         rows = self.db.query(

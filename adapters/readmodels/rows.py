@@ -66,6 +66,8 @@ class JournalLine:
     #: the event the entry was posted from: "<aggregate id>/<version>"
     event_id: str = ""
     recorded_at: datetime | None = None
+    #: who issued the command that posted the entry (None: recorded before actors were kept)
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class StatementPosting:
     description: str
     originator_id: UUID
     originator_version: int
+    #: who issued the command that posted it (None: recorded before actors were kept)
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,10 @@ class CreatorGate:
     kyc_status: str
     #: "hold id: reason" of every payout hold, by hold id
     payout_holds: tuple[str, ...]
+    tax_status: str
+    #: when the current payout account was linked (business time); None: no account, or
+    #: linked before the ledger kept it
+    payout_account_linked_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +203,23 @@ class PayoutRow:
     failure: str | None
     reversed_minor: int
     requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One command as the audit trail knows it: every event written under one idempotency key
+    by one actor (an execution's batches, written under ``run:<run id>``, are one command)."""
+
+    position: int  # the notification id of its first event: the audit trail's order
+    last_position: int
+    recorded_at: datetime  # when its first event was recorded
+    last_recorded_at: datetime
+    actor: str
+    command: str
+    idempotency_key: str
+    run_id: str | None
+    events: int
+    #: the command's first result (what its idempotency record keeps), if it has one
+    result: dict[str, Any] | None
+    #: event kind (``Payout.Paid``) -> how many of them it wrote
+    effects: dict[str, int]

@@ -52,6 +52,7 @@ READ_MODELS: dict[str, tuple[str, ...]] = {
         "claim_items",
     ),
     "payouts": ("payouts",),
+    "audit": ("audit_entries", "audit_effects", "audit_creators"),
 }
 READ_MODEL_TABLES = tuple(t for tables in READ_MODELS.values() for t in tables)
 #: table -> the read model that writes it

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from creator_ledger.adapters.readmodels.audit import AuditQueries
 from creator_ledger.adapters.readmodels.batch import ProjectionBatch
 from creator_ledger.adapters.readmodels.journal_queries import JournalQueries
 from creator_ledger.adapters.readmodels.queries import ReadModelQueries
@@ -43,7 +44,7 @@ def read_model_names(only: str | Iterable[str] | None = None) -> tuple[str, ...]
     return tuple(n for n in READ_MODEL_NAMES if n in wanted)
 
 
-class ReadModels(ReadModelQueries, JournalQueries):
+class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
     """Writes projection batches with their tracking positions, and answers the queries."""
 
     def __init__(self, db: Database) -> None:
@@ -95,6 +96,7 @@ class ReadModels(ReadModelQueries, JournalQueries):
             "a batch writes only the tables of the read models it covers"
         )
         assert "journal" in batch.positions or not (batch.entries or batch.postings)
+        assert "audit" in batch.positions or not batch.audit
         with self.db.transaction() as cur:
             if self.db.dialect == "postgres":
                 # Read models are derived: a batch lost in a crash is lost with its tracking

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from creator_ledger.adapters.readmodels.batch import TABLE_KEYS, Change, PostingRow, ProjectionBatch
+from creator_ledger.adapters.readmodels.batch import (
+    TABLE_KEYS,
+    AuditRows,
+    Change,
+    PostingRow,
+    ProjectionBatch,
+)
 from creator_ledger.adapters.sql import Cursor, Database, as_date
 
 #: PostgreSQL applies a group of at least this many rows with COPY and one statement.
@@ -42,6 +48,7 @@ _ENTRY_COLUMNS = (
     "effective_on",
     "recorded_at",
     "description",
+    "actor",
 )
 
 AccountKey = tuple[str, str, str]  # (owner, kind, currency)
@@ -62,6 +69,64 @@ class RowWriter:
             self.write_postings(cur, batch.postings)
         for table, rows in batch.changes.items():
             self.write_changes(cur, table, list(rows.values()))
+        if batch.audit:
+            self.write_audit(cur, batch.audit)
+
+    # -- the audit trail ------------------------------------------------------------------------
+
+    def write_audit(self, cur: Cursor, audit: AuditRows) -> None:
+        """Upsert the batch's audit rows: a command seen for the first time is inserted, one
+        seen before (an execution spans many transactions) is extended."""
+        cur.executemany(
+            "INSERT INTO audit_entries (audit_id, first_position, last_position, recorded_at,"
+            " last_recorded_at, actor, command, idempotency_key, run_id, events, result)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (audit_id) DO UPDATE SET last_position = excluded.last_position,"
+            " last_recorded_at = excluded.last_recorded_at,"
+            " events = audit_entries.events + excluded.events,"
+            " run_id = COALESCE(audit_entries.run_id, excluded.run_id),"
+            " result = COALESCE(audit_entries.result, excluded.result)",
+            [
+                (
+                    e.audit_id,
+                    e.first_position,
+                    e.last_position,
+                    e.recorded_at,
+                    e.last_recorded_at,
+                    e.actor,
+                    e.command,
+                    e.idempotency_key,
+                    e.run_id,
+                    e.events,
+                    e.result,
+                )
+                for e in audit.entries.values()
+            ],
+        )
+        cur.executemany(
+            "INSERT INTO audit_effects (audit_id, kind, events) VALUES (%s, %s, %s)"
+            " ON CONFLICT (audit_id, kind) DO UPDATE"
+            " SET events = audit_effects.events + excluded.events",
+            [(a, k, n) for (a, k), n in audit.effects.items()],
+        )
+        links = sorted(audit.creators)
+        if self.db.dialect == "postgres" and len(links) >= BULK_MIN_ROWS:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS batch_audit_creators"
+                " (creator_id text, audit_id text) ON COMMIT DELETE ROWS"
+            )
+            self.db.copy_rows(cur, "batch_audit_creators", ("creator_id", "audit_id"), links)
+            cur.execute(
+                "INSERT INTO audit_creators (creator_id, audit_id)"
+                " SELECT creator_id, audit_id FROM batch_audit_creators"
+                " ON CONFLICT DO NOTHING"
+            )
+        elif links:
+            cur.executemany(
+                "INSERT INTO audit_creators (creator_id, audit_id) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                links,
+            )
 
     # -- entity tables --------------------------------------------------------------------------
 

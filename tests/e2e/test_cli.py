@@ -45,6 +45,11 @@ def test_the_demo_prints_the_same_story_for_the_same_seed() -> None:
         "Statement of creator-0007",
         "rejected",
         "clean",
+        "proposed by op:ana@finance.example",
+        "approvals: 1 of 1 (op:ben@controller.example)",
+        "executed by svc:payout-runner",
+        "tax_info_missing",
+        "payout_account_changed_recently",
     ):
         assert expected in out
     other = run("demo", "--creators", "60", "--seed", "4")
@@ -106,6 +111,8 @@ def test_queries_print_tables_or_json(demo_db: Path) -> None:
     assert len({r["entry_id"] for r in rows}) == 5  # --limit counts whole entries
     assert sum(int(r["amount_minor"]) for r in rows) == 0
     assert "--after" in journal.stderr
+    assert journal.stdout.splitlines()[0].endswith(",actor")
+    assert all(r["actor"] == "op:demo" for r in rows)
 
 
 def test_bad_usage_exits_2_with_a_clear_message(demo_db: Path) -> None:

@@ -17,7 +17,7 @@ from creator_ledger import CreatorLedger
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.domain.errors import StalePlanError
 from creator_ledger.ledger.plan import PayoutPlan
-from tests.scenario import ACTOR, creators, fund, open_day, usage
+from tests.scenario import ACTOR, creators, fund, open_day, release, usage
 
 pytestmark = pytest.mark.postgres
 
@@ -82,7 +82,7 @@ def test_two_executions_of_one_plan_at_once_pay_each_payout_once(
 ) -> None:
     first, second = open_ledger(), open_ledger()
     refs = setup(first, 60)
-    plan = first.plan(currency="USD")
+    plan = release(first)
     provider = InMemoryProvider()
     results = run_at_once(
         lambda: first.execute(plan, provider, actor=ACTOR, batch_size=7),
@@ -104,8 +104,8 @@ def test_two_different_plans_at_once_never_overdraw_a_creator(
     first, second = open_ledger(), open_ledger()
     refs = setup(first, 40)
     earned = {b.creator_id: b.balances[0].payable_minor for b in (first.balances(r) for r in refs)}
-    plan_a = first.plan(currency="USD")
-    plan_b = first.plan(currency="USD", threshold_minor=1)  # same balances, another run id
+    plan_a = release(first)
+    plan_b = release(first, threshold_minor=1)  # same balances, another run id
     assert plan_a.run_id != plan_b.run_id
     provider = InMemoryProvider()
     results = run_at_once(
@@ -138,8 +138,8 @@ def test_a_plan_whose_creator_was_paid_meanwhile_skips_them(
 ) -> None:
     cl = open_ledger()
     refs = setup(cl, 4)
-    plan_a: PayoutPlan = cl.plan(currency="USD")
-    plan_b: PayoutPlan = cl.plan(currency="USD", threshold_minor=1)
+    plan_a: PayoutPlan = release(cl)
+    plan_b: PayoutPlan = release(cl, threshold_minor=1)
     provider = InMemoryProvider()
     cl.execute(plan_a, provider, actor=ACTOR)
     # plan_b was computed from the same balances; a run started now is stale ...

@@ -4,6 +4,7 @@ payout at the provider, and provider reconciliation comes back clean."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,13 +16,15 @@ import stripe
 from creator_ledger import CreatorLedger
 from creator_ledger.adapters.payments.port import PaymentProvider, Transfer, TransferRequest
 from creator_ledger.adapters.payments.stripe_connect import StripeConnectProvider
+from creator_ledger.adapters.payments.webhooks import sign_stripe_payload
 from creator_ledger.ledger.plan import PayoutPlan
 from tests.fakes.stripe_server import FakeStripeServer, Fault, fake_stripe
-from tests.scenario import ACTOR, at, close, creators, fund, pool_program, usage
+from tests.scenario import ACTOR, at, close, creators, fund, pool_program, release, usage
 
 SINCE = datetime(2025, 12, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 1, tzinfo=UTC)
 N = 6
+WEBHOOK_SECRET = "whsec_exactly_once"
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +114,7 @@ def test_each_fault_leaves_exactly_one_transfer_per_payout(
     cl: CreatorLedger, server: FakeStripeServer, provider: StripeConnectProvider, fault: Fault
 ) -> None:
     earn(cl, server)
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     assert len(plan.lines) == N
     server.faults.push(fault, times=3, delay_s=0.8)
     results = [cl.execute(plan, provider, actor=ACTOR)]
@@ -160,7 +163,7 @@ def test_an_executor_killed_mid_run_is_finished_by_the_next_run_paying_nobody_tw
 ) -> None:
     cl: CreatorLedger = open_ledger()
     earn(cl, server)
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     dying = DiesAt(provider, **{where: 3})
     with pytest.raises(Killed):
         cl.execute(plan, dying, actor=ACTOR)  # type: ignore[arg-type]
@@ -176,7 +179,7 @@ def test_a_rejected_transfer_fails_the_payout_and_returns_the_money_to_payable(
     cl: CreatorLedger, server: FakeStripeServer, provider: StripeConnectProvider
 ) -> None:
     refs = earn(cl, server)
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     victim = next(x for x in plan.lines if x.creator_ref == refs[1])
     server.set_account_state(victim.destination, transfers="inactive")
     result = cl.execute(plan, provider, actor=ACTOR)
@@ -198,7 +201,7 @@ def test_insufficient_platform_balance_fails_payouts_cleanly(
     cl: CreatorLedger, server: FakeStripeServer, provider: StripeConnectProvider
 ) -> None:
     earn(cl, server)
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     server.set_balance("usd", plan.lines[0].amount_minor)  # enough for the first only
     result = cl.execute(plan, provider, actor=ACTOR)
     assert result.paid == 1
@@ -212,7 +215,7 @@ def test_provider_reconciliation_lists_every_discrepancy(
     cl: CreatorLedger, server: FakeStripeServer, provider: StripeConnectProvider
 ) -> None:
     refs = earn(cl, server)
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     cl.execute(plan, provider, actor=ACTOR)
     # Someone pays a creator outside the ledger, twice.
     stranger = server.create_account()
@@ -231,3 +234,43 @@ def test_provider_reconciliation_lists_every_discrepancy(
     assert report.checks["unknown_to_ledger"] == 2
     assert len(report.discrepancies) == 2
     assert refs
+
+
+def test_a_reversal_delivered_while_its_payout_waits_takes_effect_when_the_run_resumes(
+    open_ledger: Any, server: FakeStripeServer, provider: StripeConnectProvider
+) -> None:
+    """The executor is killed between the provider's commit and its answer; the transfer is
+    reversed at the provider and its signed ``transfer.reversed`` delivered (twice) while the
+    payout is still requested.  The reversal is kept, not acknowledged idly: when the run
+    resumes, the creator is owed the reversed amount again."""
+    cl: CreatorLedger = open_ledger()
+    earn(cl, server)
+    plan = release(cl)
+    with pytest.raises(Killed):
+        cl.execute(plan, DiesAt(provider, after=1), actor=ACTOR)  # type: ignore[arg-type]
+    [sent] = server.transfers()
+    provider.reverse_transfer(sent["id"], sent["amount"], "reverse-after-the-crash")
+    [reversed_transfer] = server.transfers()
+    event = {
+        "id": "evt_reversed_early",
+        "object": "event",
+        "type": "transfer.reversed",
+        "created": server.now(),
+        "livemode": False,
+        "data": {"object": reversed_transfer},
+    }
+    body = json.dumps(event).encode()
+    header = sign_stripe_payload(body, WEBHOOK_SECRET, int(time.time()))
+    first = cl.handle_stripe_webhook(body, header, secret=WEBHOOK_SECRET)
+    assert (first.action, first.amount_minor) == ("reversal_reported", sent["amount"])
+    assert cl.handle_stripe_webhook(body, header, secret=WEBHOOK_SECRET) == first
+    line = next(x for x in plan.lines if x.destination == sent["destination"])
+    assert cl.balances(line.creator_ref).balances[0].payable_minor == 0
+    survivor: CreatorLedger = open_ledger()  # a new process
+    result = survivor.execute(plan.run_id, provider, actor=ACTOR)
+    assert (result.complete, result.paid) == (True, N)
+    assert survivor.balances(line.creator_ref).balances[0].payable_minor == sent["amount"]
+    assert set(server.transfer_counts_by_payout().values()) == {1}
+    assert survivor.payout_status(plan.run_id).by_status == {"paid": N - 1, "reversed": 1}
+    assert survivor.reconcile_provider(provider, since=SINCE, until=UNTIL).clean
+    assert survivor.reconcile_internal().clean

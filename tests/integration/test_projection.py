@@ -23,7 +23,7 @@ from creator_ledger.adapters.readmodels import (
 )
 from creator_ledger.adapters.readmodels.writer import RowWriter
 from creator_ledger.domain.errors import InvalidInputError
-from tests.scenario import ACTOR, close, creators, fund, pool_program, usage
+from tests.scenario import ACTOR, close, creators, fund, pay, pool_program, usage
 
 
 def build_history(cl: CreatorLedger) -> None:
@@ -56,7 +56,7 @@ def build_history(cl: CreatorLedger) -> None:
         idempotency_key="p",
         actor=ACTOR,
     )
-    result = cl.execute(cl.plan(currency="USD", threshold_minor=1), InMemoryProvider(), actor=ACTOR)
+    result = pay(cl, InMemoryProvider(), threshold_minor=1)
     assert result.paid > 0
 
 

@@ -11,7 +11,7 @@ from creator_ledger import CreatorLedger, InvalidInputError
 from creator_ledger.adapters.eventstore import issued_by
 from creator_ledger.ledger.bootstrap import memory_provider
 from tests.conftest import event_count
-from tests.scenario import ACTOR, at, creators, fund, pool_program, usage
+from tests.scenario import ACTOR, at, creators, fund, pool_program, release, usage
 
 COMMANDS = [
     ("create_fund", {"fund_key": "g", "name": "G", "currency": "USD", "budget_minor": 10}),
@@ -86,9 +86,9 @@ def test_a_payout_execution_records_who_executed_it(cl: CreatorLedger) -> None:
     cl.close_period(
         program_key="pool", period_key=period, effective_at=at(), idempotency_key="c", actor=ACTOR
     )
+    plan = release(cl)
     start = event_count(cl) + 1
-    plan = cl.plan(currency="USD")
-    cl.execute(plan, memory_provider(), actor="op:payer@example.com")
+    cl.execute(plan.run_id, memory_provider(), actor="op:payer@example.com")
     written = [e for _, e in cl.parts.store.notifications(start, 1_000)]
     assert written
     assert {issued_by(e)["actor"] for e in written} == {"op:payer@example.com"}

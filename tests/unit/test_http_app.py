@@ -28,7 +28,7 @@ def test_the_app_mounted_in_another_app_answers_health_readiness_and_metrics() -
         assert http.get("/ledger/healthz").json()["status"] == "ok"
         ready = http.get("/ledger/readyz")
         assert ready.status_code == 200
-        assert ready.json()["lag_events"] == {"journal": 0, "entities": 0, "payouts": 0}
+        assert ready.json()["lag_events"] == {"journal": 0, "entities": 0, "payouts": 0, "audit": 0}
         assert "creator_ledger_projection_lag_events" in http.get("/ledger/metrics").text
         no_secret = http.post(
             "/ledger/webhooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1,v1=x"}

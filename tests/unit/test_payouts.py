@@ -16,7 +16,7 @@ from creator_ledger.adapters.payments.webhooks import sign_stripe_payload
 from creator_ledger.domain.errors import InvalidInputError, StalePlanError, WebhookSignatureError
 from creator_ledger.ledger.plan import PayoutPlan
 from tests.conftest import event_count
-from tests.scenario import ACTOR, DAY, at, close, creators, fund, open_day, usage
+from tests.scenario import ACTOR, DAY, at, close, creators, fund, open_day, pay, release, usage
 
 SECRET = "whsec_test_secret"
 
@@ -64,7 +64,7 @@ def paid_bonus(cl: CreatorLedger, total_minor: int, ends_on: date) -> InMemoryPr
         actor=ACTOR,
     )
     provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider, actor=ACTOR)
+    pay(cl, provider)
     return provider
 
 
@@ -133,8 +133,8 @@ def test_the_plan_pays_eligible_creators_and_says_why_the_others_are_left_out(
         "c1": ["payout_hold"],
         "c2": ["below_threshold"],
         "c3": ["payout_account_not_active"],
-        "c4": ["kyc_incomplete"],
-        "noacct": ["no_payout_account", "kyc_incomplete"],
+        "c4": ["kyc_incomplete", "tax_info_missing"],
+        "noacct": ["no_payout_account", "kyc_incomplete", "tax_info_missing"],
     }
     assert "manual review" in next(x.detail for x in plan.excluded if x.creator_ref == "c1")
     assert "rolls over" in next(x.detail for x in plan.excluded if x.creator_ref == "c2")
@@ -168,7 +168,7 @@ def test_execute_pays_exactly_the_plan_and_running_it_again_pays_nobody_twice(
 ) -> None:
     cl = ledger
     earn(cl, {"c0": 5_000, "c1": 7_000, "c2": 2_500})
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     provider = InMemoryProvider()
     result = cl.execute(plan, provider, actor=ACTOR)
     paid = {t.payout_id: (t.destination, t.amount_minor) for t in provider.transfers()}
@@ -187,7 +187,7 @@ def test_execute_pays_exactly_the_plan_and_running_it_again_pays_nobody_twice(
 def test_a_plan_is_refused_when_its_balances_have_changed(ledger: CreatorLedger) -> None:
     cl = ledger
     earn(cl, {"c0": 5_000, "c1": 7_000})
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     cl.place_hold(
         creator_ref="c1",
         hold_id="late",
@@ -237,7 +237,7 @@ def test_a_clawback_after_payout_becomes_a_receivable_recovered_by_an_offset_lin
     assert (breach.clawback_from_payable_minor, breach.clawback_to_receivable_minor) == (0, 265_000)
     assert balances(cl, "c0") == (0, 0, 265_000)
     earn(cl, {"c0": 300_000, "c1": 1_000}, day=date(2026, 5, 1))
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     [offset] = plan.offsets
     assert (offset.creator_ref, offset.amount_minor, offset.receivable_minor) == (
         "c0",
@@ -255,7 +255,7 @@ def test_an_offset_with_nothing_left_to_pay_is_still_applied(ledger: CreatorLedg
     cl = ledger
     provider = paid_then_breached(cl)
     earn(cl, {"c0": 40_000}, day=date(2026, 2, 1))
-    plan = cl.plan(currency="USD")
+    plan = release(cl)
     assert plan.lines == []
     assert [(o.creator_ref, o.amount_minor) for o in plan.offsets] == [("c0", 40_000)]
     cl.execute(plan, provider, actor=ACTOR)
@@ -297,7 +297,7 @@ def test_a_webhook_with_a_bad_signature_is_rejected_and_writes_nothing(
     cl = ledger
     earn(cl, {"c0": 5_000})
     provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider, actor=ACTOR)
+    pay(cl, provider)
     body, header = _signed(_reversal_event(provider.transfers()[0], 5_000))
     before = event_count(cl)
     with pytest.raises(WebhookSignatureError):
@@ -313,7 +313,7 @@ def test_a_reversed_transfer_makes_the_amount_payable_again_and_a_replay_changes
     cl = ledger
     earn(cl, {"c0": 5_000})
     provider = InMemoryProvider()
-    cl.execute(cl.plan(currency="USD"), provider, actor=ACTOR)
+    pay(cl, provider)
     transfer = provider.transfers()[0]
     body, header = _signed(_reversal_event(transfer, 2_000))
     result = cl.handle_stripe_webhook(body, header, secret=SECRET)
