@@ -34,7 +34,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from bench import scratch
+from bench import scratch, workloads
 from bench.measure import timed
 from creator_ledger.domain.accounts import (
     CREATOR_PAYABLE,
@@ -327,10 +327,14 @@ def _rows(
     moves: list[Move] = []
     day = at.date()
     fund_hex = p["fund_id"].hex
+    # Who issued the close, stamped on every event and kept on every journal entry, as the
+    # ledger does (``EventStore.save``'s ``issued`` metadata).
+    actor = workloads.ACTOR
+    issued = {"actor": actor, "command": "close_period", "idempotency_key": "close"}
     for nid, (originator, topic, fields, fund_move) in zip(notification_ids, pending, strict=True):
         v = version.get(originator, 0) + 1
         version[originator] = v
-        events.append((originator, v, topic, scratch.event_state(fields), nid))
+        events.append((originator, v, topic, scratch.event_state(fields | {"issued": issued}), nid))
         if topic == BOOK_TOPIC:
             total = seq = 0
             for creator, _, amount, _, _ in fields["lines"]:
@@ -341,12 +345,16 @@ def _rows(
             if total:
                 moves.append((nid, seq, EXPENSE_CREATOR_FUND, fund_hex, total))
                 text = f"view earnings, period {p['period_key']}"
-                entries.append((nid, "ViewEarningsCredited", originator, v, at, day, now, text))
+                entries.append(
+                    (nid, "ViewEarningsCredited", originator, v, at, day, now, text, actor)
+                )
         elif fund_move is not None:
             debit, credit, amount, text = fund_move
             moves.append((nid, 0, debit, fund_hex, amount))
             moves.append((nid, 1, credit, fund_hex, -amount))
-            entries.append((nid, topic.rpartition(".")[2], originator, v, at, day, now, text))
+            entries.append(
+                (nid, topic.rpartition(".")[2], originator, v, at, day, now, text, actor)
+            )
     return events, entries, moves
 
 
