@@ -118,7 +118,7 @@ class Pacer:
         self.sleep = sleep
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._next_s = clock() - BURST_S  # the next free slot (a burst may be saved up)
+        self._next_s = clock() - self._burst_s()  # the next free slot (a burst saved up)
         self._paused_until_s = float("-inf")
         self.rate_limited_count = 0
 
@@ -126,10 +126,15 @@ class Pacer:
         """Take the next slot, sleeping until it comes."""
         with self._lock:
             now = self.clock()
-            slot = max(self._next_s, now - BURST_S, self._paused_until_s)
+            slot = max(self._next_s, now - self._burst_s(), self._paused_until_s)
             self._next_s = slot + 1 / self.rate_per_s
         if slot > now:
             self.sleep(slot - now)
+
+    def _burst_s(self) -> float:
+        """How far behind the schedule may fall and still be caught up at once: a burst of
+        ``BURST_S`` seconds' worth of calls, the current one included."""
+        return max(0.0, BURST_S - 1 / self.rate_per_s)
 
     def rate_limited(self, retry_after_s: float | None) -> None:
         """The provider answered 429: nobody sends before it said, and the rate comes down
@@ -199,7 +204,10 @@ def send(provider: PaymentProvider, payout: Payout, *, pacer: Pacer, now: dateti
         try:
             if look_first:
                 pacer.wait()
-                found = provider.find_transfer(payout_id)
+                try:
+                    found = provider.find_transfer(payout_id)
+                except PaymentRejectedError:
+                    return Outcome(payout)  # a refused lookup proves nothing: unresolved
                 pacer.succeeded()
                 if found is not None:
                     return Outcome(payout, transfer_id=found.transfer_id)

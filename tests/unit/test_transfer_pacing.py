@@ -17,7 +17,7 @@ from bench.stripe_like import StripeLikeProvider, TokenBucket
 from creator_ledger import CreatorLedger, InvalidInputError, Settings
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.adapters.payments.port import Transfer, TransferRequest
-from creator_ledger.domain.errors import PaymentOutcomeUnknownError
+from creator_ledger.domain.errors import PaymentOutcomeUnknownError, PaymentRejectedError
 from creator_ledger.domain.ids import NAMESPACE
 from creator_ledger.domain.payout import Payout
 from creator_ledger.ledger import transfers
@@ -173,6 +173,23 @@ def test_a_payout_requested_more_than_23_hours_ago_is_looked_up_before_it_is_sen
     assert provider.ops()[2:] == ["find", "create"]  # none there: sent under its own key
     assert outcome.transfer_id is not None
     assert set(provider.transfer_counts().values()) == {1}
+
+
+class RefusesLookups(Scripted):
+    def find_transfer(self, payout_id: str) -> Transfer | None:
+        self.log.append(("find", payout_id, self.time.clock()))
+        raise PaymentRejectedError("401: the key may not list transfers", http_status=401)
+
+
+def test_a_refused_lookup_leaves_the_payout_unresolved_rather_than_failed() -> None:
+    provider = RefusesLookups(SimTime())
+    old = payout(8, requested_at=T0 - timedelta(days=1))
+    provider.create_transfer(transfers.transfer_request(old))  # it was paid, long ago
+    provider.log.clear()
+    outcome = send_one(provider, old)
+    assert (outcome.resolved, outcome.failure) == (False, None)
+    assert provider.ops() == ["find"]
+    assert len(provider.transfers()) == 1
 
 
 def test_an_outcome_that_stays_unknown_is_left_unresolved_after_bounded_attempts() -> None:
