@@ -150,7 +150,9 @@ class PayoutRuns:
                 known = {p.id for p in created}
                 yield from self._requested_payouts(run_id, known)
 
-        pacer = transfers.Pacer(self.settings.provider_rate_per_s)
+        pacer = transfers.Pacer(
+            getattr(provider, "rate_limit_per_s", self.settings.provider_rate_per_s)
+        )
         send = functools.partial(
             transfers.send_all,
             provider,

@@ -60,6 +60,8 @@ DEFAULT_CONCURRENCY = 32
 KEY_FRESH_FOR = timedelta(hours=23)
 #: The provider's rate limit when the settings say nothing (Stripe's live-mode default).
 DEFAULT_RATE_PER_S = 100.0
+#: The rate an unpaced pacer (a provider with no rate limit) starts learning from on a 429.
+UNPACED_RATE_PER_S = 10_000.0
 #: Backoff after an unknown outcome: ``BACKOFF_S * 2**(n-1)``, at most ``BACKOFF_MAX_S``, times a
 #: random factor in [0.5, 1].
 BACKOFF_S = 0.02
@@ -99,21 +101,23 @@ class Pacer:
     """A token bucket shared by every sender of one execution (see the module docstring).
 
     :meth:`wait` blocks until the caller may make one call; slots are handed out in order at
-    ``rate_per_s`` (a virtual schedule, so waiting happens outside the lock).  ``clock`` and
+    ``rate_per_s`` (a virtual schedule, so waiting happens outside the lock).  ``None``: the
+    provider has no rate limit (an in-process one); only a 429's pause is honoured.  ``clock`` and
     ``sleep`` are injectable, so tests can run it on simulated time.
     """
 
     def __init__(
         self,
-        rate_per_s: float = DEFAULT_RATE_PER_S,
+        rate_per_s: float | None = DEFAULT_RATE_PER_S,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
     ) -> None:
-        assert rate_per_s > 0
-        self.configured_rate_per_s = rate_per_s
-        self.rate_per_s = rate_per_s
+        assert rate_per_s is None or rate_per_s > 0
+        self.paced = rate_per_s is not None
+        self.configured_rate_per_s = rate_per_s or UNPACED_RATE_PER_S
+        self.rate_per_s = self.configured_rate_per_s
         self.clock = clock
         self.sleep = sleep
         self._rng = random.Random(seed)
@@ -123,11 +127,14 @@ class Pacer:
         self.rate_limited_count = 0
 
     def wait(self) -> None:
-        """Take the next slot, sleeping until it comes."""
+        """Take the next slot, sleeping until it comes (unpaced: only a 429's pause)."""
         with self._lock:
             now = self.clock()
-            slot = max(self._next_s, now - self._burst_s(), self._paused_until_s)
-            self._next_s = slot + 1 / self.rate_per_s
+            if self.paced:
+                slot = max(self._next_s, now - self._burst_s(), self._paused_until_s)
+                self._next_s = slot + 1 / self.rate_per_s
+            else:
+                slot = self._paused_until_s
         if slot > now:
             self.sleep(slot - now)
 

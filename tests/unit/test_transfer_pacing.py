@@ -234,6 +234,20 @@ def test_sends_are_paced_to_the_rate_and_a_lower_limit_is_learned_from_429s() ->
     assert unpaced.rate_limited > len(more[:50])
 
 
+def test_a_provider_without_a_rate_limit_is_not_paced_but_a_429_still_pauses() -> None:
+    time = SimTime()
+    pacer = Pacer(InMemoryProvider.rate_limit_per_s, clock=time.clock, sleep=time.sleep)
+    for _ in range(1_000):
+        pacer.wait()
+    assert time.now_s == 1_000.0  # not a simulated second spent
+    pacer.rate_limited(2.0)
+    pacer.wait()
+    assert time.now_s == pytest.approx(1_002.0)
+    # And through the ledger: the in-memory provider's payouts are not held to 100/s.
+    assert getattr(InMemoryProvider(), "rate_limit_per_s", 100.0) is None
+    assert not hasattr(StripeLikeProvider(), "rate_limit_per_s")  # paced by the setting
+
+
 def test_concurrent_senders_against_a_stripe_like_provider_pay_each_payout_once() -> None:
     provider = StripeLikeProvider(
         seed=9, rate_per_s=400, latency_s=(0.001, 0.004), transient_rate=0.2
