@@ -22,7 +22,8 @@ A rejection fails the payout.  Every other answer is handled under that same key
 execution, lookups included, and because what a 429 means for the next step (resend, no lookup)
 is the ledger's exactly-once policy; the port stays provider-neutral (``http_status`` and
 ``retry_after_s`` are fields of :class:`~domain.errors.PaymentOutcomeUnknownError`).  A
-:class:`Pacer` is a token bucket at the configured rate (``LEDGER_PROVIDER_RATE_PER_S``): it
+:class:`Pacer` is a token bucket at the provider's own ``rate_limit_per_s`` if it says one
+(``None``, as for the in-memory provider: unpaced), else at ``LEDGER_PROVIDER_RATE_PER_S``: it
 lowers its rate by :data:`BACKOFF_FACTOR` on the first 429 of a burst (so a limit lower than the
 setting is learned) and creeps back to the setting on successes.
 
@@ -252,6 +253,8 @@ def _last_look(provider: PaymentProvider, payout: Payout, pacer: Pacer) -> Outco
         if e.fields.get("http_status") == RATE_LIMITED:
             pacer.rate_limited(_retry_after_s(e))
         found = None
+    except PaymentRejectedError:
+        found = None  # a refused lookup proves nothing
     return Outcome(payout, transfer_id=found.transfer_id if found is not None else None)
 
 

@@ -190,6 +190,12 @@ def test_a_refused_lookup_leaves_the_payout_unresolved_rather_than_failed() -> N
     assert (outcome.resolved, outcome.failure) == (False, None)
     assert provider.ops() == ["find"]
     assert len(provider.transfers()) == 1
+    # Nor when the lookup comes after sends whose outcome stayed unknown.
+    fresh = payout(9)
+    provider.script = [503] * 100
+    outcome = send_one(provider, fresh)
+    assert (outcome.resolved, outcome.failure) == (False, None)
+    assert provider.transfers()[1:] == []
 
 
 def test_an_outcome_that_stays_unknown_is_left_unresolved_after_bounded_attempts() -> None:
