@@ -156,7 +156,8 @@ class EventStore:
         back with :func:`issued_by`.
 
         Raises :class:`WriteConflictError` when another writer got there first; the aggregates
-        are then spent (their events collected) and must be loaded again.
+        are then spent (their events collected), dropped from the cache, and must be loaded
+        again.
         """
         touched = [a for a in aggregates if a is not None]
         events: list[Any] = []
@@ -171,6 +172,9 @@ class EventStore:
         try:
             self._app.events.put(events)
         except IntegrityError:
+            # A caller may have kept an object it saved before (so it is in the cache too) and
+            # changed it again: that change was never stored, so the next load reads the store.
+            self.forget(a.id for a in touched)
             raise WriteConflictError("an aggregate was changed by another writer") from None
         self._snapshot(touched, events)
         cache = self._app.repository.cache

@@ -102,7 +102,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--w4-stripe-concurrency",
         type=int,
         default=32,
-        help="send_concurrency for the Stripe-like run (default 32, the API's maximum)",
+        help="send_concurrency for the Stripe-like run (default 32, the command line's default)",
     )
     p.add_argument(
         "--timeout-s",

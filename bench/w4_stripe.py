@@ -3,10 +3,10 @@ the pace (latency 150-300 ms a call, 100 requests/s, 5% transient errors; see
 :mod:`bench.stripe_like`).
 
 In a database of its own (so it disturbs no other workload): ``payouts`` creators enrolled and
-credited for one period (as in W1), a plan paying every one of them, and
-``cl.execute(plan, provider, send_concurrency=K)``.  Reported: requests/s the provider served
-(against its limit), payouts/s, 429s, transient errors, duplicates (payouts with more than one
-transfer: must be 0) and payouts left unresolved after the run.
+credited for one period (as in W1), a run paying every one of them, proposed and approved (not
+timed), and ``cl.execute(run_id, provider, send_concurrency=K)`` (timed).  Reported: requests/s
+the provider served (against its limit), payouts/s, 429s, transient errors, duplicates
+(payouts with more than one transfer: must be 0) and payouts left unresolved after the run.
 
 The target reads "execution reaches 90% of the rate limit" as *payouts paid* per second (every
 payout needs at least one request, so the limit caps it at 100/s): requests the provider served
@@ -33,12 +33,21 @@ def run(
             workloads.seed(cl, payouts)
             workloads.w1_period_close(cl, payouts)
             plan = cl.plan(currency="USD")
+            proposed = cl.propose(
+                currency="USD", idempotency_key="w4-stripe-propose", actor=workloads.ACTOR
+            )
+            cl.approve(
+                proposed.run_id, idempotency_key="w4-stripe-approve", actor=workloads.APPROVER
+            )
             provider = StripeLikeProvider(seed=seed)
             error = None
             with timed() as t:
                 try:
                     result = cl.execute(
-                        plan, provider, send_concurrency=concurrency, actor=workloads.ACTOR
+                        proposed.run_id,
+                        provider,
+                        send_concurrency=concurrency,
+                        actor=workloads.ACTOR,
                     )
                 except LedgerError as exc:
                     result = None

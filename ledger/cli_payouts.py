@@ -38,6 +38,7 @@ from creator_ledger.ledger.cli_support import (
 )
 from creator_ledger.ledger.plan import PayoutPlan
 from creator_ledger.ledger.render import console, print_json, print_report
+from creator_ledger.ledger.transfers import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 
 payouts_app = typer.Typer(
     help="Payout runs: plan (the dry run), propose, approve or reject, execute, status, settle.",
@@ -227,7 +228,15 @@ def execute_command(
         ),
     ],
     batch_size: Annotated[int, typer.Option(min=1, max=5_000)] = 2_000,
-    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Transfers sent at once.")] = 1,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_CONCURRENCY,
+            help="Transfers sent at once: about the provider's rate limit times its latency"
+            " (100/s x 0.3 s = 30); sends are paced to LEDGER_PROVIDER_RATE_PER_S.",
+        ),
+    ] = DEFAULT_CONCURRENCY,
     database: DatabaseOption = None,
     json: JsonOption = False,
     actor: ActorOption = None,

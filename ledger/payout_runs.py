@@ -15,10 +15,14 @@ Then, in batches fixed by the run's recorded lines:
    and the start of an execution are ordered by the run's version.  A batch already recorded —
    by an earlier, interrupted execution or by a concurrent one — is skipped.
 2. **Send** each requested payout as one provider transfer under its own key
-   (:mod:`.transfers`).
+   (:mod:`.transfers`), paced to the provider's rate (``LEDGER_PROVIDER_RATE_PER_S``).
 3. **Record** the outcomes (paid: in transit -> cash; failed: back to payable) in one
-   transaction per batch.  A reversal the provider reported while the payout was waiting
-   takes effect when it is recorded as paid.
+   transaction per batch of outcomes, while the next payouts are being sent.  A payout whose
+   outcome stays unknown stays ``requested``; the next execution resolves it.  A reversal the
+   provider reported while the payout was waiting takes effect when it is recorded as paid.
+
+Sending starts as soon as the first batch is requested, and goes on while the next batches are
+requested and the outcomes recorded.
 
 So whatever crashes, each payout is one transfer at the provider and a run started again
 finishes what is left.  A plan file is a view: given one, execution compares it line by line
@@ -28,7 +32,8 @@ with the run it names and refuses any difference.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -127,36 +132,51 @@ class PayoutRuns:
         size = started.batch_size
         batches = [items[i : i + size] for i in range(0, len(items), size)]
         created: list[Payout] = []
-        own_batches = 0
-        current = started
-        for n, batch in enumerate(batches):
-            current, made, ours = self._request_batch(current, n, batch, actor, meta)
-            created.extend(made)
-            own_batches += ours
-            tick("requested", len(batch))
-        if not batches and not resumed:
-            self._save_started(current, batch_size, actor, meta)
-        todo: list[tuple[Payout, bool]] = [(p, False) for p in created]
-        if resumed:
-            known = {p.id for p in created}
-            todo += [(p, True) for p in self._requested_payouts(run_id, known)]
-        outcomes: list[Outcome] = []
-        for start in range(0, len(todo), size or DEFAULT_BATCH_SIZE):
-            chunk = todo[start : start + (size or DEFAULT_BATCH_SIZE)]
-            results = transfers.send_all(provider, chunk, send_concurrency)
+        own_batches = [0]
+        current = [started]
+
+        def requested() -> Iterator[Payout]:
+            """Request batch after batch, handing each batch's payouts to the senders as soon
+            as it is saved (so sending overlaps requesting the next batch)."""
+            for n, batch in enumerate(batches):
+                current[0], made, ours = self._request_batch(current[0], n, batch, actor, meta)
+                created.extend(made)
+                own_batches[0] += ours
+                tick("requested", len(batch))
+                yield from made
+            if not batches and not resumed:
+                self._save_started(current[0], batch_size, actor, meta)
+            if resumed:
+                known = {p.id for p in created}
+                yield from self._requested_payouts(run_id, known)
+
+        pacer = transfers.Pacer(
+            getattr(provider, "rate_limit_per_s", self.settings.provider_rate_per_s)
+        )
+        send = functools.partial(
+            transfers.send_all,
+            provider,
+            concurrency=send_concurrency,
+            pacer=pacer,
+            now=self.clock,
+            batch_size=size or DEFAULT_BATCH_SIZE,
+        )
+
+        def record(results: list[Outcome]) -> None:
             self.outcomes.record(results, meta)
-            outcomes.extend(results)
-            tick("sent", len(chunk))
-        if resumed or own_batches < len(batches):
+            tick("sent", len(results))
+
+        outcomes = send(requested(), record=record)
+        run_now = current[0]
+        if resumed or own_batches[0] < len(batches):
             # Another executor shares (or shared) this run: settle whatever still waits, its
-            # payouts included.  Asking the provider first and sending under the payout's own
-            # key makes this safe even while that executor is still at work.
-            leftovers = [(p, True) for p in self._requested_payouts(run_id, set())]
-            if leftovers:
-                sent = transfers.send_all(provider, leftovers, send_concurrency)
-                self.outcomes.record(sent, meta)
-            return self._finish_from_read_models(current, meta)
-        return self._finish(current, outcomes, meta)
+            # payouts included.  Sending under the payout's own key (the provider replays its
+            # first answer; an old key is looked up first) makes this safe even while that
+            # executor is still at work.
+            leftovers = self._requested_payouts(run_id, set())
+            send(leftovers, record=lambda results: self.outcomes.record(results, meta))
+            return self._finish_from_read_models(run_now, meta)
+        return self._finish(run_now, outcomes, meta)
 
     # -- starting and requesting ------------------------------------------------------------
 

@@ -187,6 +187,12 @@ class Settings(BaseSettings):
     stripe_max_network_retries: int = Field(
         default=2, ge=0, le=10, description="resends of one request under its idempotency key"
     )
+    provider_rate_per_s: float = Field(
+        default=100.0,
+        gt=0,
+        le=10_000,
+        description="requests a second the payment provider allows; payouts are sent at this pace",
+    )
 
     # -- operations -------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field(default="text", description="text or json")

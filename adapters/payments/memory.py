@@ -57,6 +57,9 @@ class _Outcome:
 class InMemoryProvider:
     """:class:`~adapters.payments.port.PaymentProvider` kept in memory."""
 
+    #: No rate limit: the ledger does not pace calls to it (see :mod:`.port`).
+    rate_limit_per_s: float | None = None
+
     def __init__(
         self,
         *,

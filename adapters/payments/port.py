@@ -5,6 +5,14 @@ dataclasses and raise only :class:`~domain.errors.PaymentRejectedError` ("nothin
 do not retry as is") or :class:`~domain.errors.PaymentOutcomeUnknownError` ("the provider
 may have acted; resolve by :meth:`PaymentProvider.find_transfer`, never by sending again under
 a new key").
+
+An outcome-unknown error says what the provider answered in provider-neutral fields:
+``http_status`` (429: rate limited, the provider did nothing; send the same request again
+under the same key once ``retry_after_s`` has passed, when it says) and ``retry_after_s``.
+
+A provider may say its own rate limit as an attribute ``rate_limit_per_s`` (requests a second;
+``None``: no limit, as for an in-process provider); without one the ledger paces its calls to
+the ``LEDGER_PROVIDER_RATE_PER_S`` setting.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
   retries, or a reply the adapter cannot read: Stripe may have acted; resolve with
   ``find_transfer``, never by sending again under a new key.
 
-Both carry the provider's ``error_type``, ``code``, ``http_status``, ``request_id`` as fields.
+Both carry the provider's ``error_type``, ``code``, ``http_status``, ``request_id`` as fields;
+a 429 also carries ``retry_after_s`` (Stripe's ``Retry-After``, or None).
 Nothing the provider said reaches a message or a field with an API key in it: the adapter's own
 key and anything shaped like a Stripe secret or restricted key are masked the way Stripe masks
 them (``sk_test_****1234``), whoever echoed them (a proxy, a gateway, a misbehaving fake).
@@ -22,6 +23,7 @@ from typing import Any, Final
 
 import stripe
 
+from creator_ledger.adapters.payments.stripe_transport import retry_after_s
 from creator_ledger.domain.errors import (
     LedgerError,
     PaymentOutcomeUnknownError,
@@ -77,6 +79,8 @@ def translate(
         "attempts": attempts,
         **context,
     }
+    if isinstance(exc, stripe.RateLimitError):  # not processed: when to send it again
+        fields["retry_after_s"] = retry_after_s(exc.headers)
     subject = f" for payout {context['payout_id']}" if "payout_id" in context else ""
     status = exc.http_status
     rejected = isinstance(exc, REJECTED) or (

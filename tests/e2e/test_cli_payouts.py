@@ -308,10 +308,20 @@ def test_an_executor_killed_mid_run_is_finished_by_the_next_run(
     env = env_for(server, sqlite_url)
     run_id, plan = released(tmp_path, env)
     # The first transfer is committed at the fake but its answer is held back, and the executor
-    # is killed with SIGKILL while it waits: payouts requested, one sent, nothing recorded.
+    # (sending one at a time) is killed with SIGKILL while it waits: payouts requested, one
+    # sent, nothing recorded.
     server.faults.push(Fault.TIMEOUT_AFTER_COMMIT, path=r"/v1/transfers", times=1, delay_s=30)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "creator_ledger", "payouts", "execute", run_id],
+        [
+            sys.executable,
+            "-m",
+            "creator_ledger",
+            "payouts",
+            "execute",
+            run_id,
+            "--concurrency",
+            "1",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

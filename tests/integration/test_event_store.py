@@ -176,6 +176,34 @@ def test_a_failed_save_leaves_nothing_changed_in_the_cache(store: EventStore) ->
     assert reloaded.balance(CREATORS[1], "USD")[0] == 5  # the first write, not the second
 
 
+def test_an_object_kept_after_its_save_and_changed_in_a_lost_race_is_not_loaded_again(
+    store: EventStore,
+) -> None:
+    # A caller keeps the object it saved (so it is also in the cache), changes it again, and
+    # loses the race for the next version to another writer: the next load is the store's
+    # state, not the kept object with the change that was never stored.
+    held = busy_book(5, 3)
+    store.save(held)
+    twin = copy.deepcopy(held)
+    for book, amount in ((twin, 5), (held, 9)):
+        book.credit_reimbursement(
+            claim_id=uuid5(NAMESPACE, f"race{amount}"),
+            claim_key="race",
+            item_id="i",
+            creator_id=CREATORS[1],
+            currency="USD",
+            amount_minor=amount,
+            effective_at=AT,
+        )
+    store.application.events.put(twin.collect_events())  # the other writer, past the cache
+    with pytest.raises(WriteConflictError):
+        store.save(held)
+    reloaded = store.get(AccountBook.create_id(5))
+    assert isinstance(reloaded, AccountBook)
+    assert reloaded.version == twin.version
+    assert reloaded.balance(CREATORS[1], "USD") == twin.balance(CREATORS[1], "USD")
+
+
 def test_a_snapshot_that_claims_a_version_never_reached_is_not_trusted(store: EventStore) -> None:
     book = busy_book(4, 10)
     store.save(book)

@@ -55,3 +55,18 @@ def test_no_key_survives_translation(
     assert KEY not in str(result)
     assert all(KEY not in str(value) for value in result.fields.values())
     assert "sk_live_****1234" in result.fields["provider_message"]
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("2", 2.0), ("0.5", 0.5), (None, None)])
+def test_a_429_says_when_to_send_it_again_in_provider_neutral_fields(
+    header: str | None, seconds: float | None
+) -> None:
+    error = stripe.RateLimitError(
+        "Too many requests",
+        http_status=429,
+        headers={"Retry-After": header} if header is not None else {},
+    )
+    result = translate("create_transfer", error, {"payout_id": "po_1"}, 5, secret=KEY)
+    assert isinstance(result, PaymentOutcomeUnknownError)
+    assert result.fields["http_status"] == 429
+    assert result.fields["retry_after_s"] == seconds
