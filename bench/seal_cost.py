@@ -10,6 +10,13 @@ median of each side's four rounds (the machine is shared: a median shrugs off a 
 another process slowed), and the cost is ``with / without - 1`` (time for W1, operations per
 second for W2).  The target is a cost of at most 10% each (issue 11).
 
+The machine is shared, so whole rounds vary by tens of percent from one to the next.  The
+trigger's own cost is therefore also measured inside the database, where nothing else weighs
+on it: in one transaction (rolled back), the insert statements W1 and W2 make (256 account
+book events in one statement; 4 small events in one statement) run many times with the
+trigger on and off, interleaved, and the difference per statement is set against the time of a
+W1 close and of a W2 command without seals (``w1_trigger_share``, ``w2_trigger_share``).
+
 ``--without-seals`` (for the whole suite) turns the trigger off right after ``migrate``.  Both
 leave the bench database's chain broken where events were written unsealed: it is dropped at
 the next run anyway.
@@ -39,6 +46,46 @@ def set_sealing(conninfo: str, *, on: bool) -> None:
     action = "ENABLE" if on else "DISABLE"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f"ALTER TABLE ledger_events {action} TRIGGER ledger_events_sealed")
+
+
+#: (label, topic of the stored events copied, rows per statement, statements per measure)
+_SHAPES = (
+    ("w1", "creator-ledger/AccountBook.ViewEarningsCredited", 256, 10),
+    ("w2", "creator-ledger/AccountBook.ReimbursementCredited", 4, 300),
+)
+
+
+def trigger_cost(conninfo: str) -> dict[str, float]:
+    """Seconds the sealing trigger adds to one insert statement of each shape (see the module
+    docstring), measured in a transaction that is rolled back."""
+    out: dict[str, float] = {}
+    with psycopg.connect(conninfo) as conn:
+        for label, topic, rows, statements in _SHAPES:
+            conn.execute(
+                "CREATE TEMP TABLE seal_cost_src ON COMMIT DROP AS"
+                " SELECT topic, state FROM ledger_events WHERE topic = %s LIMIT %s",
+                (topic, rows),
+            )
+            loop = (
+                f"DO $$ BEGIN FOR i IN 1..{statements} LOOP"
+                " INSERT INTO ledger_events (originator_id, originator_version, topic, state)"
+                " SELECT gen_random_uuid(), 1, topic, state FROM seal_cost_src;"
+                " END LOOP; END $$"
+            )
+            sides: dict[bool, list[float]] = {True: [], False: []}
+            for on in (True, False, False, True, True, False):
+                action = "ENABLE" if on else "DISABLE"
+                conn.execute(f"ALTER TABLE ledger_events {action} TRIGGER ledger_events_sealed")
+                with timed() as t:
+                    conn.execute(loop)
+                sides[on].append(t.seconds / statements)
+            conn.execute("DROP TABLE seal_cost_src")
+            with_s, without_s = statistics.median(sides[True]), statistics.median(sides[False])
+            out[f"{label}_insert_ms_with"] = with_s * 1_000
+            out[f"{label}_insert_ms_without"] = without_s * 1_000
+            out[f"{label}_trigger_ms"] = (with_s - without_s) * 1_000
+        conn.rollback()
+    return out
 
 
 def _w1_round(cl: CreatorLedger, creators: int, n: int) -> dict[str, float]:
@@ -119,6 +166,8 @@ def run(
             )
     finally:
         set_sealing(conninfo, on=True)
+    step("seal cost: the trigger alone, inside the database")
+    trigger = trigger_cost(conninfo)
 
     def mean(key: str, *, on: bool) -> float:  # the median of the side's counted rounds
         return float(
@@ -137,6 +186,9 @@ def run(
         "w1_cost": w1_cost,
         "w1_close_cost": mean("w1_close_s", on=True) / mean("w1_close_s", on=False) - 1,
         "w2_cost": w2_cost,
+        "trigger": trigger,
+        "w1_trigger_share": trigger["w1_trigger_ms"] / 1_000 / mean("w1_seconds", on=False),
+        "w2_trigger_share": trigger["w2_trigger_ms"] / 1_000 * mean("w2_ops_per_s", on=False),
         "limit": LIMIT,
         "within_limit": w1_cost <= LIMIT and w2_cost <= LIMIT,
     }
@@ -155,6 +207,14 @@ def print_report(figures: dict[str, Any], print_line: Callable[[str], None]) -> 
     print_line(
         f"  W2 approvals: {w['w2_ops_per_s']:.1f} ops/s with seals, {wo['w2_ops_per_s']:.1f}"
         f" without: {figures['w2_cost']:+.1%}"
+    )
+    t = figures["trigger"]
+    print_line(
+        f"  the trigger alone: {t['w1_trigger_ms']:.2f} ms per W1 insert of 256 book events"
+        f" ({t['w1_insert_ms_without']:.2f} ms without it) = {figures['w1_trigger_share']:.2%}"
+        f" of a W1 close; {t['w2_trigger_ms']:.3f} ms per W2 insert of 4 events"
+        f" ({t['w2_insert_ms_without']:.3f} ms without it) = {figures['w2_trigger_share']:.2%}"
+        " of a W2 command"
     )
     verdict = "within" if figures["within_limit"] else "OVER"
     print_line(f"  limit {figures['limit']:.0%}: {verdict}")
