@@ -26,15 +26,28 @@ is the one module allowed to know the library's internals: they stay in one plac
   snapshots, then the events after them), where the library's repository takes two queries per
   aggregate: a period close for 100,000 creators loads 256 account books, 512 round trips
   (~0.3 s of W1) through ``Repository.get``.
+
+Tamper evidence (:mod:`creator_ledger.domain.seals`): every stored event is sealed in the
+transaction that stores it, into a hash chain (``ledger_event_seals``), and every snapshot
+gets a seal of its own (``ledger_snapshot_seals``).  On PostgreSQL the owner's triggers write
+them (``migrations/0007_tamper_evidence.sql``), however the events are inserted; on SQLite,
+triggers calling a Python function this module registers on every connection of the
+library's pool (a connection without it cannot insert an event); in memory, :meth:`save` seals
+in Python.  A snapshot whose seal is missing or differs is never loaded: the aggregate is
+loaded from its events instead, with a warning.  :meth:`EventStore.chain` and
+:meth:`EventStore.check_snapshots` read them back for ``creator-ledger verify``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import sqlite3
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
@@ -48,12 +61,28 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Notification,
+    Recording,
     StoredEvent,
     Transcoding,
 )
 from eventsourcing.utils import Environment
 
-__all__ = ["EventStore", "StoreKind", "Waiter", "WriteConflictError", "issued_by"]
+from creator_ledger.domain.seals import (
+    GENESIS,
+    ChainRow,
+    SealedEvent,
+    event_seal,
+    snapshot_seal,
+)
+
+__all__ = [
+    "EventStore",
+    "SnapshotProblem",
+    "StoreKind",
+    "Waiter",
+    "WriteConflictError",
+    "issued_by",
+]
 
 StoreKind = Literal["sqlite", "postgres", "popo"]
 
@@ -61,6 +90,68 @@ StoreKind = Literal["sqlite", "postgres", "popo"]
 LOAD_CHUNK = 1_000
 #: Aggregates kept in memory after a save, unless ``AGGREGATE_CACHE_MAXSIZE`` says otherwise.
 DEFAULT_CACHE_MAXSIZE = 4_096
+#: Notification ids per query when reading the chain back.
+CHAIN_CHUNK = 5_000
+
+_log = logging.getLogger("creator_ledger.eventstore")
+
+#: The seal tables (PostgreSQL: ``migrations/0007_tamper_evidence.sql``).
+EVENT_SEALS = "ledger_event_seals"
+SNAPSHOT_SEALS = "ledger_snapshot_seals"
+
+#: SQLite's sealing: triggers calling the functions :func:`_register_seal_functions` adds to
+#: every connection; seals (and snapshots) refuse UPDATE and DELETE.
+_SQLITE_EVENT_SEALS = (
+    f"CREATE TABLE IF NOT EXISTS {EVENT_SEALS} (notification_id INTEGER PRIMARY KEY,"
+    " seal BLOB NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS ledger_events_sealed AFTER INSERT ON stored_events BEGIN"
+    f" INSERT INTO {EVENT_SEALS} (notification_id, seal) VALUES (NEW.rowid, ledger_event_seal("
+    f"(SELECT seal FROM {EVENT_SEALS} ORDER BY notification_id DESC LIMIT 1), NEW.rowid,"
+    " NEW.originator_id, NEW.originator_version, NEW.topic, NEW.state)); END",
+)
+_SQLITE_SNAPSHOT_SEALS = (
+    f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_SEALS} (originator_id TEXT NOT NULL,"
+    " originator_version INTEGER NOT NULL, seal BLOB NOT NULL,"
+    " PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS ledger_snapshots_sealed AFTER INSERT ON stored_snapshots"
+    f" BEGIN INSERT INTO {SNAPSHOT_SEALS} (originator_id, originator_version, seal) VALUES"
+    " (NEW.originator_id, NEW.originator_version, ledger_snapshot_seal(NEW.originator_id,"
+    " NEW.originator_version, NEW.topic, NEW.state)); END",
+)
+
+
+def _sqlite_immutable(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN"
+        f" SELECT RAISE(ABORT, '{table} is immutable: {op} refused'); END"
+        for op in ("UPDATE", "DELETE")
+    )
+
+
+def _sqlite_event_seal(
+    previous: bytes | None, nid: int, oid: str, version: int, topic: str | None, state: bytes
+) -> bytes:
+    return event_seal(previous, nid, UUID(hex=oid), version, topic or "", bytes(state or b""))
+
+
+def _sqlite_snapshot_seal(oid: str, version: int, topic: str | None, state: bytes) -> bytes:
+    return snapshot_seal(UUID(hex=oid), version, topic or "", bytes(state or b""))
+
+
+def _register_seal_functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("ledger_event_seal", 6, _sqlite_event_seal, deterministic=True)
+    conn.create_function("ledger_snapshot_seal", 4, _sqlite_snapshot_seal, deterministic=True)
+
+
+@dataclass(frozen=True)
+class SnapshotProblem:
+    """A stored snapshot that cannot be trusted: ``kind`` (``unsealed``, ``seal_mismatch``,
+    ``differs``), the aggregate, its version, and what is wrong."""
+
+    kind: str
+    originator_id: UUID
+    version: int
+    message: str
 
 
 class WriteConflictError(Exception):
@@ -139,6 +230,11 @@ class EventStore:
             if "sqlite" in module
             else "popo"
         )
+        #: In memory: the chain (notification id -> seal), sealed by :meth:`save`.
+        self._memory_seals: dict[int, bytes] = {}
+        self._seal_lock = threading.Lock()
+        if self.kind == "sqlite":
+            self._install_sqlite_seals()
 
     @property
     def application(self) -> Application[UUID]:
@@ -170,7 +266,11 @@ class EventStore:
             for e in events:
                 object.__setattr__(e, "issued", stamp)  # events are frozen: metadata only
         try:
-            self._app.events.put(events)
+            if self.kind == "popo":
+                with self._seal_lock:
+                    self._seal_in_memory(self._app.events.put(events))
+            else:
+                self._app.events.put(events)  # sealed by the database's trigger
         except IntegrityError:
             # A caller may have kept an object it saved before (so it is in the cache too) and
             # changed it again: that change was never stored, so the next load reads the store.
@@ -197,6 +297,259 @@ class EventStore:
                 due[aggregate.id] = aggregate
         if due:
             snapshots.put([Snapshot.take(a) for a in due.values()])
+
+    # -- seals ------------------------------------------------------------------------------
+
+    def _seal_in_memory(self, recordings: Sequence[Recording[UUID]]) -> None:
+        """The in-memory store's chain, sealed as the databases' triggers seal theirs."""
+        seals = self._memory_seals
+        previous = seals[max(seals)] if seals else GENESIS
+        for r in sorted(recordings, key=lambda r: r.notification.id):
+            n = r.notification
+            previous = event_seal(
+                previous, n.id, _uuid(n.originator_id), n.originator_version, n.topic, n.state
+            )
+            seals[n.id] = previous
+
+    def _install_sqlite_seals(self) -> None:
+        """Register the seal functions on every connection of the library's SQLite pool (its
+        triggers call them), and create the seal tables and triggers; a file stored before
+        them has its events and snapshots sealed now, in the same transaction."""
+        datastore: Any = self._app.recorder.datastore  # type: ignore[attr-defined]
+        pool = datastore.pool
+        create = pool._create_connection
+
+        def create_with_seals() -> Any:
+            conn = create()
+            _register_seal_functions(conn._sqlite_conn)
+            return conn
+
+        pool._create_connection = create_with_seals
+        for conn in [*pool._pool, *pool._in_use.values()]:
+            _register_seal_functions(conn._sqlite_conn)
+        snapshots = self._app.snapshots is not None
+        statements = [*_SQLITE_EVENT_SEALS, *_sqlite_immutable(EVENT_SEALS)]
+        if snapshots:
+            statements += [
+                *_SQLITE_SNAPSHOT_SEALS,
+                *_sqlite_immutable(SNAPSHOT_SEALS),
+                *_sqlite_immutable("stored_snapshots"),
+            ]
+        with datastore.get_connection(commit=True) as conn:
+            raw: sqlite3.Connection = conn._sqlite_conn
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                new = not raw.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (EVENT_SEALS,),
+                ).fetchone()
+                for statement in statements:
+                    raw.execute(statement)
+                if new:
+                    self._sqlite_backfill(raw, snapshots=snapshots)
+                raw.execute("COMMIT")
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _sqlite_backfill(raw: sqlite3.Connection, *, snapshots: bool) -> None:
+        previous = GENESIS
+        rows = raw.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
+            " ORDER BY rowid"
+        )
+        sealed = []
+        for nid, oid, version, topic, state in rows:
+            previous = _sqlite_event_seal(previous, nid, oid, version, topic, state)
+            sealed.append((nid, previous))
+        raw.executemany(f"INSERT INTO {EVENT_SEALS} (notification_id, seal) VALUES (?, ?)", sealed)
+        if snapshots:
+            raw.execute(
+                f"INSERT INTO {SNAPSHOT_SEALS} (originator_id, originator_version, seal)"
+                " SELECT originator_id, originator_version,"
+                " ledger_snapshot_seal(originator_id, originator_version, topic, state)"
+                " FROM stored_snapshots"
+            )
+
+    def chain_extent(self) -> int:
+        """The highest notification id that has an event or a seal (0: none)."""
+        if self.kind == "popo":
+            return max([self.max_notification_id(), *self._memory_seals])
+        if self.kind == "postgres":
+            events, seals = self._pg_names("events", EVENT_SEALS)
+            rows = self._pg_rows(
+                f"SELECT greatest((SELECT max(notification_id) FROM {events}),"
+                f" (SELECT max(notification_id) FROM {seals})) AS n",
+                (),
+            )
+            return int(rows[0]["n"] or 0)
+        rows = self._sqlite_query(
+            "SELECT max((SELECT coalesce(max(rowid), 0) FROM stored_events),"
+            f" (SELECT coalesce(max(notification_id), 0) FROM {EVENT_SEALS}))",
+            (),
+        )
+        return int(rows[0][0] or 0)
+
+    def chain(self, *, chunk: int = CHAIN_CHUNK) -> Iterator[ChainRow]:
+        """Every notification id that has a stored event or a seal, in order: the event's
+        stored bytes and the seal (either may be missing), for ``verify``."""
+        end = self.chain_extent()
+        after = 0
+        while after < end:
+            until = min(after + chunk, end)
+            yield from self._chain_rows(after, until)
+            after = until
+
+    def _chain_rows(self, after: int, until: int) -> list[ChainRow]:
+        if self.kind == "popo":
+            stored = {
+                n.id: n
+                for n in self._app.recorder.select_notifications(
+                    start=after + 1, limit=until - after, stop=until
+                )
+            }
+            ids = sorted(set(stored) | {i for i in self._memory_seals if after < i <= until})
+            return [
+                ChainRow(
+                    i,
+                    _sealed_event(stored[i]) if i in stored else None,
+                    self._memory_seals.get(i),
+                )
+                for i in ids
+            ]
+        if self.kind == "postgres":
+            events, seals = self._pg_names("events", EVENT_SEALS)
+            rows = self._pg_rows(
+                "SELECT coalesce(e.notification_id, s.notification_id) AS nid,"
+                " e.originator_id, e.originator_version, e.topic, e.state, s.seal FROM"
+                " (SELECT notification_id, originator_id, originator_version, topic, state"
+                f" FROM {events} WHERE notification_id > %s AND notification_id <= %s) e"
+                f" FULL JOIN (SELECT notification_id, seal FROM {seals}"
+                " WHERE notification_id > %s AND notification_id <= %s) s"
+                " ON e.notification_id = s.notification_id ORDER BY 1",
+                (after, until, after, until),
+            )
+            tuples = [
+                (
+                    r["nid"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
+                    r["state"],
+                    r["seal"],
+                )
+                for r in rows
+            ]
+        else:
+            tuples = self._sqlite_query(
+                "SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, s.seal"
+                f" FROM stored_events e LEFT JOIN {EVENT_SEALS} s ON s.notification_id = e.rowid"
+                " WHERE e.rowid > ? AND e.rowid <= ?"
+                " UNION ALL SELECT s.notification_id, NULL, NULL, NULL, NULL, s.seal"
+                f" FROM {EVENT_SEALS} s WHERE s.notification_id > ? AND s.notification_id <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM stored_events e WHERE e.rowid = s.notification_id)"
+                " ORDER BY 1",
+                (after, until, after, until),
+            )
+        return [
+            ChainRow(
+                int(nid),
+                None
+                if oid is None
+                else SealedEvent(_uuid(oid), int(version), topic or "", bytes(state or b"")),
+                None if seal is None else bytes(seal),
+            )
+            for nid, oid, version, topic, state, seal in tuples
+        ]
+
+    def check_snapshots(self) -> list[SnapshotProblem]:
+        """Every stored snapshot that is unsealed, does not match its seal, or differs from
+        its aggregate rebuilt from the events up to its version (in memory, snapshots are
+        the process's own objects: none are checked)."""
+        if self._app.snapshots is None or self.kind == "popo":
+            return []
+        if self.kind == "postgres":
+            (snaps,) = self._pg_names("snapshots")
+            ids = [
+                _uuid(r["originator_id"])
+                for r in self._pg_rows(f"SELECT DISTINCT originator_id FROM {snaps}", ())
+            ]
+        else:
+            ids = [
+                _uuid(r[0])
+                for r in self._sqlite_query(
+                    "SELECT DISTINCT originator_id FROM stored_snapshots", ()
+                )
+            ]
+        problems: list[SnapshotProblem] = []
+        for start in range(0, len(ids), LOAD_CHUNK):
+            chunk = ids[start : start + LOAD_CHUNK]
+            snapshots: dict[UUID, list[tuple[StoredEvent, bytes | None]]] = defaultdict(list)
+            for stored, seal in self._snapshot_rows(chunk, latest=False):
+                snapshots[_uuid(stored.originator_id)].append((stored, seal))
+            history: dict[UUID, list[StoredEvent]] = defaultdict(list)
+            for stored in self._events_after(dict.fromkeys(chunk, 0)):
+                history[_uuid(stored.originator_id)].append(stored)
+            for aggregate_id in chunk:
+                problems += self._check_snapshots_of(
+                    aggregate_id, snapshots[aggregate_id], history[aggregate_id]
+                )
+        return problems
+
+    def _check_snapshots_of(
+        self,
+        aggregate_id: UUID,
+        snapshots: list[tuple[StoredEvent, bytes | None]],
+        events: list[StoredEvent],
+    ) -> list[SnapshotProblem]:
+        mapper = self._app.mapper
+        problems = []
+        at_version: dict[int, StoredEvent] = {}
+        for stored, seal in snapshots:
+            v = stored.originator_version
+            if seal is None:
+                problems.append(
+                    SnapshotProblem("unsealed", aggregate_id, v, "the snapshot has no seal")
+                )
+            elif seal != _snapshot_seal_of(stored):
+                problems.append(
+                    SnapshotProblem(
+                        "seal_mismatch",
+                        aggregate_id,
+                        v,
+                        "the snapshot's stored bytes differ from what was sealed",
+                    )
+                )
+            else:
+                at_version[v] = stored
+        aggregate: Any = None
+        for stored in events:
+            event: Any = mapper.to_domain_event(stored)
+            aggregate = event.mutate(aggregate)
+            snap = at_version.pop(stored.originator_version, None)
+            if snap is None or aggregate is None:
+                continue
+            rebuilt: Any = mapper.to_domain_event(mapper.to_stored_event(Snapshot.take(aggregate)))
+            try:
+                kept: Any = mapper.to_domain_event(snap)
+                same = kept.topic == rebuilt.topic and kept.state == rebuilt.state
+            except Exception:  # noqa: BLE001 - a snapshot that does not even decode differs
+                same = False
+            if not same:
+                problems.append(
+                    SnapshotProblem(
+                        "differs",
+                        aggregate_id,
+                        snap.originator_version,
+                        "the snapshot differs from the aggregate rebuilt from its events",
+                    )
+                )
+        problems += [
+            SnapshotProblem("differs", aggregate_id, v, "the snapshot is at a version no event has")
+            for v in at_version
+        ]
+        return problems
 
     # -- reading --------------------------------------------------------------------------
 
@@ -346,28 +699,62 @@ class EventStore:
         return trusted, events + self._events_after(reload)
 
     def _latest_snapshots(self, ids: list[UUID]) -> list[StoredEvent]:
-        store = self._app.snapshots
-        if store is None or not ids:
+        """The latest snapshot of each of ``ids`` that has one and whose seal holds; one whose
+        seal is missing or differs is left out (with a warning): loaded from its events."""
+        if self._app.snapshots is None or not ids:
             return []
-        recorder: Any = store.recorder
+        if self.kind == "popo":
+            recorder: Any = self._app.snapshots.recorder
+            return [s for i in ids for s in recorder.select_events(i, desc=True, limit=1)]
+        trusted = []
+        for stored, seal in self._snapshot_rows(ids, latest=True):
+            if seal is not None and seal == _snapshot_seal_of(stored):
+                trusted.append(stored)
+                continue
+            _log.warning(
+                "snapshot of %s at version %d ignored (%s): loading it from its events"
+                " instead; run `creator-ledger verify`",
+                stored.originator_id,
+                stored.originator_version,
+                "it has no seal" if seal is None else "it differs from its seal",
+            )
+        return trusted
+
+    def _snapshot_rows(
+        self, ids: list[UUID], *, latest: bool
+    ) -> list[tuple[StoredEvent, bytes | None]]:
+        """The snapshots of ``ids`` (only the latest of each, with ``latest``), each with its
+        seal (None: none)."""
         if self.kind == "postgres":
-            rows = self._pg_query(
-                f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic,"
-                f" state FROM {recorder.datastore.schema}.{recorder.events_table_name}"
-                " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC",
+            snaps, seals = self._pg_names("snapshots", SNAPSHOT_SEALS)
+            rows = self._pg_rows(
+                ("SELECT DISTINCT ON (s.originator_id)" if latest else "SELECT")
+                + " s.originator_id, s.originator_version, s.topic, s.state, z.seal"
+                f" FROM {snaps} s LEFT JOIN {seals} z"
+                " ON z.originator_id = s.originator_id"
+                " AND z.originator_version = s.originator_version"
+                " WHERE s.originator_id = ANY(%s)"
+                " ORDER BY s.originator_id, s.originator_version" + (" DESC" if latest else ""),
                 (ids,),
             )
-            return [_stored(r) for r in rows]
-        if self.kind == "sqlite":
+            tuples = [
+                (r["originator_id"], r["originator_version"], r["topic"], r["state"], r["seal"])
+                for r in rows
+            ]
+        else:
             marks = ",".join("?" * len(ids))
-            rows = self._sqlite_query(
-                "SELECT originator_id, MAX(originator_version), topic, state"
-                f" FROM {recorder.events_table_name} WHERE originator_id IN ({marks})"
-                " GROUP BY originator_id",
+            tuples = self._sqlite_query(
+                "SELECT s.originator_id, "
+                + ("MAX(s.originator_version)" if latest else "s.originator_version")
+                + f", s.topic, s.state, z.seal FROM stored_snapshots s LEFT JOIN {SNAPSHOT_SEALS} z"
+                " ON z.originator_id = s.originator_id"
+                " AND z.originator_version = s.originator_version"
+                f" WHERE s.originator_id IN ({marks})"
+                + (" GROUP BY s.originator_id" if latest else "")
+                + " ORDER BY s.originator_id, s.originator_version",
                 [i.hex for i in ids],
             )
-            return [_stored(r) for r in rows]
-        return [s for i in ids for s in recorder.select_events(i, desc=True, limit=1)]
+        return [(_stored(r), None if r[4] is None else bytes(r[4])) for r in tuples]
 
     def _events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """The stored events of each aggregate after its version in ``after``, in order."""
@@ -400,6 +787,22 @@ class EventStore:
             )
             return [_stored(r) for r in rows]
         return [e for i in ids for e in recorder.select_events(i, gt=after[i])]
+
+    def _pg_names(self, *tables: str) -> list[str]:
+        """Schema-qualified names: ``events`` / ``snapshots`` are the library's tables, others
+        are the ledger's own (in the same schema)."""
+        recorder: Any = self._app.recorder
+        names = {"events": recorder.events_table_name}
+        if self._app.snapshots is not None:
+            snapshots: Any = self._app.snapshots.recorder
+            names["snapshots"] = snapshots.events_table_name
+        return [f"{recorder.datastore.schema}.{names.get(t, t)}" for t in tables]
+
+    def _pg_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        datastore = self._app.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(sql, params, prepare=True)
+            return list(cur.fetchall())
 
     def _pg_query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         datastore = self._app.recorder.datastore  # type: ignore[attr-defined]
@@ -457,6 +860,16 @@ def _project(events: list[Any]) -> Aggregate | None:
 
 def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(hex=str(value))
+
+
+def _sealed_event(n: Notification) -> SealedEvent:
+    return SealedEvent(_uuid(n.originator_id), n.originator_version, n.topic, n.state)
+
+
+def _snapshot_seal_of(stored: StoredEvent) -> bytes:
+    return snapshot_seal(
+        _uuid(stored.originator_id), stored.originator_version, stored.topic, stored.state
+    )
 
 
 def _stored(row: Sequence[Any]) -> StoredEvent:

@@ -22,6 +22,8 @@ those limits; absolute figures are context.
   the same rows and binary-COPY-ed into unindexed copies, indexes built after.
 * W6 provider reconciliation of N payouts.
 * Peak RSS of this process per workload.
+* ``--seal-cost``: W1 and W2 with the events' sealing trigger on and off, in one run (see
+  :mod:`bench.seal_cost`); ``--without-seals`` runs the whole suite with it off.
 
 Every workload runs under a watchdog (--timeout-s): a hang prints the workload, the Python
 stacks and pg_stat_activity, and exits 3.  ``--growth`` runs the cost-growth study instead.
@@ -51,6 +53,7 @@ from bench import (
     reference,
     report,
     scratch,
+    seal_cost,
     w4_stripe,
     workloads,
 )
@@ -141,6 +144,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         f" flagged (default {growth.DEFAULT_TOLERANCE})",
     )
     p.add_argument(
+        "--seal-cost",
+        action="store_true",
+        help="measure what sealing the events costs W1 and W2 instead of the suite: setup,"
+        " then W1 and W2 with the sealing trigger on, off, off, on (default output"
+        " bench/results/seal_cost.json)",
+    )
+    p.add_argument(
+        "--without-seals",
+        action="store_true",
+        help="run the suite with the events' sealing trigger off (the chain of the bench"
+        " database is then broken)",
+    )
+    p.add_argument(
         "--pg",
         default="postgresql://postgres@127.0.0.1:5432",
         help="PostgreSQL server (no database)",
@@ -180,6 +196,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         url = db.fresh_database(args.pg, args.dbname)
     settings = Settings(database_url=url)
     conninfo = settings.postgres_conninfo()
+    if args.without_seals:
+        seal_cost.set_sealing(conninfo, on=False)
     rss = PeakRss()
     rss.start()
     out: dict[str, Any] = {
@@ -193,6 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "w4_stripe_payouts": args.w4_stripe_payouts,
             "w4_stripe_concurrency": args.w4_stripe_concurrency,
             "timeout_s": args.timeout_s,
+            "without_seals": args.without_seals,
         },
     }
 
@@ -304,6 +323,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def run_seal_cost(args: argparse.Namespace) -> dict[str, Any]:
+    watchdog = Watchdog(args.timeout_s, server=args.pg, dbnames=[args.dbname])
+    with watchdog.guard("create the database"):
+        url = db.fresh_database(args.pg, args.dbname)
+    settings = Settings(database_url=url)
+    out: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+    }
+    with CreatorLedger.open(settings) as cl:
+        step("setup: enrol creators")
+        with watchdog.guard("setup"):
+            out["setup"] = workloads.seed(cl, args.creators)
+        with watchdog.guard("seal cost"):
+            out["seal_cost"] = seal_cost.run(
+                cl,
+                url,
+                settings.postgres_conninfo(),
+                args.creators,
+                args.w2_ops,
+                timeout_s=args.timeout_s,
+                step=step,
+            )
+    return out
+
+
 def run_growth(args: argparse.Namespace) -> dict[str, Any]:
     options = {
         "server": args.pg,
@@ -328,6 +373,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.growth:
         result = run_growth(args)
         path = args.out or Path("bench/results/growth.json")
+    elif args.seal_cost:
+        result = run_seal_cost(args)
+        path = args.out or Path("bench/results/seal_cost.json")
     else:
         result = run(args)
         path = args.out or Path("bench/results/latest.json")
@@ -335,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     if args.growth:
         report.growth_table(result["growth"])
+    elif args.seal_cost:
+        seal_cost.print_report(result["seal_cost"], Console().print)
     else:
         report.suite(result)
     Console().print(f"results written to {path}")

@@ -31,10 +31,12 @@ from creator_ledger.ledger.creators import CreatorRecord
 from creator_ledger.ledger.facade import CreatorLedger
 from creator_ledger.ledger.programs import PoolShareRule, RatePerMilleRule
 from creator_ledger.ledger.settings import Settings
+from creator_ledger.ledger.verify import ChainHead, Verification
 
 __all__ = [
     "AlreadyExistsError",
     "ApprovalRefusedError",
+    "ChainHead",
     "ConcurrencyError",
     "CreatorLedger",
     "CreatorRecord",
@@ -59,5 +61,6 @@ __all__ = [
     "Settings",
     "StalePlanError",
     "UnknownCurrencyError",
+    "Verification",
     "WebhookSignatureError",
 ]

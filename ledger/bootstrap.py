@@ -50,6 +50,7 @@ from creator_ledger.ledger.reconcile import InternalReconciliation
 from creator_ledger.ledger.reconcile_provider import ProviderReconciliation
 from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
+from creator_ledger.ledger.verify import Verifier
 
 
 def read_model_database(settings: Settings, *, create: bool = True) -> tuple[Database, ReadModels]:
@@ -149,6 +150,7 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
     planner = Planner(projector, settings, clock)
     exclusivity = Exclusivity(aggregates, runner)
     workflow = PayoutWorkflow(aggregates, runner, planner, settings)
+    verifier = Verifier(store)
 
     def close() -> None:
         store.close()
@@ -170,7 +172,7 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
         runs=PayoutRuns(aggregates, planner, workflow, clock),
         status=PayoutStatus(aggregates, projector, settings),
         provider_events=ProviderEvents(aggregates, runner, projector, webhook_parser(settings)),
-        internal=InternalReconciliation(aggregates, projector),
+        internal=InternalReconciliation(aggregates, projector, verifier),
         provider_reconciliation=ProviderReconciliation(projector),
         close=close,
         workflow=workflow,
@@ -178,6 +180,7 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
         audit=Audit(projector),
         journal=Journal(projector),
         operations=Operations(aggregates, projector, exclusivity),
+        verifier=verifier,
         translate_error=lambda e: database_errors.translate(e, address),
     )
 

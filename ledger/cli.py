@@ -5,7 +5,8 @@ long work (on stderr).  Exit codes (:class:`~.cli_support.ExitCode`): 0 ok, 1 di
 failed items, 2 bad usage or bad input, 3 cannot reach the database or the provider, 4 the
 database is not migrated, 70 an internal error.  The commands live by subject:
 :mod:`.cli_queries`, :mod:`.cli_payouts`, :mod:`.cli_audit`,
-:mod:`.cli_journal`, :mod:`.cli_ops`, :mod:`.cli_demo`; this module assembles them.
+:mod:`.cli_journal`, :mod:`.cli_ops`, :mod:`.cli_demo`, :mod:`.cli_verify`; this module
+assembles them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from creator_ledger.ledger.cli_support import (
     report_crash,
     settings_for,
 )
+from creator_ledger.ledger.cli_verify import verify
 from creator_ledger.ledger.logs import configure_logging
 from creator_ledger.ledger.migrate import migrate as run_migrations
 from creator_ledger.ledger.render import console, print_json, print_report
@@ -61,6 +63,7 @@ app.command()(demo)
 app.command()(cli_ops.worker)
 app.command()(cli_ops.serve)
 app.command()(audit)
+app.command()(verify)
 reconcile_app.command("provider")(reconcile_provider_command)
 
 

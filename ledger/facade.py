@@ -47,6 +47,7 @@ from creator_ledger.ledger.reconcile import InternalReconciliation
 from creator_ledger.ledger.reconcile_provider import ProviderReconciliation
 from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
+from creator_ledger.ledger.verify import Verifier
 
 P = ParamSpec("P")
 #: Arguments every call's log lines carry as fields, when it has them.
@@ -199,6 +200,9 @@ class CreatorLedger:
     # -- reconciliation -------------------------------------------------------------------------
     reconcile_internal = _use("internal", InternalReconciliation.reconcile_internal)
     reconcile_provider = _use("provider_reconciliation", ProviderReconciliation.reconcile_provider)
+
+    # -- tamper evidence ------------------------------------------------------------------------
+    verify = _use("verifier", Verifier.verify)
 
     # -- read models ----------------------------------------------------------------------------
     catch_up = _use("projector", Projector.catch_up)

@@ -29,6 +29,7 @@ from creator_ledger.ledger.reconcile import InternalReconciliation
 from creator_ledger.ledger.reconcile_provider import ProviderReconciliation
 from creator_ledger.ledger.reimbursements import Reimbursements
 from creator_ledger.ledger.settings import Settings
+from creator_ledger.ledger.verify import Verifier
 
 if TYPE_CHECKING:
     from creator_ledger.adapters.eventstore import EventStore
@@ -61,6 +62,7 @@ class Parts:
     audit: Audit
     journal: Journal
     operations: Operations
+    verifier: Verifier
     #: The ledger's own error for a database failure (``DatabaseUnavailableError``,
     #: ``NotMigratedError``), or None when an exception is not one.
     translate_error: Callable[[BaseException], LedgerError | None] = lambda _e: None

@@ -10,7 +10,10 @@ Checks, each returning every discrepancy it finds (never stopping at the first):
 5. ``funds``: each fund's write-model figures (budget, committed, spent, available) equal its
    memo accounts, ``available + committed + spent == budget``, and ``spent`` equals the fund's
    expense accounts;
-6. ``books``: each creator's balances in the account books (write model) equal the journal's.
+6. ``books``: each creator's balances in the account books (write model) equal the journal's;
+7. ``chain``: the hash chain over the stored events holds (:mod:`.verify`): each broken link is
+   a discrepancy, its subject the notification id, its message the kind (edited, deleted,
+   reordered, inserted, ...).  Snapshots are checked by ``creator-ledger verify``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from creator_ledger.domain.ids import BOOK_SHARDS
 from creator_ledger.domain.posting import journal_entry
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.projections import Projector
+from creator_ledger.ledger.verify import Verifier
 
 REPLAY_BATCH = 5_000
 
@@ -69,9 +73,12 @@ AccountKey = tuple[str, str, str]  # (kind, owner, currency)
 class InternalReconciliation:
     """Read models against a replay of the events, the write model against the journal."""
 
-    def __init__(self, aggregates: Aggregates, projector: Projector) -> None:
+    def __init__(
+        self, aggregates: Aggregates, projector: Projector, verifier: Verifier | None = None
+    ) -> None:
         self.aggregates = aggregates
         self.projector = projector
+        self.verifier = verifier or Verifier(aggregates.store)
 
     def _replay_balances(self) -> tuple[dict[AccountKey, int], int, set[str], int]:
         """Balances from every event, fund ids, and how many events and entries."""
@@ -149,7 +156,16 @@ class InternalReconciliation:
                 add("trial-balance", currency, 0, total, "trial balance does not net to zero")
         self._check_funds(fund_ids, replayed, add)
         self._check_books(replayed, add)
-        names = ("replay", "postings", "entries", "trial-balance", "funds", "books")
+        chain = self.verifier.verify(snapshots=False)
+        for b in chain.broken_links:
+            add(
+                "chain",
+                f"notification {b.notification_id}",
+                "sealed",
+                b.kind,
+                f"hash chain broken ({b.kind}): {b.message}",
+            )
+        names = ("replay", "postings", "entries", "trial-balance", "funds", "books", "chain")
         checks = dict.fromkeys(names, 0)
         for d in found:
             checks[d.check] += 1
@@ -165,6 +181,7 @@ class InternalReconciliation:
                 "postings": count.postings,
                 "accounts": len(projected),
                 "funds": len(fund_ids),
+                "chain_head": chain.head.notification_id,
             },
         )
 

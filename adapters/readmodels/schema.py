@@ -20,8 +20,8 @@ What SQLite cannot follow is translated or left out on purpose, and anything els
 * ``ALTER TABLE ... ADD COLUMN``, ``DROP COLUMN`` and ``RENAME`` are applied one action per
   statement, as SQLite requires.
 
-The event store's migrations (``0001``) are not read-model migrations: SQLite's event store is
-created by the eventsourcing library.
+The event store's migrations (``0001``, ``0007``) are not read-model migrations: SQLite's event
+store is created by the eventsourcing library, its seals by the event store adapter.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import sqlparse
 from creator_ledger.adapters.sql import Cursor, SqliteDatabase
 
 #: Migrations that belong to the event store, not the read models (SQLite does not get them).
-EVENT_STORE_MIGRATIONS = frozenset({"0001_event_store"})
+EVENT_STORE_MIGRATIONS = frozenset({"0001_event_store", "0007_tamper_evidence"})
 
 #: Each read model: its own tracking position, and the tables it writes.  A batch moves every
 #: read model it covers in the same transaction as their rows.

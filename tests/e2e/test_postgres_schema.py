@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from creator_ledger import CreatorLedger, Settings
@@ -90,12 +91,29 @@ def test_the_ledger_lives_in_its_schema_and_leaves_public_untouched(fresh_databa
     rebuilt = cli(url, "projections", "rebuild")  # a rebuild
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert cli(url, "reconcile", "internal").returncode == 0
+    verified = cli(url, "verify", "--json")  # the hash chain, sealed in this schema
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["seals"] == json.loads(verified.stdout)["events"] > 0
     assert cli(url, "migrate").stdout.startswith(f"up to date (schema {SCHEMA})")
 
     assert objects_in(url, "public") == []
     ledger_objects = objects_in(url, SCHEMA)
-    for name in ("ledger_events", "projection_tracking", "postings", "_yoyo_migration"):
+    for name in (
+        "ledger_events",
+        "projection_tracking",
+        "postings",
+        "_yoyo_migration",
+        "ledger_event_seals",
+        "ledger_snapshot_seals",
+        "ledger_seal_events",
+    ):
         assert name in ledger_objects
+    with psycopg.connect(url) as conn:  # the sealing functions' search path is pinned here
+        configs = conn.execute(
+            "SELECT p.proconfig, p.prosecdef FROM pg_proc p"
+            " WHERE p.proname IN ('ledger_seal_events', 'ledger_seal_snapshots')"
+        ).fetchall()
+    assert configs == [([f"search_path={SCHEMA}, pg_temp"], True)] * 2
 
     # The default schema has no ledger: the ledger says so instead of reading another's.
     elsewhere = subprocess.run(

@@ -64,5 +64,6 @@ def test_migrate_is_idempotent_and_records_what_it_applied(pg_database: str) -> 
         "0003_read_model_tuning",
         "0004_code_columns_as_text",
         "0005_tracking_per_read_model",
+        "0007_tamper_evidence",
         "0010_payout_controls",
     ]

@@ -23,9 +23,11 @@ from tests.conftest import Clock
 from tests.integration.test_projection import build_history, snapshot
 
 #: Tables that are not read models: the event stores (PostgreSQL's from migration 0001,
-#: SQLite's from the eventsourcing library) and each database's migration records.
-NOT_READ_MODELS_PG = {"ledger_events", "ledger_snapshots", "yoyo_lock"}
-NOT_READ_MODELS_SQLITE = {"stored_events", "stored_snapshots", SQLITE_MIGRATIONS_TABLE}
+#: SQLite's from the eventsourcing library), their seals (0007, and the event store adapter on
+#: SQLite) and each database's migration records.
+SEALS = {"ledger_event_seals", "ledger_snapshot_seals"}
+NOT_READ_MODELS_PG = {"ledger_events", "ledger_snapshots", "yoyo_lock", *SEALS}
+NOT_READ_MODELS_SQLITE = {"stored_events", "stored_snapshots", SQLITE_MIGRATIONS_TABLE, *SEALS}
 
 
 def sqlite_schema(path: Path) -> tuple[dict[str, list[str]], set[str]]:
