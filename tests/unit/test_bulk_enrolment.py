@@ -111,6 +111,8 @@ def test_an_imported_creator_is_the_creator_three_commands_make(
         same, creator_id="", creator_ref=""
     )
 
+    assert [e.command for e in cl.audit(creator_ref="bulk").entries] == ["enrol_creators"]
+
     # A rebuild from the events gives the same rows.
     rebuilt_from = rm.creator_gates()
     cl.parts.projector.rebuild()
