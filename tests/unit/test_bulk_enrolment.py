@@ -179,6 +179,31 @@ def test_batch_gc_pauses_the_collector_and_restores_it_even_on_error() -> None:
         gc.enable()
 
 
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_what_a_batch_leaves_is_not_frozen_and_its_cycles_are_collected() -> None:
+    assert gc.get_freeze_count() == 0
+    with batch_gc():
+        _Cycle()  # garbage at once, but only the cyclic collector can free it
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert not [o for o in gc.get_objects() if type(o) is _Cycle]
+
+
+def test_objects_a_process_froze_itself_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with batch_gc():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_a_refused_bulk_enrolment_leaves_the_collector_on(cl: CreatorLedger) -> None:
     with pytest.raises(InvalidInputError, match="more than once"):
         cl.enrol_creators(
