@@ -37,7 +37,7 @@ from creator_ledger.domain.errors import (
     NotFoundError,
 )
 from creator_ledger.domain.ids import stable_id
-from creator_ledger.domain.money import check_sum_in_range, format_minor
+from creator_ledger.domain.money import BIGINT_MAX, check_sum_in_range, format_minor
 
 PAYABLE, HELD, RECEIVABLE = 0, 1, 2
 
@@ -254,13 +254,17 @@ class AccountBook(Aggregate):
         if unknown:
             msg = f"creator {unknown[0]} has no account (not enrolled)"
             raise NotFoundError(msg, creator_id=unknown[0])
-        held = self.accrual_holds
-        out = [
-            [c, views, amount, int(bool(held.get(c))), int(capped)]
-            for c, views, amount, capped in lines
-        ]
-        for c, _, amount, to_held, _ in out:
-            self._check_credit(c, currency, bool(to_held), amount)
+        held, accounts = self.accrual_holds, self.accounts
+        out: list[list[Any]] = []
+        # One pass over what may be 100,000 lines: the range check of _check_credit, inline;
+        # it is called (and says which balance) only for a line that fails it.
+        for c, views, amount, capped in lines:
+            to_held = 1 if held.get(c) else 0
+            cell = accounts[c].get(currency)
+            before = 0 if cell is None else cell[HELD if to_held else PAYABLE]
+            if not -BIGINT_MAX - 1 <= before + amount <= BIGINT_MAX:
+                self._check_credit(c, currency, bool(to_held), amount)
+            out.append([c, views, amount, to_held, int(capped)])
         self._view_earnings_credited(
             program_id=program_id,
             period_id=period_id,

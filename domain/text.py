@@ -80,6 +80,14 @@ def check_text(
 ) -> str:
     """``value`` if it is text the ledger may keep (see the module docstring); else
     :class:`InvalidInputError` naming ``field`` and saying what is accepted."""
+    if (
+        isinstance(value, str)
+        and len(value) <= max_length
+        and value.isprintable()
+        and _BIDI_CONTROLS.isdisjoint(value)
+        and (not required or value.strip())
+    ):
+        return value  # the common case, without building the messages below
     accepted = (
         "text (line feeds and tabs allowed, no other control characters)"
         if multiline

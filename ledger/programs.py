@@ -20,7 +20,7 @@ from creator_ledger.domain.period import (
 )
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import CommandRunner
+from creator_ledger.ledger.commands import CommandRunner, batch_gc
 from creator_ledger.ledger.results import (
     Done,
     PeriodEstimate,
@@ -64,7 +64,11 @@ Rule = Annotated[PoolShareRule | RatePerMilleRule, Field(discriminator="kind")]
 UsageRow = tuple[Key, Key, int]
 
 
-def _figures(period: ProgramPeriod, split: Split, status: str) -> PeriodFigures:
+def _figures(
+    period: ProgramPeriod, split: Split, status: str, views: dict[str, int] | None = None
+) -> PeriodFigures:
+    """The figures of a split; ``views``: the period's qualified views, if known already."""
+    views = period.qualified_views() if views is None else views
     return PeriodFigures(
         program_key=period.program_key,
         period_key=period.period_key,
@@ -72,7 +76,7 @@ def _figures(period: ProgramPeriod, split: Split, status: str) -> PeriodFigures:
         currency=period.currency,
         rule_version=period.rule_version,
         pool_minor=split.pool_minor,
-        total_qualified_views=sum(period.qualified_views().values()),
+        total_qualified_views=sum(views.values()),
         distributed_minor=split.distributed_minor,
         returned_minor=split.returned_minor,
         scaled_from_minor=split.scaled_from_minor,
@@ -303,8 +307,8 @@ class Programs:
         """What the period would pay if it closed now (writes nothing)."""
         program = self.aggregates.program(program_key)
         period = self.aggregates.period(program, period_key)
-        split = period.allocate()
         views = period.qualified_views()
+        split = period.allocate(views)
         status = "final" if period.closed else "estimate"
         lines = [
             SplitLine(
@@ -312,8 +316,9 @@ class Programs:
             )
             for c, a in sorted(split.amounts.items())
         ]
-        return PeriodEstimate(figures=_figures(period, split, status), lines=lines)
+        return PeriodEstimate(figures=_figures(period, split, status, views), lines=lines)
 
+    @batch_gc()
     @command
     def close_period(
         self,
@@ -354,7 +359,7 @@ class Programs:
                     effective_at=at,
                 )
             touched: list[Any] = [period, program, fund, *books.values()]
-            return touched, _figures(period, split, "final")
+            return touched, _figures(period, split, "final", views)
 
         return self.runner.run(
             "close_period", idempotency_key, args, PeriodFigures, work, actor=actor

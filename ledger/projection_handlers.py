@@ -107,7 +107,10 @@ def _period_closed(e: ProgramPeriod.Closed, b: ProjectionBatch) -> None:
     )
 
 
-def _creator_enrolled(e: Creator.Enrolled, b: ProjectionBatch) -> None:
+def _creator_enrolled(e: Creator.Enrolled | Creator.Imported, b: ProjectionBatch) -> None:
+    """``Imported`` (a bulk enrolment's record) also carries the payout account and KYC/tax
+    status that ``Enrolled`` starts without."""
+    account = getattr(e, "payout_account", None)
     b.insert(
         "creators",
         {
@@ -115,13 +118,13 @@ def _creator_enrolled(e: Creator.Enrolled, b: ProjectionBatch) -> None:
             "creator_ref": e.creator_ref,
             "display_name": e.display_name,
             "country": e.country,
-            "payout_provider": None,
-            "payout_account": None,
-            "account_status": "none",
-            "kyc_status": "pending",
-            "tax_status": "missing",
+            "payout_provider": getattr(e, "payout_provider", None),
+            "payout_account": account,
+            "account_status": getattr(e, "account_status", "none"),
+            "kyc_status": getattr(e, "kyc_status", "pending"),
+            "tax_status": getattr(e, "tax_status", "missing"),
             "enrolled_at": e.effective_at,
-            "payout_account_linked_at": None,
+            "payout_account_linked_at": None if account is None else e.effective_at,
         },
     )
 
@@ -210,6 +213,7 @@ ENTITY_HANDLERS: dict[type, Handler] = {
     ),
     ProgramPeriod.Closed: _period_closed,
     Creator.Enrolled: _creator_enrolled,
+    Creator.Imported: _creator_enrolled,
     Creator.PayoutAccountLinked: lambda e, b: b.update(
         "creators",
         _creator_key(e),
