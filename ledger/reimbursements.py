@@ -176,5 +176,11 @@ class Reimbursements:
             return [claim], decision
 
         return self.runner.run(
-            "reject_claim_item", idempotency_key, args, ClaimItemDecision, work, actor=actor
+            "reject_claim_item",
+            idempotency_key,
+            args,
+            ClaimItemDecision,
+            work,
+            actor=actor,
+            preload=lambda: [ReimbursementClaim.create_id(claim_key)],
         )
