@@ -162,13 +162,17 @@ class Aggregates:
         )
 
     def claim_ids(self, claim_key: str) -> list[UUID]:
-        """What a decision on an item of this claim loads: the claim and, when this process
-        has the claim in memory already, its creator and the creator's book."""
+        """What a decision on an item of this claim loads, to read with its idempotency
+        record: the claim (a few events) and, when this process has the claim in memory, its
+        creator and the creator's book if they are in memory too.  A book not in memory is up
+        to a snapshot interval of events: a replay, which needs none of them, must not pay for
+        it, so the work loads it after the idempotency check."""
         claim_id = ReimbursementClaim.create_id(claim_key)
         known = self.peek(ReimbursementClaim, claim_id)
         if known is None:
             return [claim_id]
-        return [claim_id, *self.creator_ids(known.creator_id)]
+        warm = [i for i in self.creator_ids(known.creator_id) if self.store.peek(i) is not None]
+        return [claim_id, *warm]
 
     def creator_ids(self, creator_id: UUID) -> list[UUID]:
         """A creator and the creator's account book (to :meth:`prefetch` them together)."""
