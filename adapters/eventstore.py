@@ -22,10 +22,17 @@ is the one module allowed to know the library's internals: they stay in one plac
   checks every object against ``typing.Protocol`` classes (~30 us each) and re-reads every
   aggregate that crosses its snapshot interval from the database: a payout batch saves 2,000
   payouts and up to 256 account books, and W4 execute ran ~15% slower through it.
-* :meth:`EventStore.get_many` loads many aggregates with two queries in all (their latest
-  snapshots, then the events after them), where the library's repository takes two queries per
-  aggregate: a period close for 100,000 creators loads 256 account books, 512 round trips
-  (~0.3 s of W1) through ``Repository.get``.
+* :meth:`EventStore.get_many` loads many aggregates with one query on PostgreSQL (their latest
+  snapshots, the events after them, and the newer events of those this process has cached:
+  the cache's fast-forward), where the library's repository takes two queries per aggregate:
+  a period close for 100,000 creators loads 256 account books, 512 round trips (~0.3 s of W1)
+  through ``Repository.get``, and a reimbursement approval (W2) took four to seven round trips
+  for its three aggregates and its idempotency record, now one (see
+  :class:`~creator_ledger.ledger.aggregates.Aggregates`).  SQLite and the in-memory store keep
+  two or three queries (no network between them).
+
+On PostgreSQL every read is a server-side prepared statement (``prepare=True``; the library's
+pool keeps psycopg's default threshold).
 
 Tamper evidence (:mod:`creator_ledger.domain.seals`): every stored event is sealed in the
 transaction that stores it, into a hash chain (``ledger_event_seals``), and every snapshot
@@ -204,6 +211,7 @@ class EventStore:
         aggregates: Sequence[type[Aggregate]],
         snapshot_intervals: Mapping[type[Aggregate], int],
         connection_options: Mapping[str, str] | None = None,
+        uncached: Sequence[type[Aggregate]] = (),
     ) -> None:
         unnamed = [a.__qualname__ for a in aggregates if not getattr(a, "TOPIC", None)]
         assert not unnamed, f"aggregates without a stable topic: {unnamed}"
@@ -221,6 +229,8 @@ class EventStore:
         self.env = settings
         self._app: _LedgerApplication = app_class(env=settings)
         self._intervals = dict(snapshot_intervals)
+        self._uncached = tuple(uncached)
+        self._load_sql_text: str | None = None
         self._lock = threading.Lock()
         module = settings.get("PERSISTENCE_MODULE", "eventsourcing.popo")
         self.kind: StoreKind = (
@@ -277,9 +287,17 @@ class EventStore:
             self.forget(a.id for a in touched)
             raise WriteConflictError("an aggregate was changed by another writer") from None
         self._snapshot(touched, events)
+        self.keep(touched)
+
+    def keep(self, aggregates: Iterable[Aggregate]) -> None:
+        """Put these aggregates (saved, or loaded and left unchanged) in this process's cache,
+        except those of the ``uncached`` types (written once, read once: command records)."""
         cache = self._app.repository.cache
-        if cache is not None:
-            for aggregate in touched:
+        if cache is None:
+            return
+        for aggregate in aggregates:
+            assert not aggregate.pending_events, "only saved state goes in the cache"
+            if not isinstance(aggregate, self._uncached):
                 cache.put(aggregate.id, aggregate)
 
     def _snapshot(self, touched: list[Aggregate], events: list[Any]) -> None:
@@ -378,7 +396,7 @@ class EventStore:
             return max([self.max_notification_id(), *self._memory_seals])
         if self.kind == "postgres":
             events, seals = self._pg_names("events", EVENT_SEALS)
-            rows = self._pg_rows(
+            rows = self._pg_dict_rows(
                 f"SELECT greatest((SELECT max(notification_id) FROM {events}),"
                 f" (SELECT max(notification_id) FROM {seals})) AS n",
                 (),
@@ -420,7 +438,7 @@ class EventStore:
             ]
         if self.kind == "postgres":
             events, seals = self._pg_names("events", EVENT_SEALS)
-            rows = self._pg_rows(
+            rows = self._pg_dict_rows(
                 "SELECT coalesce(e.notification_id, s.notification_id) AS nid,"
                 " e.originator_id, e.originator_version, e.topic, e.state, s.seal FROM"
                 " (SELECT notification_id, originator_id, originator_version, topic, state"
@@ -473,7 +491,7 @@ class EventStore:
             (snaps,) = self._pg_names("snapshots")
             ids = [
                 _uuid(r["originator_id"])
-                for r in self._pg_rows(f"SELECT DISTINCT originator_id FROM {snaps}", ())
+                for r in self._pg_dict_rows(f"SELECT DISTINCT originator_id FROM {snaps}", ())
             ]
         else:
             ids = [
@@ -555,13 +573,13 @@ class EventStore:
 
     def get_many(self, ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
         """The current state of each existing aggregate among ``ids`` (missing ones are left
-        out).
+        out), in one query on PostgreSQL (per ``LOAD_CHUNK`` aggregates).
 
         Aggregates this process saved last come from the library's aggregate cache, which hands
         each one over to the caller (a caller that changes it and then fails to save must not
         leave a changed object behind; a successful :meth:`save` puts it back); they are
-        brought up to date with any newer events in one query.  The others are loaded from
-        their latest snapshot and the events after it, in two queries for all of them.
+        brought up to date with any newer events.  The others are loaded from their latest
+        snapshot and the events after it.  Both kinds are read by the same query.
         """
         wanted = list(dict.fromkeys(ids))
         cached: dict[UUID, Aggregate] = {}
@@ -575,13 +593,29 @@ class EventStore:
                 assert isinstance(aggregate, Aggregate)
                 cached[aggregate_id] = aggregate
         out: dict[UUID, Aggregate] = {}
-        missing = [i for i in wanted if i not in cached]
-        for start in range(0, len(missing), LOAD_CHUNK):
-            out.update(self._load(missing[start : start + LOAD_CHUNK]))
-        if cached and self._app.repository.fastforward:
-            cached = self._fast_forward(cached)
-        out.update(cached)
+        # The version each aggregate is known at: a cached one's, or None (load it whole).
+        known: dict[UUID, int | None] = {i: None for i in wanted if i not in cached}
+        if self._app.repository.fastforward:
+            known.update((i, a.version) for i, a in cached.items())
+        else:
+            out.update(cached)
+        batch = list(known.items())
+        for start in range(0, len(batch), LOAD_CHUNK):
+            out.update(self._load(dict(batch[start : start + LOAD_CHUNK]), cached))
         return out
+
+    def peek(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate this process's cache holds under ``aggregate_id`` (not handed over,
+        possibly behind the store), or None: only for reading what never changes once an
+        aggregate exists (such as the ids it was created with), to know what else to load."""
+        cache = self._app.repository.cache
+        if cache is None:
+            return None
+        try:
+            aggregate = cache.get(aggregate_id)
+        except KeyError:
+            return None
+        return aggregate if isinstance(aggregate, Aggregate) else None
 
     def forget(self, ids: Iterable[UUID]) -> None:
         """Drop these aggregates from this process's cache (the next load reads the store)."""
@@ -647,8 +681,12 @@ class EventStore:
 
     # -- batched loading (the fast path of get_many) ----------------------------------------
 
-    def _load(self, ids: list[UUID]) -> dict[UUID, Aggregate]:
-        snapshots, events = self._rows(ids)
+    def _load(
+        self, known: dict[UUID, int | None], cached: Mapping[UUID, Aggregate]
+    ) -> dict[UUID, Aggregate]:
+        """The aggregates of ``known``: those known at a version (``cached``) brought up to
+        date, the others projected from their latest snapshot and the events after it."""
+        snapshots, events = self._rows(known)
         to_event = self._app.mapper.to_domain_event
         history: dict[UUID, list[Any]] = defaultdict(list)
         for stored in snapshots:
@@ -656,40 +694,50 @@ class EventStore:
         for stored in events:
             history[_uuid(stored.originator_id)].append(to_event(stored))
         out: dict[UUID, Aggregate] = {}
-        for aggregate_id, domain_events in history.items():
-            aggregate = _project(domain_events)
-            if aggregate is not None:
+        for aggregate_id, version in known.items():
+            domain_events = history.get(aggregate_id, [])
+            if version is not None:
+                aggregate: Any = cached[aggregate_id]
+                for e in domain_events:
+                    aggregate = e.mutate(aggregate)
                 out[aggregate_id] = aggregate
+                continue
+            loaded = _project(domain_events)
+            if loaded is not None:
+                out[aggregate_id] = loaded
         return out
 
-    def _fast_forward(self, cached: dict[UUID, Aggregate]) -> dict[UUID, Aggregate]:
-        ids = list(cached)
-        to_event = self._app.mapper.to_domain_event
-        after = {i: cached[i].version for i in ids}
-        for stored in self._events_after(after):
-            aggregate_id = _uuid(stored.originator_id)
-            event: Any = to_event(stored)
-            cached[aggregate_id] = event.mutate(cached[aggregate_id])
-        return cached
-
-    def _rows(self, ids: list[UUID]) -> tuple[list[StoredEvent], list[StoredEvent]]:
-        """The latest snapshot of each aggregate that has one, and the events after it.
+    def _rows(self, known: dict[UUID, int | None]) -> tuple[list[StoredEvent], list[StoredEvent]]:
+        """The latest snapshot of each aggregate not known at a version that has one, and the
+        events after the version each aggregate is known at (its snapshot's, or the given one).
 
         A snapshot is used only if the event of its own version exists: a snapshot can never
         make an aggregate claim a version it has not reached.  Otherwise the aggregate is
-        loaded from its events alone."""
-        snaps = {_uuid(s.originator_id): s for s in self._latest_snapshots(ids)}
-        # From the snapshot's own version on, to see that its event exists.
-        after = {i: snaps[i].originator_version - 1 if i in snaps else 0 for i in ids}
+        loaded from its events alone (one more query, only then)."""
+        distrusted: set[UUID] = set()
+        if self.kind == "postgres":
+            snap_list, found_events, distrusted = self._pg_rows(known)
+            snaps = {_uuid(s.originator_id): s for s in snap_list}
+        else:
+            unknown = [i for i, v in known.items() if v is None]
+            snaps = {_uuid(s.originator_id): s for s in self._latest_snapshots(unknown)}
+            # From the snapshot's own version on, to see that its event exists.
+            after = {
+                i: v if v is not None else snaps[i].originator_version - 1 if i in snaps else 0
+                for i, v in known.items()
+            }
+            found_events = self._events_after(after)
         by_id: dict[UUID, list[StoredEvent]] = defaultdict(list)
-        for stored in self._events_after(after):
+        for stored in found_events:
             by_id[_uuid(stored.originator_id)].append(stored)
         trusted: list[StoredEvent] = []
         events: list[StoredEvent] = []
         reload: dict[UUID, int] = {}
-        for aggregate_id in ids:
+        for aggregate_id in known:
             found, snap = by_id.get(aggregate_id, []), snaps.get(aggregate_id)
-            if snap is None:
+            if aggregate_id in distrusted:  # its snapshot's seal failed: from its events alone
+                reload[aggregate_id] = 0
+            elif snap is None:
                 events += found
             elif found and found[0].originator_version == snap.originator_version:
                 trusted.append(snap)
@@ -697,6 +745,67 @@ class EventStore:
             else:
                 reload[aggregate_id] = 0
         return trusted, events + self._events_after(reload)
+
+    def _pg_rows(
+        self, known: dict[UUID, int | None]
+    ) -> tuple[list[StoredEvent], list[StoredEvent], set[UUID]]:
+        """:meth:`_rows` on PostgreSQL in one query: each aggregate's latest snapshot (if it
+        is not known at a version) with its seal, and its events after the known version or
+        from the snapshot's own version on.  Also the ids whose latest snapshot's seal is
+        missing or differs (logged: they are loaded from their events alone)."""
+        ids = list(known)
+        rows = self._pg_query(
+            self._load_sql(), (ids, [-1 if v is None else v for v in known.values()])
+        )
+        snaps: list[StoredEvent] = []
+        events: list[StoredEvent] = []
+        distrusted: set[UUID] = set()
+        for row in rows:
+            stored = _stored(row)
+            if not row[4]:
+                events.append(stored)
+            elif row[5] is not None and bytes(row[5]) == _snapshot_seal_of(stored):
+                snaps.append(stored)
+            else:
+                distrusted.add(_uuid(stored.originator_id))
+                _warn_snapshot_ignored(stored, sealed=row[5] is not None)
+        return snaps, events, distrusted
+
+    def _load_sql(self) -> str:
+        sql = self._load_sql_text
+        if sql is None:
+            recorder: Any = self._app.recorder
+            schema = recorder.datastore.schema
+            events_table = f"{schema}.{recorder.events_table_name}"
+            snaps_store = self._app.snapshots
+            # A store without snapshots: the snapshot side reads nothing.
+            snapshot_rows = (
+                "SELECT NULL::uuid AS id, 0::bigint AS version, ''::text AS topic,"
+                " ''::bytea AS state, NULL::bytea AS seal WHERE false"
+                if snaps_store is None
+                else "SELECT v.id, s.originator_version AS version, s.topic, s.state, s.seal"
+                " FROM v CROSS JOIN LATERAL (SELECT x.originator_version, x.topic, x.state,"
+                " z.seal FROM"
+                f" {schema}.{snaps_store.recorder.events_table_name} x"  # type: ignore[attr-defined]
+                f" LEFT JOIN {schema}.{SNAPSHOT_SEALS} z ON z.originator_id = x.originator_id"
+                " AND z.originator_version = x.originator_version"
+                " WHERE x.originator_id = v.id ORDER BY x.originator_version DESC LIMIT 1) s"
+                " WHERE v.known < 0"
+            )
+            sql = (
+                "WITH v(id, known) AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[])),"
+                f" snap AS MATERIALIZED ({snapshot_rows})"
+                " SELECT id, version, topic, state, true, seal FROM snap"
+                " UNION ALL"
+                " SELECT e.originator_id, e.originator_version, e.topic, e.state, false,"
+                " NULL::bytea"
+                f" FROM v LEFT JOIN snap ON snap.id = v.id JOIN {events_table} e"
+                " ON e.originator_id = v.id AND e.originator_version > CASE WHEN v.known >= 0"
+                " THEN v.known ELSE COALESCE(snap.version - 1, 0) END"
+                " ORDER BY 1, 2"
+            )
+            self._load_sql_text = sql
+        return sql
 
     def _latest_snapshots(self, ids: list[UUID]) -> list[StoredEvent]:
         """The latest snapshot of each of ``ids`` that has one and whose seal holds; one whose
@@ -710,14 +819,8 @@ class EventStore:
         for stored, seal in self._snapshot_rows(ids, latest=True):
             if seal is not None and seal == _snapshot_seal_of(stored):
                 trusted.append(stored)
-                continue
-            _log.warning(
-                "snapshot of %s at version %d ignored (%s): loading it from its events"
-                " instead; run `creator-ledger verify`",
-                stored.originator_id,
-                stored.originator_version,
-                "it has no seal" if seal is None else "it differs from its seal",
-            )
+            else:
+                _warn_snapshot_ignored(stored, sealed=seal is not None)
         return trusted
 
     def _snapshot_rows(
@@ -727,7 +830,7 @@ class EventStore:
         seal (None: none)."""
         if self.kind == "postgres":
             snaps, seals = self._pg_names("snapshots", SNAPSHOT_SEALS)
-            rows = self._pg_rows(
+            rows = self._pg_dict_rows(
                 ("SELECT DISTINCT ON (s.originator_id)" if latest else "SELECT")
                 + " s.originator_id, s.originator_version, s.topic, s.state, z.seal"
                 f" FROM {snaps} s LEFT JOIN {seals} z"
@@ -798,7 +901,7 @@ class EventStore:
             names["snapshots"] = snapshots.events_table_name
         return [f"{recorder.datastore.schema}.{names.get(t, t)}" for t in tables]
 
-    def _pg_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _pg_dict_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         datastore = self._app.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(sql, params, prepare=True)
@@ -808,10 +911,7 @@ class EventStore:
         datastore = self._app.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(sql, params, prepare=True)
-            return [
-                (r["originator_id"], r["originator_version"], r["topic"], r["state"])
-                for r in cur.fetchall()
-            ]
+            return [tuple(r.values()) for r in cur.fetchall()]
 
     def _sqlite_query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         datastore = self._app.recorder.datastore  # type: ignore[attr-defined]
@@ -864,6 +964,16 @@ def _uuid(value: Any) -> UUID:
 
 def _sealed_event(n: Notification) -> SealedEvent:
     return SealedEvent(_uuid(n.originator_id), n.originator_version, n.topic, n.state)
+
+
+def _warn_snapshot_ignored(stored: StoredEvent, *, sealed: bool) -> None:
+    _log.warning(
+        "snapshot of %s at version %d ignored (%s): loading it from its events"
+        " instead; run `creator-ledger verify`",
+        stored.originator_id,
+        stored.originator_version,
+        "it differs from its seal" if sealed else "it has no seal",
+    )
 
 
 def _snapshot_seal_of(stored: StoredEvent) -> bytes:

@@ -19,6 +19,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 Dialect = Literal["sqlite", "postgres"]
+#: psycopg's ``prepare_threshold`` for statements prepared only when a call asks
+#: (``prepare=True``): executions before automatic preparation, never reached.
+ONLY_WHEN_ASKED = 2**62
 
 
 class Cursor(Protocol):
@@ -176,7 +179,8 @@ class PostgresDatabase:
         self.conninfo = conninfo
         # No automatic server-side preparation: the projection's statements read temporary
         # tables whose size changes from batch to batch, and a generic plan made for one batch
-        # can be a disaster for the next.  Queries that benefit ask for it (``query``).
+        # can be a disaster for the next.  Queries that benefit ask for it (``query``): a
+        # threshold never reached, not None (None refuses even ``prepare=True``).
         self.pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
             conninfo,
             min_size=min_size,
@@ -185,7 +189,7 @@ class PostgresDatabase:
             open=True,
             # Autocommit: a query is one round trip (no implicit BEGIN, no ROLLBACK when the
             # connection goes back to the pool); ``transaction()`` opens a block explicitly.
-            kwargs={"prepare_threshold": None, "autocommit": True, **(options or {})},
+            kwargs={"prepare_threshold": ONLY_WHEN_ASKED, "autocommit": True, **(options or {})},
         )
 
     @contextmanager

@@ -2,11 +2,19 @@
 
 Every use case loads through :class:`Aggregates` (one load path: the event store's
 ``get_many``), so "unknown fund 'x'" is said the same way everywhere.
+
+Inside a :meth:`Aggregates.unit_of_work` (one attempt of a command), :meth:`Aggregates.prefetch`
+loads everything a command is known to need in one query (its idempotency record with it: see
+:class:`~creator_ledger.ledger.commands.CommandRunner`); ``find``/``many`` then hand each
+prefetched aggregate out once, without another query, and what was prefetched but never asked
+for goes back to the event store's cache unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
@@ -37,11 +45,58 @@ class Aggregates:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self._units = threading.local()  # each thread's unit of work: see unit_of_work
+
+    # -- one unit of work -------------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One attempt of a command on this thread: aggregates :meth:`prefetch`-ed inside are
+        handed out once each by ``find``/``many``; those never asked for go back to the cache
+        when it ends (they are unchanged)."""
+        unit = _Unit()
+        outer = getattr(self._units, "unit", None)
+        self._units.unit = unit
+        try:
+            yield
+        finally:
+            self._units.unit = outer
+            self.store.keep(unit.loaded.values())
+
+    def prefetch(self, ids: Iterable[UUID]) -> None:
+        """Load ``ids`` (those not prefetched yet) in one query, for this unit of work (outside
+        one it does nothing: each load then goes to the store)."""
+        unit: _Unit | None = getattr(self._units, "unit", None)
+        if unit is None:
+            return
+        wanted = [i for i in dict.fromkeys(ids) if i not in unit.loaded and i not in unit.absent]
+        if not wanted:
+            return
+        loaded = self.store.get_many(wanted)
+        unit.loaded.update(loaded)
+        unit.absent.update(i for i in wanted if i not in loaded)
+
+    def peek(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """An aggregate this process has in memory, only to read what never changes once it
+        exists (the ids it was created with), to know what else to :meth:`prefetch`."""
+        aggregate = self.store.peek(aggregate_id)
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _get_many(self, ids: list[UUID]) -> dict[UUID, Aggregate]:
+        unit: _Unit | None = getattr(self._units, "unit", None)
+        if unit is None:
+            return self.store.get_many(ids)
+        out = {i: unit.loaded.pop(i) for i in ids if i in unit.loaded}
+        rest = [i for i in ids if i not in out and i not in unit.absent]
+        if rest:
+            out.update(self.store.get_many(rest))
+        unit.absent.difference_update(ids)  # asked once: a later ask reads the store again
+        return out
 
     # -- generic ------------------------------------------------------------------------
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        aggregate = self.store.get(aggregate_id)
+        aggregate = self._get_many([aggregate_id]).get(aggregate_id)
         if aggregate is None:
             return None
         assert isinstance(aggregate, cls), (type(aggregate), cls)
@@ -56,7 +111,7 @@ class Aggregates:
     def many(self, cls: type[A], ids: Iterable[UUID]) -> list[A]:
         """The existing aggregates among ``ids`` (loaded together), in the order of ``ids``."""
         wanted = list(ids)
-        loaded = self.store.get_many(wanted)
+        loaded = self._get_many(wanted)
         out = [loaded[i] for i in wanted if i in loaded]
         assert all(isinstance(a, cls) for a in out)
         return out  # type: ignore[return-value]  # checked just above
@@ -106,6 +161,23 @@ class Aggregates:
             key=agreement_key,
         )
 
+    def claim_ids(self, claim_key: str) -> list[UUID]:
+        """What a decision on an item of this claim loads, to read with its idempotency
+        record: the claim (a few events) and, when this process has the claim in memory, its
+        creator and the creator's book if they are in memory too.  A book not in memory is up
+        to a snapshot interval of events: a replay, which needs none of them, must not pay for
+        it, so the work loads it after the idempotency check."""
+        claim_id = ReimbursementClaim.create_id(claim_key)
+        known = self.peek(ReimbursementClaim, claim_id)
+        if known is None:
+            return [claim_id]
+        warm = [i for i in self.creator_ids(known.creator_id) if self.store.peek(i) is not None]
+        return [claim_id, *warm]
+
+    def creator_ids(self, creator_id: UUID) -> list[UUID]:
+        """A creator and the creator's account book (to :meth:`prefetch` them together)."""
+        return [creator_id, AccountBook.create_id(book_shard(creator_id))]
+
     def claim(self, claim_key: str) -> ReimbursementClaim:
         return self.get(
             ReimbursementClaim, ReimbursementClaim.create_id(claim_key), what="claim", key=claim_key
@@ -120,7 +192,7 @@ class Aggregates:
                 ident = UUID(payout_id or "")
             except ValueError:
                 return None
-        aggregate = self.store.get(ident)
+        aggregate = self._get_many([ident]).get(ident)
         return aggregate if isinstance(aggregate, Payout) else None
 
     def supply(self, currency: str, *, effective_at: datetime) -> MoneySupply:
@@ -150,3 +222,11 @@ class Aggregates:
     def book_or_new(self, shard: int, *, effective_at: datetime) -> AccountBook:
         """The book of ``shard``, opened now if it does not exist yet."""
         return self.books([shard]).get(shard) or AccountBook(shard=shard, effective_at=effective_at)
+
+
+class _Unit:
+    """What one unit of work prefetched: loaded and not handed out yet, or known absent."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[UUID, Aggregate] = {}
+        self.absent: set[UUID] = set()

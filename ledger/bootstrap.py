@@ -28,6 +28,7 @@ from creator_ledger.adapters.readmodels.schema import migration_ids
 from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
 from creator_ledger.domain.errors import InvalidInputError, LedgerError, NotFoundError
+from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.audit import Audit
 from creator_ledger.ledger.commands import Clock, CommandRunner, utc_now
@@ -143,6 +144,7 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
             connection_options=(
                 settings.postgres_session_options() if settings.is_postgres else None
             ),
+            uncached=(CommandRecord,),  # written once, read once (a replay): not kept
         )
     aggregates = Aggregates(store)
     runner = CommandRunner(aggregates, clock)

@@ -5,6 +5,10 @@ command's ``work``), then saves what changed together with a
 :class:`~creator_ledger.domain.idempotency.CommandRecord` of the first result, in one
 transaction.  A replay of the key returns that first result and writes nothing; a replay with
 other content is refused; a lost optimistic-concurrency race is decided again on fresh state.
+
+Each attempt is one unit of work (``Aggregates.unit_of_work``): the idempotency record and the
+aggregates the command says it will load (``preload``) are read in one query before the work
+decides.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -78,21 +82,28 @@ class CommandRunner:
         work: Work[R],
         *,
         actor: str,
+        preload: Callable[[], Iterable[UUID]] | None = None,
     ) -> R:
         """Run ``work`` (load, decide) and save what it changed with the idempotency record,
         in one transaction (see the module docstring); every event written is stamped with
-        ``actor``, the command and its key."""
+        ``actor``, the command and its key.  ``preload`` names what ``work`` will load (asked
+        anew on each attempt), read in the same query as the idempotency record."""
         check_key(idempotency_key)
         print_ = fingerprint(command, arguments)
+        record_id = CommandRecord.create_id(idempotency_key)
 
         def attempt() -> R:
-            previous = self.previous(idempotency_key, command, print_, result_type)
-            if previous is not None:
-                return previous
-            aggregates, result = work()
-            record = self.record(idempotency_key, command, print_, result)
-            self.aggregates.save(*aggregates, record, meta=issued(actor, command, idempotency_key))
-            return result
+            with self.aggregates.unit_of_work():
+                self.aggregates.prefetch([record_id, *(preload() if preload else ())])
+                recorded = self.aggregates.find(CommandRecord, record_id)
+                previous = self.check_previous(recorded, idempotency_key, command, print_)
+                if previous is not None:
+                    return result_type.model_validate(previous)
+                aggregates, result = work()
+                record = self.record(idempotency_key, command, print_, result)
+                meta = issued(actor, command, idempotency_key)
+                self.aggregates.save(*aggregates, record, meta=meta)
+                return result
 
         return retry_on_conflict(attempt, what=command, command=command)
 
@@ -107,19 +118,25 @@ class CommandRunner:
 
     def previous(self, key: str, command: str, print_: str, result_type: type[R]) -> R | None:
         """The first result under ``key``, or None; refuses the key used for other content."""
-        # The record is one event: read it alone (one query, no snapshot lookup).
-        recorded = self.aggregates.store.events(CommandRecord.create_id(key), lte=1)
-        if not recorded:
+        recorded = self.aggregates.find(CommandRecord, CommandRecord.create_id(key))
+        previous = self.check_previous(recorded, key, command, print_)
+        return None if previous is None else result_type.model_validate(previous)
+
+    @staticmethod
+    def check_previous(
+        record: CommandRecord | None, key: str, command: str, print_: str
+    ) -> dict[str, Any] | None:
+        """The first result recorded under ``key`` (as stored), or None if there is none;
+        refuses the key used for another command or other content."""
+        if record is None:
             return None
-        record = recorded[0]
-        assert isinstance(record, CommandRecord.Recorded)
         if record.command != command or record.fingerprint != print_:
             msg = (
                 f"idempotency key {key!r} was used for a different command or content"
                 f" ({record.command}); use a new key for a new command"
             )
             raise IdempotencyConflictError(msg, idempotency_key=key, first_command=record.command)
-        return result_type.model_validate(record.result)
+        return record.result
 
 
 @contextlib.contextmanager

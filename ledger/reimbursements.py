@@ -115,6 +115,7 @@ class Reimbursements:
         def work() -> tuple[list[Any], ClaimItemDecision]:
             at = self.runner.at(effective_at)
             claim = self.aggregates.claim(claim_key)
+            self.aggregates.prefetch(self.aggregates.creator_ids(claim.creator_id))
             creator = self.aggregates.creator_by_id(claim.creator_id)
             amount = claim.approve(item_id, amount_minor=amount_minor, note=note, effective_at=at)
             creator.use_reimbursement_budget(
@@ -140,7 +141,13 @@ class Reimbursements:
             return [claim, creator, book], decision
 
         return self.runner.run(
-            "approve_claim_item", idempotency_key, args, ClaimItemDecision, work, actor=actor
+            "approve_claim_item",
+            idempotency_key,
+            args,
+            ClaimItemDecision,
+            work,
+            actor=actor,
+            preload=lambda: self.aggregates.claim_ids(claim_key),
         )
 
     @command
@@ -169,5 +176,11 @@ class Reimbursements:
             return [claim], decision
 
         return self.runner.run(
-            "reject_claim_item", idempotency_key, args, ClaimItemDecision, work, actor=actor
+            "reject_claim_item",
+            idempotency_key,
+            args,
+            ClaimItemDecision,
+            work,
+            actor=actor,
+            preload=lambda: [ReimbursementClaim.create_id(claim_key)],
         )

@@ -1,13 +1,14 @@
 """The event store adapter: its two fast paths agree with the library's own, on every store
-(the library's in-memory POPO store, SQLite and PostgreSQL); snapshots are only a shortcut;
-stored topics are stable names, not module paths."""
+(the library's in-memory POPO store, SQLite and PostgreSQL), for every aggregate type, cold,
+cached and behind; on PostgreSQL a command's reads are one query; snapshots are only a
+shortcut; stored topics are stable names, not module paths."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
@@ -15,13 +16,19 @@ from uuid import UUID, uuid5
 import pytest
 from eventsourcing.domain import Aggregate, Snapshot
 
+from creator_ledger import CreatorLedger
 from creator_ledger.adapters.eventstore import EventStore, WriteConflictError
+from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
 from creator_ledger.domain.creator import Creator
+from creator_ledger.domain.errors import IdempotencyConflictError
 from creator_ledger.domain.fund import CreatorFund
+from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.domain.ids import NAMESPACE
+from creator_ledger.domain.reimbursement import ReimbursementClaim
 from creator_ledger.ledger.settings import Settings
+from tests.scenario import ACTOR, DAY, at, close, creators, fund, pay, rate_program, usage
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 CREATORS = [uuid5(NAMESPACE, f"c{i}").hex for i in range(5)]
@@ -267,3 +274,190 @@ def test_a_class_that_moves_to_another_module_still_reads_its_stored_events(
 def test_ids_are_uuids(store: EventStore) -> None:
     store.save(busy_book(6, 3))
     assert all(isinstance(n.originator_id, UUID) for n in store.stored_notifications(1, 10))
+
+
+# -- the one-query load: every aggregate type, cold, cached and behind, and per command -------
+
+
+def every_kind_of_aggregate(cl: CreatorLedger) -> None:
+    """A small ledger with at least one aggregate of every type in the catalog."""
+    fund(cl)
+    refs = creators(cl, 3, payout_ready=True)
+    period = rate_program(cl)
+    usage(cl, "rate", period, [(r, "v", 10_000 * (i + 1)) for i, r in enumerate(refs)])
+    close(cl, "rate", period)
+    cl.agree_exclusivity(
+        agreement_key="x",
+        creator_ref=refs[0],
+        fund_key="fund",
+        total_minor=50_000,
+        starts_on=DAY,
+        ends_on=date(2026, 6, 30),
+        schedule="upfront",
+        effective_at=at(),
+        idempotency_key="x",
+        actor=ACTOR,
+    )
+    cl.sign_contract(
+        creator_ref=refs[1],
+        contract_id="nda",
+        kind="nda",
+        signed_on=DAY,
+        reimbursement_currency="USD",
+        reimbursement_budget_minor=10_000,
+        effective_at=at(),
+        idempotency_key="nda",
+        actor=ACTOR,
+    )
+    cl.submit_claim(
+        claim_key="claim",
+        creator_ref=refs[1],
+        currency="USD",
+        items=[("i0", "camera", 1_000, "r0"), ("i1", "lights", 2_000, "r1")],
+        effective_at=at(),
+        idempotency_key="claim",
+        actor=ACTOR,
+    )
+    cl.approve_claim_item(claim_key="claim", item_id="i0", idempotency_key="a0", actor=ACTOR)
+    pay(cl, InMemoryProvider())
+
+
+def all_ids(store: EventStore) -> list[UUID]:
+    return list(dict.fromkeys(n.originator_id for n in store.stored_notifications(1, 100_000)))
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'l.sqlite'}"
+    url: str = request.getfixturevalue("pg_database")
+    return url
+
+
+def count_pg_queries(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every read the event store sends (PostgreSQL)."""
+    sent: list[str] = []
+    query = store._pg_query
+
+    def counted(sql: str, params: Any) -> list[Any]:
+        sent.append(sql)
+        return query(sql, params)
+
+    monkeypatch.setattr(store, "_pg_query", counted)
+    return sent
+
+
+def test_the_one_query_load_agrees_with_the_librarys_repository_for_every_aggregate_type(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CreatorLedger.open(Settings(database_url=ledger_url)) as cl:
+        every_kind_of_aggregate(cl)
+        store = cl.parts.store
+        ids = all_ids(store)
+        library = store.application.repository
+        expected = {i: state(library.get(i)) for i in ids}
+        assert {type(library.get(i)) for i in ids} == set(AGGREGATES)
+        sent = count_pg_queries(store, monkeypatch)
+        # Cold: nothing cached, everything (snapshots included) read together.
+        store.forget(ids)
+        cold = store.get_many([*ids, uuid5(NAMESPACE, "nobody")])
+        assert {i: state(a) for i, a in cold.items()} == expected
+        # Cached and behind: half of them kept in memory, then another writer (the library's
+        # own save) adds events to some of those and to some that are not cached.
+        store.keep(a for i, a in cold.items() if ids.index(i) % 2)
+        books = [library.get(i) for i in ids if isinstance(cold[i], AccountBook)]
+        for book in books:
+            book.credit_reimbursement(
+                claim_id=uuid5(NAMESPACE, "late"),
+                claim_key="late",
+                item_id=f"i{book.shard}",
+                creator_id=next(iter(book.accounts)),
+                currency="USD",
+                amount_minor=7,
+                effective_at=AT,
+            )
+        store.application.save(*books)
+        assert len(books) >= 2
+        sent.clear()
+        mixed = store.get_many(ids)
+        assert {i: state(a) for i, a in mixed.items()} == {i: state(library.get(i)) for i in ids}
+        assert any(mixed[b.id].version == b.version for b in books)
+        if store.kind == "postgres":
+            assert len(sent) == 1  # snapshots, events and the fast-forward: one query
+
+
+def test_a_command_reads_its_record_and_warm_aggregates_in_one_query(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CreatorLedger.open(Settings(database_url=ledger_url)) as cl:
+        every_kind_of_aggregate(cl)
+        store = cl.parts.store
+        sent = count_pg_queries(store, monkeypatch)
+        reads: list[Any] = []
+        get_many = store.get_many
+        monkeypatch.setattr(store, "get_many", lambda ids: reads.append(list(ids)) or get_many(ids))
+        claim_id = ReimbursementClaim.create_id("claim")
+        cl.approve_claim_item(claim_key="claim", item_id="i1", idempotency_key="a1", actor=ACTOR)
+        # The claim, its creator and the book are in memory from the first approval: one read
+        # loads them with the idempotency record (all four ids together).
+        assert len(reads) == 1
+        assert set(reads[0]) >= {claim_id, CommandRecord.create_id("a1")}
+        assert len(reads[0]) == 4
+        if store.kind == "postgres":
+            assert len(sent) == 1
+        claim = store.get(claim_id)
+        assert isinstance(claim, ReimbursementClaim)
+        assert claim.items["i1"][3] == "approved"
+        store.keep([claim])  # get handed it over: back in the cache, as it was
+        # A replay reads as much, writes nothing, and returns the first result; unused
+        # aggregates went back to the cache (the next command is still one read).
+        before = cl.events_recorded()
+        reads.clear()
+        again = cl.approve_claim_item(
+            claim_key="claim", item_id="i1", idempotency_key="a1", actor=ACTOR
+        )
+        assert again.approved_minor == 2_000
+        assert cl.events_recorded() == before
+        assert len(reads) == 1
+        assert len(reads[0]) == 4
+        assert cl.parts.aggregates.peek(ReimbursementClaim, claim_id) is not None
+        with pytest.raises(IdempotencyConflictError):
+            cl.approve_claim_item(
+                claim_key="claim", item_id="i0", idempotency_key="a1", actor=ACTOR
+            )
+    if ledger_url == "memory://":
+        return
+    # A replay in a process that has nothing in memory reads the record and the claim only
+    # (the book, up to a snapshot interval of events, is not needed to answer a replay).
+    with CreatorLedger.open(Settings(database_url=ledger_url)) as fresh:
+        store = fresh.parts.store
+        reads.clear()
+        get_many = store.get_many
+        monkeypatch.setattr(store, "get_many", lambda ids: reads.append(list(ids)) or get_many(ids))
+        again = fresh.approve_claim_item(
+            claim_key="claim", item_id="i1", idempotency_key="a1", actor=ACTOR
+        )
+        assert again.approved_minor == 2_000
+        assert reads == [[CommandRecord.create_id("a1"), claim_id]]
+
+
+def test_aggregates_prefetched_in_a_unit_of_work_are_handed_out_once() -> None:
+    with CreatorLedger.open(Settings(database_url="memory://")) as cl:
+        fund(cl)
+        aggregates = cl.parts.aggregates
+        fund_id = CreatorFund.create_id("fund")
+        nobody = uuid5(NAMESPACE, "nobody")
+        with aggregates.unit_of_work():
+            aggregates.prefetch([fund_id, nobody])
+            first = aggregates.find(CreatorFund, fund_id)
+            second = aggregates.find(CreatorFund, fund_id)  # asked again: a fresh load
+            assert first is not None
+            assert second is not None
+            assert first is not second
+            assert aggregates.find(CreatorFund, nobody) is None
+        with aggregates.unit_of_work():
+            aggregates.prefetch([fund_id])
+        # Prefetched, never handed out: back in the cache, unchanged.
+        assert aggregates.peek(CreatorFund, fund_id) is not None
