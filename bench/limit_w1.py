@@ -36,6 +36,7 @@ from psycopg import sql
 
 from bench import scratch
 from bench.measure import timed
+from bench.workloads import ACTOR
 from creator_ledger.domain.accounts import (
     CREATOR_PAYABLE,
     EXPENSE_CREATOR_FUND,
@@ -327,10 +328,19 @@ def _rows(
     moves: list[Move] = []
     day = at.date()
     fund_hex = p["fund_id"].hex
+    # Who issued the close, stored with every event as the ledger stores it (``issued``), and
+    # the actor on each journal entry.
+    issued = {
+        "actor": ACTOR,
+        "command": "close_period",
+        "idempotency_key": f"limit-close/{p['program_key']}/{p['period_key']}",
+    }
     for nid, (originator, topic, fields, fund_move) in zip(notification_ids, pending, strict=True):
         v = version.get(originator, 0) + 1
         version[originator] = v
-        events.append((originator, v, topic, scratch.event_state(fields), nid))
+        events.append(
+            (originator, v, topic, scratch.event_state({**fields, "issued": issued}), nid)
+        )
         if topic == BOOK_TOPIC:
             total = seq = 0
             for creator, _, amount, _, _ in fields["lines"]:
@@ -341,12 +351,16 @@ def _rows(
             if total:
                 moves.append((nid, seq, EXPENSE_CREATOR_FUND, fund_hex, total))
                 text = f"view earnings, period {p['period_key']}"
-                entries.append((nid, "ViewEarningsCredited", originator, v, at, day, now, text))
+                entries.append(
+                    (nid, "ViewEarningsCredited", originator, v, at, day, now, text, ACTOR)
+                )
         elif fund_move is not None:
             debit, credit, amount, text = fund_move
             moves.append((nid, 0, debit, fund_hex, amount))
             moves.append((nid, 1, credit, fund_hex, -amount))
-            entries.append((nid, topic.rpartition(".")[2], originator, v, at, day, now, text))
+            entries.append(
+                (nid, topic.rpartition(".")[2], originator, v, at, day, now, text, ACTOR)
+            )
     return events, entries, moves
 
 
