@@ -14,7 +14,10 @@ For the same creators and the same usage as W1, in one transaction and one commi
 3. the journal read model for them, by binary ``COPY`` into copies of ``journal_entries``,
    ``postings`` (``balance_after`` computed in Python from the accounts' current balances,
    read in one query) and ``balances`` (new accounts copied in, existing ones updated from a
-   copied batch).
+   copied batch);
+4. the audit read model for them (the ledger projects every read model after a close): the
+   command's row, its events by kind and the creators they name, by binary ``COPY`` into
+   copies of ``audit_entries``, ``audit_effects`` and ``audit_creators``.
 
 It decides nothing the ledger decides beyond the split (no accrual holds exist in the bench,
 so every line is payable).  :func:`verify` checks afterwards that the creators' postings and
@@ -65,11 +68,19 @@ EVENTS, ENTRIES, POSTINGS, BALANCES = (
     "w1_postings",
     "w1_balances",
 )
+AUDIT_ENTRIES, AUDIT_EFFECTS, AUDIT_CREATORS = (
+    "w1_audit_entries",
+    "w1_audit_effects",
+    "w1_audit_creators",
+)
 _TABLES = {
     EVENTS: "ledger_events",
     ENTRIES: "journal_entries",
     POSTINGS: "postings",
     BALANCES: "balances",
+    AUDIT_ENTRIES: "audit_entries",
+    AUDIT_EFFECTS: "audit_effects",
+    AUDIT_CREATORS: "audit_creators",
 }
 
 AccountKey = tuple[str, str, str]  # (owner, kind, currency)
@@ -183,6 +194,10 @@ def _close(
         scratch.copy_binary(cur, BALANCES, types[BALANCES], new)
         if changed:
             _update_balances(cur, changed)
+        audit_entry, effects, links = _audit(p, pending, events, now)
+        scratch.copy_binary(cur, AUDIT_ENTRIES, types[AUDIT_ENTRIES], [audit_entry])
+        scratch.copy_binary(cur, AUDIT_EFFECTS, types[AUDIT_EFFECTS], effects)
+        n_links = scratch.copy_binary(cur, AUDIT_CREATORS, types[AUDIT_CREATORS], links)
     return {
         "split_and_events_s": split.seconds,
         "rows_and_balance_lookup_s": build.seconds,
@@ -192,7 +207,31 @@ def _close(
         "postings": n_postings,
         "balances_inserted": len(new),
         "balances_updated": len(changed),
+        "audit_creators": n_links,
     }
+
+
+def _audit(
+    p: dict[str, Any], pending: list[Pending], events: list[tuple[Any, ...]], now: datetime
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The close's audit rows, as the ledger's audit projection writes them: one command row,
+    its events by kind, and the creators they name (every creator credited)."""
+    key = f"limit-close/{p['program_key']}/{p['period_key']}"
+    audit_id = hashlib.sha256(f"{key}\x00close_period\x00{ACTOR}".encode()).hexdigest()[:32]
+    kinds: dict[str, int] = {}
+    creators: set[str] = set()
+    result = None
+    for _, topic, fields, _ in pending:
+        kind = topic.rpartition("/")[2]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if topic == BOOK_TOPIC:
+            creators.update(line[0] for line in fields["lines"])
+        elif topic == RECORD_TOPIC:
+            result = json.dumps(fields["result"], sort_keys=True)
+    first, last = events[0][4], events[-1][4]
+    entry = (audit_id, first, last, now, now, ACTOR, "close_period", key, None, len(events), result)
+    effects = [(audit_id, kind, n) for kind, n in kinds.items()]
+    return entry, effects, [(c, audit_id) for c in creators]
 
 
 def _pending_events(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -35,17 +36,32 @@ def _creators_named(event: Any) -> set[str]:
         found.add(creator.hex)
     elif isinstance(creator, str):
         found.add(creator)
-    if isinstance(event, AccountBook.AccountsOpened):
-        found.update(event.creator_ids)
-    elif isinstance(event, AccountBook.ViewEarningsCredited):
-        found.update(line[0] for line in event.lines)
-    elif isinstance(event, AccountBook.PayoutsRequested):
-        found.update(line[1] for line in event.lines)
-    elif isinstance(event, PayoutRun.Proposed):
-        found.update(line[1] for line in event.lines)
-        found.update(x[1] for x in event.excluded)
-        found.update(x[1] for x in event.offsets)
+    named = _NAMED_IN.get(type(event))
+    if named is None:
+        named = _NAMED_IN[type(event)] = _lists_naming_creators(type(event))
+    for field, index in named:
+        if index is None:
+            found.update(getattr(event, field))
+        else:
+            found.update(row[index] for row in getattr(event, field))
     return found
+
+
+#: Event class -> its list fields that name creators: (field, index of the creator id in each
+#: of its rows, or ``None`` when the field is a list of ids).  Filled per class on first use.
+_NAMED_IN: dict[type, tuple[tuple[str, int | None], ...]] = {}
+
+
+def _lists_naming_creators(cls: type) -> tuple[tuple[str, int | None], ...]:
+    if issubclass(cls, AccountBook.AccountsOpened):
+        return (("creator_ids", None),)
+    if issubclass(cls, AccountBook.ViewEarningsCredited):
+        return (("lines", 0),)
+    if issubclass(cls, AccountBook.PayoutsRequested):
+        return (("lines", 1),)
+    if issubclass(cls, PayoutRun.Proposed):
+        return (("lines", 1), ("excluded", 1), ("offsets", 1))
+    return ()
 
 
 def _run_named(event: Any, command: str, key: str) -> str | None:
@@ -60,6 +76,11 @@ def _run_named(event: Any, command: str, key: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4_096)  # a command writes many events (a close: hundreds, a rebuild: all)
+def _audit_id(key: str, command: str, actor: str) -> str:
+    return hashlib.sha256(f"{key}\x00{command}\x00{actor}".encode()).hexdigest()[:32]
+
+
 def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> None:
     """Fold ``event`` into the audit row of the command that wrote it."""
     meta = issued_by(event)
@@ -69,7 +90,7 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
     if actor is None:  # written before actors were recorded: an entry of its own
         audit_id, actor, command = f"event-{notification_id}", "unknown", "unknown"
     else:
-        audit_id = hashlib.sha256(f"{key}\x00{command}\x00{actor}".encode()).hexdigest()[:32]
+        audit_id = _audit_id(key, command, actor)
     result = (
         json.dumps(event.result, sort_keys=True)
         if isinstance(event, CommandRecord.Recorded)

@@ -13,7 +13,8 @@ from the first event without touching the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from creator_ledger.adapters.readmodels import (
@@ -114,11 +115,40 @@ class Projector:
 
     def rebuild(self, *, only: Only = None, progress: Callable[[int], None] | None = None) -> int:
         """Forget the read models (``only`` those named; the others are not touched) and replay
-        every event into them from the first; returns how many events were replayed."""
+        every event into them from the first; returns how many events were replayed.
+
+        On PostgreSQL in one transaction (:meth:`ReadModels.replace`: emptied, secondary
+        indexes dropped and built after the load), reading the events in one pass; on SQLite
+        batch by batch, as a catch-up from zero."""
         names = read_model_names(only)
+        if self.read_models.db.dialect == "postgres":
+            return self._replace(names, progress)
         self.read_models.reset(names)
         size, self.batch_size = self.batch_size, max(self.batch_size, REBUILD_BATCH_SIZE)
         try:
             return self.catch_up(only=names, progress=progress)
         finally:
             self.batch_size = size
+
+    def _replace(self, names: tuple[str, ...], progress: Callable[[int], None] | None) -> int:
+        """Every event, in batches, into :meth:`ReadModels.replace`; then catch up with what
+        was recorded meanwhile."""
+        size = max(self.batch_size, REBUILD_BATCH_SIZE)
+        read = 0
+        from_zero = dict.fromkeys(names, 0)
+
+        def batches() -> Iterator[ProjectionBatch]:
+            nonlocal read
+            rows = self.store.stored_rows(1)
+            try:
+                while chunk := list(islice(rows, size)):
+                    notifications = self.store.decode_rows(chunk)
+                    yield self.batch(notifications, from_zero)
+                    read += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+            finally:
+                rows.close()
+
+        self.read_models.replace(names, batches())
+        return read + self.catch_up(only=names, progress=progress)
