@@ -49,7 +49,7 @@ class Database(Protocol):
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
         *,
-        types: Sequence[str] | None = None,
+        types: Sequence[str | int] | None = None,
     ) -> None:
         """Bulk insert (``COPY`` on PostgreSQL: binary when the columns' ``types`` are
         given, and then each value must be of the Python type of its column's)."""
@@ -150,7 +150,7 @@ class SqliteDatabase:
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
         *,
-        types: Sequence[str] | None = None,  # noqa: ARG002 (SQLite binds values as they are)
+        types: Sequence[str | int] | None = None,  # noqa: ARG002 (SQLite binds values as they are)
     ) -> None:
         marks = ",".join("?" * len(columns))
         cur.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows)
@@ -218,7 +218,7 @@ class PostgresDatabase:
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
         *,
-        types: Sequence[str] | None = None,
+        types: Sequence[str | int] | None = None,
     ) -> None:
         assert isinstance(cur, psycopg.Cursor)
         binary = " (FORMAT BINARY)" if types is not None else ""

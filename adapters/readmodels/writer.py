@@ -8,7 +8,9 @@ updated or deleted, then one statement per shape); SQLite row by row.  The calle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from creator_ledger.adapters.readmodels.batch import (
     TABLE_KEYS,
@@ -41,6 +43,11 @@ _ENTRY_COLUMNS = (
 )
 
 _ORDER = {"insert": 0, "update": 1, "delete": 2}
+_UUID_OID, _TEXT_OID, _BPCHAR_OID = 2950, 25, 1042
+
+
+def _as_uuid(value: Any) -> Any:
+    return UUID(value) if isinstance(value, str) else value
 
 
 class RowWriter:
@@ -50,6 +57,7 @@ class RowWriter:
         self.db = db
         #: PostgreSQL: write postings the earlier, set-based way (for comparisons).
         self.set_based_postings = set_based_postings
+        self._types: dict[str, dict[str, int]] = {}
 
     def write(self, cur: Cursor, batch: ProjectionBatch) -> None:
         """Write every row of ``batch`` inside the caller's transaction."""
@@ -149,7 +157,7 @@ class RowWriter:
             if kind == "insert":
                 rows = [tuple(c.values[col] for col in columns) for c in group]
                 if bulk:
-                    self.db.copy_rows(cur, table, columns, rows)
+                    self._copy_binary(cur, table, columns, rows)
                 else:
                     marks = ",".join(["%s"] * len(columns))
                     cur.executemany(
@@ -172,6 +180,35 @@ class RowWriter:
             else:
                 where = " AND ".join(f"{k} = %s" for k in keys)
                 cur.executemany(f"DELETE FROM {table} WHERE {where}", rows)
+
+    def _copy_binary(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """PostgreSQL: binary ``COPY`` of new rows (the server parses no text: ~2x a text
+        ``COPY`` of rows with timestamps), ids given as text converted to ``UUID``s where the
+        column is a ``uuid``."""
+        types = self._column_types(cur, table)
+        oids = [types[c] for c in columns]
+        uuids = [i for i, oid in enumerate(oids) if oid == _UUID_OID]
+        if uuids:
+            rows = [
+                tuple(_as_uuid(v) if i in uuids else v for i, v in enumerate(row)) for row in rows
+            ]
+        self.db.copy_rows(cur, table, columns, rows, types=oids)
+
+    def _column_types(self, cur: Cursor, table: str) -> dict[str, int]:
+        """Column -> type oid of ``table`` (read once; ``char(n)`` copied as ``text``)."""
+        types = self._types.get(table)
+        if types is None:
+            cur.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            types = self._types[table] = {
+                str(n): _TEXT_OID if int(t) == _BPCHAR_OID else int(t) for n, t in cur.fetchall()
+            }
+        return types
 
     def _bulk_change(
         self,

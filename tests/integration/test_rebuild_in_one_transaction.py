@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from creator_ledger import CreatorLedger
+from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.adapters.readmodels import READ_MODELS, ProjectionBatch
 from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES
-from creator_ledger.adapters.readmodels.writer import RowWriter
+from creator_ledger.adapters.readmodels.writer import BULK_MIN_ROWS, RowWriter
 from creator_ledger.ledger import projections
 from tests.integration.test_projection import build_history, snapshot
-from tests.scenario import creators
+from tests.scenario import close, creators, fund, pay, pool_program, usage
 
 pytestmark = pytest.mark.postgres
 
@@ -112,3 +113,24 @@ def test_events_recorded_during_a_rebuild_are_caught_up(
     assert "creators" in tables
     (count,) = rm.db.query("SELECT COUNT(*) FROM creators")[0]
     assert count == 40 + 3
+
+
+def test_a_rebuild_with_many_rows_per_table_gives_identical_read_models(
+    cl: CreatorLedger,
+) -> None:
+    """Enough creators, claim items and payouts that each table's rows go in by binary COPY
+    (groups of at least ``BULK_MIN_ROWS``), in a catch-up and in a rebuild alike."""
+    fund(cl)
+    refs = creators(cl, 2 * BULK_MIN_ROWS, payout_ready=True)
+    (period,) = pool_program(cl, pool_minor=1_000_000)
+    usage(cl, "pool", period, [(r, "v", 10 + n) for n, r in enumerate(refs)])
+    close(cl, "pool", period)
+    result = pay(cl, InMemoryProvider(), threshold_minor=1)
+    assert result.paid >= BULK_MIN_ROWS
+    cl.catch_up()
+    rm = cl.parts.projector.read_models
+    (payouts,) = rm.db.query("SELECT COUNT(*) FROM payouts")[0]
+    assert payouts >= BULK_MIN_ROWS
+    before = snapshot(cl)
+    assert cl.parts.projector.rebuild() == cl.events_recorded()
+    assert snapshot(cl) == before
