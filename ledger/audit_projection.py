@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from creator_ledger.adapters.eventstore import issued_by
@@ -26,30 +26,30 @@ from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.domain.payout_run import PayoutRun
 
 
-def _creators_named(event: Any) -> set[str]:
-    """The creators (ids, 32 hex digits) an event names."""
-    if isinstance(event, Creator.Event):
-        return {event.originator_id.hex}
-    found: set[str] = set()
-    creator = getattr(event, "creator_id", None)
-    if isinstance(creator, UUID):
-        found.add(creator.hex)
-    elif isinstance(creator, str):
-        found.add(creator)
-    named = _NAMED_IN.get(type(event))
-    if named is None:
-        named = _NAMED_IN[type(event)] = _lists_naming_creators(type(event))
-    for field, index in named:
-        if index is None:
-            found.update(getattr(event, field))
-        else:
-            found.update(row[index] for row in getattr(event, field))
-    return found
+class _Kind(NamedTuple):
+    """What the audit projection needs to know of an event class (found once per class)."""
+
+    name: str  # e.g. Payout.Paid
+    of_creator: bool  # an event of the creator aggregate: it names its creator
+    record: bool  # a command record: it carries the command's result
+    #: its list fields that name creators: (field, index of the creator id in each of its
+    #: rows, or ``None`` when the field is a list of ids)
+    lists: tuple[tuple[str, int | None], ...]
 
 
-#: Event class -> its list fields that name creators: (field, index of the creator id in each
-#: of its rows, or ``None`` when the field is a list of ids).  Filled per class on first use.
-_NAMED_IN: dict[type, tuple[tuple[str, int | None], ...]] = {}
+_KINDS: dict[type, _Kind] = {}
+
+
+def _kind(cls: type) -> _Kind:
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _KINDS[cls] = _Kind(
+            cls.__qualname__,
+            issubclass(cls, Creator.Event),
+            issubclass(cls, CommandRecord.Recorded),
+            _lists_naming_creators(cls),
+        )
+    return kind
 
 
 def _lists_naming_creators(cls: type) -> tuple[tuple[str, int | None], ...]:
@@ -64,13 +64,31 @@ def _lists_naming_creators(cls: type) -> tuple[tuple[str, int | None], ...]:
     return ()
 
 
-def _run_named(event: Any, command: str, key: str) -> str | None:
+def _creators_named(event: Any, kind: _Kind) -> set[str]:
+    """The creators (ids, 32 hex digits) an event names."""
+    if kind.of_creator:
+        return {event.originator_id.hex}
+    found: set[str] = set()
+    creator = getattr(event, "creator_id", None)
+    if isinstance(creator, UUID):
+        found.add(creator.hex)
+    elif isinstance(creator, str):
+        found.add(creator)
+    for field, index in kind.lists:
+        if index is None:
+            found.update(getattr(event, field))
+        else:
+            found.update(row[index] for row in getattr(event, field))
+    return found
+
+
+def _run_named(event: Any, kind: _Kind, command: str, key: str) -> str | None:
     run_id = getattr(event, "run_id", None)
     if isinstance(run_id, str):
         return run_id
     if command == "execute" and key.startswith("run:"):
         return key.removeprefix("run:")
-    if isinstance(event, CommandRecord.Recorded):
+    if kind.record:
         named = event.result.get("run_id")
         return named if isinstance(named, str) else None
     return None
@@ -91,11 +109,7 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
         audit_id, actor, command = f"event-{notification_id}", "unknown", "unknown"
     else:
         audit_id = _audit_id(key, command, actor)
-    result = (
-        json.dumps(event.result, sort_keys=True)
-        if isinstance(event, CommandRecord.Recorded)
-        else None
-    )
+    kind = _kind(type(event))
     batch.audit.add(
         audit_id=audit_id,
         position=notification_id,
@@ -103,8 +117,8 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
         actor=actor,
         command=command,
         idempotency_key=key,
-        run_id=_run_named(event, command, key),
-        kind=type(event).__qualname__,
-        result=result,
-        creators=_creators_named(event),
+        run_id=_run_named(event, kind, command, key),
+        kind=kind.name,
+        result=json.dumps(event.result, sort_keys=True) if kind.record else None,
+        creators=_creators_named(event, kind),
     )
