@@ -551,6 +551,8 @@ class _EventDecoder:
         self.decoders: dict[str, Callable[[Any], Any]] = {n: t.decode for n, t in names.items()}
         self.plain = mapper.cipher is None and mapper.compressor is None and bool(names)
         self.classes: dict[str, tuple[type, Any, int]] = {}
+        #: topic -> the top-level keys its states were last seen to transcode (tried first)
+        self.transcoded: dict[str, list[str]] = {}
 
     def decode(self, topic: str, state: bytes, originator_id: Any, version: int) -> Any:
         if not self.plain:
@@ -568,7 +570,7 @@ class _EventDecoder:
             convert = find_id_convertor(cls, type(originator_id))  # type: ignore[arg-type]
             found = self.classes[topic] = (cls, convert, getattr(cls, "class_version", 1))
         cls, convert, class_version = found
-        event_state = self._state(state)
+        event_state = self._state(topic, state)
         event_state["originator_id"] = convert(originator_id)
         event_state["originator_version"] = version
         from_version = event_state.pop("class_version", 1)
@@ -579,23 +581,36 @@ class _EventDecoder:
         object.__setattr__(event, "__dict__", event_state)
         return event
 
-    def _state(self, state: bytes) -> dict[str, Any]:
+    def _state(self, topic: str, state: bytes) -> dict[str, Any]:
         try:
-            decoded = _loads(state)
+            decoded: dict[str, Any] = _loads(state)
         except _OrjsonError:
             return self.mapper.transcoder.decode(state)  # type: ignore[no-any-return]
         expected = state.count(_TYPE_KEY)
         if not expected:
-            return decoded  # type: ignore[no-any-return]
-        decoders = self.decoders
+            return decoded
         done = 0
-        for key, value in decoded.items():
-            if type(value) is dict and "_type_" in value:
-                decode = decoders.get(value["_type_"]) if len(value) == 2 else None
-                if decode is None or "_data_" not in value:
-                    break
-                decoded[key] = decode(value["_data_"])
+        for key in self.transcoded.get(topic, ()):  # where this topic's states had them
+            if self._transcode(decoded, key, decoded.get(key)):
                 done += 1
-        if done != expected:  # transcoded values nested deeper: the library's decoder
+        if done != expected:
+            seen = []
+            for key, value in decoded.items():  # already transcoded values are no dicts
+                if self._transcode(decoded, key, value):
+                    done += 1
+                    seen.append(key)
+            self.transcoded[topic] = [*self.transcoded.get(topic, ()), *seen]
+        if done != expected:  # transcoded values nested deeper, or unknown: the library's
             return self.mapper.transcoder.decode(state)  # type: ignore[no-any-return]
-        return decoded  # type: ignore[no-any-return]
+        return decoded
+
+    def _transcode(self, decoded: dict[str, Any], key: str, value: Any) -> bool:
+        """Decode ``value`` in place if it is a transcoded value (as the library's
+        ``_decode_obj`` would); whether it was."""
+        if type(value) is not dict or len(value) != 2 or "_data_" not in value:
+            return False
+        decode = self.decoders.get(value.get("_type_"))  # type: ignore[arg-type]
+        if decode is None:
+            return False
+        decoded[key] = decode(value["_data_"])
+        return True
