@@ -1,6 +1,7 @@
 """W1 limit: a period close done the most direct way, measured on the same data as W1.
 
-For the same creators and the same usage as W1, in one transaction and one commit:
+For the same creators and the same usage as W1, in one transaction and one commit, with the
+cyclic garbage collector paused:
 
 1. the same pool split (:func:`creator_ledger.domain.allocation.split_pool`, the period's cap
    and tie-break salt ``"<program id>/<period key>"``);
@@ -38,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from bench import scratch
-from bench.measure import timed
+from bench.measure import gc_paused, timed
 from bench.workloads import ACTOR
 from creator_ledger.domain.accounts import (
     CREATOR_PAYABLE,
@@ -142,6 +143,7 @@ def run(
     rows = [(ids[r], v) for r, _, v in usage]  # the id mapping happens at report time in W1
     with (
         psycopg.connect(conninfo) as conn,
+        gc_paused(),
         timed() as t,
         conn.transaction(),
         conn.cursor() as cur,

@@ -9,7 +9,8 @@ same rows the ledger's projection writes: journal entries and postings (the post
 programs, periods, creators, contracts, holds, agreements, claim items, payouts) and the audit
 trail (one row per command, its effects and the creators it names).  The rows are binary
 ``COPY``-ed into scratch copies of the read-model tables with no index, and the tables' indexes
-(the very definitions of the ledger's) are built after the load, all in one transaction.
+(the very definitions of the ledger's) are built after the load, all in one transaction, with
+the cyclic garbage collector paused (as the ledger's projector pauses it).
 
 An event type the limit does not know (neither handled nor in :data:`NO_ROWS`) fails loudly
 rather than being skipped (``tests/unit/test_bench_w5_topics.py`` checks that it knows every
@@ -29,14 +30,14 @@ import psycopg
 from psycopg import sql
 
 from bench import scratch
-from bench.measure import timed
+from bench.measure import gc_paused, timed
 from bench.rebuild_audit import AuditFold
 from bench.rebuild_entities import EntityRows
 from bench.rebuild_journal import Event, JournalRules, Move
 
 
 def _decoder() -> tuple[str, Callable[[bytes], Any]]:
-    """``orjson`` when it is installed (the project does not depend on it), else ``json``."""
+    """``orjson`` when it is installed (a dependency of the project), else ``json``."""
     try:
         module = importlib.import_module("orjson")
     except ImportError:
@@ -215,7 +216,7 @@ def run(conninfo: str) -> dict[str, Any]:
         conn.autocommit = False
         rebuild = Rebuild()
         # The timer stops after the commit (contexts exit in reverse order).
-        with timed() as t, conn.transaction():
+        with gc_paused(), timed() as t, conn.transaction():
             phases = _rebuild(conn, rebuild, types, builds)
     counts: dict[str, int] = phases.pop("rows")
     return {
