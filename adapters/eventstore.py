@@ -271,7 +271,8 @@ class EventStore:
     def stored_rows(self, start: int, limit: int | None = None) -> Generator[StoredRow]:
         """The stored events from notification id ``start`` on (up to ``limit``; all without),
         in commit order, undecoded: ``(notification id, topic, state, originator id,
-        version)``.  On PostgreSQL one query through a server-side cursor, plain tuples (the
+        version)``.  On PostgreSQL one query (through a server-side cursor when it may return
+        more than a page), plain tuples (the
         library's ``select_notifications`` builds a dict per row and a ``Notification`` from
         it); elsewhere the library's ``select_notifications``.  Consume it promptly: it holds
         a connection until it is exhausted or closed."""
@@ -299,6 +300,15 @@ class EventStore:
             query += " LIMIT %s"
             params = (start, limit)
         datastore = recorder.datastore
+        if limit is not None and limit <= READ_CHUNK:  # a page: one round trip
+            with (
+                datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row, binary=True) as cur,
+            ):
+                cur.execute(query, params, prepare=True)
+                rows = cur.fetchall()
+            yield from rows
+            return
         with (
             datastore.get_connection() as conn,
             conn.transaction(force_rollback=True),
