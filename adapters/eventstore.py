@@ -28,7 +28,7 @@ internals: they stay in one place):
   aggregate: a period close for 100,000 creators loads 256 account books, 512 round trips
   (~0.3 s of W1) through ``Repository.get``.
 * :meth:`EventStore.notifications` (the projector's reader) reads stored rows as plain tuples
-  (:meth:`EventStore.stored_rows`, a server-side cursor on PostgreSQL) and decodes them with
+  (:meth:`EventStore.stored_rows`, a page per query) and decodes them with
   :class:`_EventDecoder` (orjson), where the library's ``select_notifications`` builds a dict
   and a ``Notification`` per row and its mapper decodes with the ``json`` module: the W5
   rebuild reads and decodes every event.
@@ -69,8 +69,8 @@ StoreKind = Literal["sqlite", "postgres", "popo"]
 
 #: Aggregates per batched query.
 LOAD_CHUNK = 1_000
-#: Stored events fetched per round trip when reading the notification log.
-READ_CHUNK = 5_000
+#: Stored events fetched per query when reading the notification log.
+READ_CHUNK = 10_000
 
 #: (notification id, topic, state, originator id, originator version)
 StoredRow = tuple[int, str, bytes, Any, int]
@@ -271,52 +271,42 @@ class EventStore:
     def stored_rows(self, start: int, limit: int | None = None) -> Generator[StoredRow]:
         """The stored events from notification id ``start`` on (up to ``limit``; all without),
         in commit order, undecoded: ``(notification id, topic, state, originator id,
-        version)``.  On PostgreSQL one query (through a server-side cursor when it may return
-        more than a page), plain tuples (the
-        library's ``select_notifications`` builds a dict per row and a ``Notification`` from
-        it); elsewhere the library's ``select_notifications``.  Consume it promptly: it holds
-        a connection until it is exhausted or closed."""
+        version)``, read a page (:data:`READ_CHUNK` rows) per query.  On PostgreSQL plain
+        tuples in binary (the library's ``select_notifications`` builds a dict per row and a
+        ``Notification`` from it); elsewhere the library's ``select_notifications``.
+
+        Pages, not one server-side cursor: a cursor lives in a transaction, and the library's
+        connections end a transaction left idle for ``idle_in_transaction_session_timeout``
+        (5 s), as one is while a rebuild writes a large batch on a loaded machine."""
         recorder: Any = self._app.recorder
+        done = 0
+        while limit is None or done < limit:
+            size = READ_CHUNK if limit is None else min(READ_CHUNK, limit - done)
+            page = self._page(recorder, start, size)
+            yield from page
+            done += len(page)
+            if len(page) < size:
+                return
+            start = page[-1][0] + 1
+
+    def _page(self, recorder: Any, start: int, size: int) -> list[StoredRow]:
         if self.kind != "postgres":
-            done, size = 0, READ_CHUNK if limit is None else min(limit, READ_CHUNK)
-            while limit is None or done < limit:
-                page = recorder.select_notifications(start=start, limit=size)
-                for n in page:
-                    yield (n.id, n.topic, n.state, n.originator_id, n.originator_version)
-                done += len(page)
-                if len(page) < size:
-                    return
-                start = page[-1].id + 1
-                if limit is not None:
-                    size = min(READ_CHUNK, limit - done)
-            return
-        table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
-        query = (
-            "SELECT notification_id, topic, state, originator_id, originator_version"
-            f" FROM {table} WHERE notification_id >= %s ORDER BY notification_id"
-        )
-        params: tuple[int, ...] = (start,)
-        if limit is not None:
-            query += " LIMIT %s"
-            params = (start, limit)
-        datastore = recorder.datastore
-        if limit is not None and limit <= READ_CHUNK:  # a page: one round trip
-            with (
-                datastore.get_connection() as conn,
-                conn.cursor(row_factory=tuple_row, binary=True) as cur,
-            ):
-                cur.execute(query, params, prepare=True)
-                rows = cur.fetchall()
-            yield from rows
-            return
+            return [
+                (n.id, n.topic, n.state, n.originator_id, n.originator_version)
+                for n in recorder.select_notifications(start=start, limit=size)
+            ]
         with (
-            datastore.get_connection() as conn,
-            conn.transaction(force_rollback=True),
-            conn.cursor("stored_rows", row_factory=tuple_row, binary=True) as cur,
+            recorder.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
         ):
-            cur.itersize = READ_CHUNK
-            cur.execute(query, params)
-            yield from cur
+            cur.execute(
+                "SELECT notification_id, topic, state, originator_id, originator_version"
+                f" FROM {recorder.datastore.schema}.{recorder.events_table_name}"
+                " WHERE notification_id >= %s ORDER BY notification_id LIMIT %s",
+                (start, size),
+                prepare=True,
+            )
+            return cur.fetchall()  # type: ignore[no-any-return]
 
     def decode_rows(self, rows: Iterable[StoredRow]) -> list[tuple[int, Any]]:
         """Stored rows (:meth:`stored_rows`) as ``(notification id, domain event)``: the

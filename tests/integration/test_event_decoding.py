@@ -11,6 +11,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from creator_ledger import CreatorLedger
+from creator_ledger.adapters import eventstore
 from creator_ledger.adapters.eventstore import EventStore
 from tests.integration.test_projection import build_history
 
@@ -74,3 +75,14 @@ def test_states_the_fast_decoder_cannot_take_go_the_librarys_way(cl: CreatorLedg
     assert decoded[0]["nested"] == {"at": stamp, "days": [stamp.date()]}
     assert decoded[1]["huge"] == 2**80
     assert decoded[2]["plain"] == {"_type_": "not a transcoding", "x": 1}
+
+
+def test_the_reader_pages_through_the_log(cl: CreatorLedger, monkeypatch: Any) -> None:
+    build_history(cl)
+    store = cl.parts.store
+    total = store.max_notification_id()
+    monkeypatch.setattr(eventstore, "READ_CHUNK", 7)  # many pages, the last one short
+    assert [r[0] for r in store.stored_rows(1)] == list(range(1, total + 1))
+    assert [r[0] for r in store.stored_rows(5, 20)] == list(range(5, 25))
+    assert [r[0] for r in store.stored_rows(total - 2, 100)] == [total - 2, total - 1, total]
+    _same(store.notifications(3, 30), _library(store, 3, 30))
