@@ -192,6 +192,10 @@ class Projector:
                     read += len(chunk)
                     if progress is not None:
                         progress(len(chunk))
+                    # The batch is written: free its events before reading the next, and
+                    # collect any cycles among the young objects while the collector pauses.
+                    del chunk, notifications
+                    gc.collect(1)
             finally:
                 rows.close()
 
