@@ -46,9 +46,16 @@ class Database(Protocol):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     def copy_rows(
-        self, cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        cur: Cursor,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        types: Sequence[str | int] | None = None,
     ) -> None:
-        """Bulk insert (``COPY`` on PostgreSQL)."""
+        """Bulk insert (``COPY`` on PostgreSQL: binary when the columns' ``types`` are
+        given, and then each value must be of the Python type of its column's)."""
         ...
 
     def close(self) -> None: ...
@@ -140,7 +147,13 @@ class SqliteDatabase:
         return self._conn().execute(sql.replace("%s", "?"), params).fetchall()
 
     def copy_rows(
-        self, cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        cur: Cursor,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        types: Sequence[str | int] | None = None,  # noqa: ARG002 (SQLite binds values as they are)
     ) -> None:
         marks = ",".join("?" * len(columns))
         cur.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows)
@@ -203,10 +216,19 @@ class PostgresDatabase:
             return cur.fetchall()
 
     def copy_rows(
-        self, cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        cur: Cursor,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        types: Sequence[str | int] | None = None,
     ) -> None:
         assert isinstance(cur, psycopg.Cursor)
-        with cur.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
+        binary = " (FORMAT BINARY)" if types is not None else ""
+        with cur.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN{binary}") as copy:
+            if types is not None:
+                copy.set_types(list(types))
             for row in rows:
                 copy.write_row(row)
 

@@ -1,6 +1,7 @@
 """W1 limit: a period close done the most direct way, measured on the same data as W1.
 
-For the same creators and the same usage as W1, in one transaction and one commit:
+For the same creators and the same usage as W1, in one transaction and one commit, with the
+cyclic garbage collector paused:
 
 1. the same pool split (:func:`creator_ledger.domain.allocation.split_pool`, the period's cap
    and tie-break salt ``"<program id>/<period key>"``);
@@ -14,7 +15,10 @@ For the same creators and the same usage as W1, in one transaction and one commi
 3. the journal read model for them, by binary ``COPY`` into copies of ``journal_entries``,
    ``postings`` (``balance_after`` computed in Python from the accounts' current balances,
    read in one query) and ``balances`` (new accounts copied in, existing ones updated from a
-   copied batch).
+   copied batch);
+4. the audit read model for them (the ledger projects every read model after a close): the
+   command's row, its events by kind and the creators they name, by binary ``COPY`` into
+   copies of ``audit_entries``, ``audit_effects`` and ``audit_creators``.
 
 It decides nothing the ledger decides beyond the split (no accrual holds exist in the bench,
 so every line is payable).  :func:`verify` checks afterwards that the creators' postings and
@@ -34,8 +38,9 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from bench import scratch, workloads
-from bench.measure import timed
+from bench import scratch
+from bench.measure import gc_paused, timed
+from bench.workloads import ACTOR
 from creator_ledger.domain.accounts import (
     CREATOR_PAYABLE,
     EXPENSE_CREATOR_FUND,
@@ -64,11 +69,19 @@ EVENTS, ENTRIES, POSTINGS, BALANCES = (
     "w1_postings",
     "w1_balances",
 )
+AUDIT_ENTRIES, AUDIT_EFFECTS, AUDIT_CREATORS = (
+    "w1_audit_entries",
+    "w1_audit_effects",
+    "w1_audit_creators",
+)
 _TABLES = {
     EVENTS: "ledger_events",
     ENTRIES: "journal_entries",
     POSTINGS: "postings",
     BALANCES: "balances",
+    AUDIT_ENTRIES: "audit_entries",
+    AUDIT_EFFECTS: "audit_effects",
+    AUDIT_CREATORS: "audit_creators",
 }
 
 AccountKey = tuple[str, str, str]  # (owner, kind, currency)
@@ -130,6 +143,7 @@ def run(
     rows = [(ids[r], v) for r, _, v in usage]  # the id mapping happens at report time in W1
     with (
         psycopg.connect(conninfo) as conn,
+        gc_paused(),
         timed() as t,
         conn.transaction(),
         conn.cursor() as cur,
@@ -182,6 +196,10 @@ def _close(
         scratch.copy_binary(cur, BALANCES, types[BALANCES], new)
         if changed:
             _update_balances(cur, changed)
+        audit_entry, effects, links = _audit(p, pending, events, now)
+        scratch.copy_binary(cur, AUDIT_ENTRIES, types[AUDIT_ENTRIES], [audit_entry])
+        scratch.copy_binary(cur, AUDIT_EFFECTS, types[AUDIT_EFFECTS], effects)
+        n_links = scratch.copy_binary(cur, AUDIT_CREATORS, types[AUDIT_CREATORS], links)
     return {
         "split_and_events_s": split.seconds,
         "rows_and_balance_lookup_s": build.seconds,
@@ -191,7 +209,31 @@ def _close(
         "postings": n_postings,
         "balances_inserted": len(new),
         "balances_updated": len(changed),
+        "audit_creators": n_links,
     }
+
+
+def _audit(
+    p: dict[str, Any], pending: list[Pending], events: list[tuple[Any, ...]], now: datetime
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The close's audit rows, as the ledger's audit projection writes them: one command row,
+    its events by kind, and the creators they name (every creator credited)."""
+    key = f"limit-close/{p['program_key']}/{p['period_key']}"
+    audit_id = hashlib.sha256(f"{key}\x00close_period\x00{ACTOR}".encode()).hexdigest()[:32]
+    kinds: dict[str, int] = {}
+    creators: set[str] = set()
+    result = None
+    for _, topic, fields, _ in pending:
+        kind = topic.rpartition("/")[2]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if topic == BOOK_TOPIC:
+            creators.update(line[0] for line in fields["lines"])
+        elif topic == RECORD_TOPIC:
+            result = json.dumps(fields["result"], sort_keys=True)
+    first, last = events[0][4], events[-1][4]
+    entry = (audit_id, first, last, now, now, ACTOR, "close_period", key, None, len(events), result)
+    effects = [(audit_id, kind, n) for kind, n in kinds.items()]
+    return entry, effects, [(c, audit_id) for c in creators]
 
 
 def _pending_events(
@@ -327,14 +369,19 @@ def _rows(
     moves: list[Move] = []
     day = at.date()
     fund_hex = p["fund_id"].hex
-    # Who issued the close, stamped on every event and kept on every journal entry, as the
-    # ledger does (``EventStore.save``'s ``issued`` metadata).
-    actor = workloads.ACTOR
-    issued = {"actor": actor, "command": "close_period", "idempotency_key": "close"}
+    # Who issued the close, stored with every event as the ledger stores it (``issued``), and
+    # the actor on each journal entry.
+    issued = {
+        "actor": ACTOR,
+        "command": "close_period",
+        "idempotency_key": f"limit-close/{p['program_key']}/{p['period_key']}",
+    }
     for nid, (originator, topic, fields, fund_move) in zip(notification_ids, pending, strict=True):
         v = version.get(originator, 0) + 1
         version[originator] = v
-        events.append((originator, v, topic, scratch.event_state(fields | {"issued": issued}), nid))
+        events.append(
+            (originator, v, topic, scratch.event_state({**fields, "issued": issued}), nid)
+        )
         if topic == BOOK_TOPIC:
             total = seq = 0
             for creator, _, amount, _, _ in fields["lines"]:
@@ -346,14 +393,14 @@ def _rows(
                 moves.append((nid, seq, EXPENSE_CREATOR_FUND, fund_hex, total))
                 text = f"view earnings, period {p['period_key']}"
                 entries.append(
-                    (nid, "ViewEarningsCredited", originator, v, at, day, now, text, actor)
+                    (nid, "ViewEarningsCredited", originator, v, at, day, now, text, ACTOR)
                 )
         elif fund_move is not None:
             debit, credit, amount, text = fund_move
             moves.append((nid, 0, debit, fund_hex, amount))
             moves.append((nid, 1, credit, fund_hex, -amount))
             entries.append(
-                (nid, topic.rpartition(".")[2], originator, v, at, day, now, text, actor)
+                (nid, topic.rpartition(".")[2], originator, v, at, day, now, text, ACTOR)
             )
     return events, entries, moves
 

@@ -6,11 +6,15 @@ decoded with ``orjson`` when it is installed (``json`` otherwise), and folded in
 same rows the ledger's projection writes: journal entries and postings (the posting rules of
 ``domain/posting.py``, written out for the event types this limit knows), running balances
 (``balance_after``, in business-time order) and balances, and the entity tables (funds,
-programs, periods, creators, contracts, holds, claim items, payouts).  The rows are binary
+programs, periods, creators, contracts, holds, agreements, claim items, payouts) and the audit
+trail (one row per command, its effects and the creators it names).  The rows are binary
 ``COPY``-ed into scratch copies of the read-model tables with no index, and the tables' indexes
-(the very definitions of the ledger's) are built after the load, all in one transaction.
+(the very definitions of the ledger's) are built after the load, all in one transaction, with
+the cyclic garbage collector paused (as the ledger's projector pauses it).
 
-An event type the limit does not know fails loudly rather than being skipped, and
+An event type the limit does not know (neither handled nor in :data:`NO_ROWS`) fails loudly
+rather than being skipped (``tests/unit/test_bench_w5_topics.py`` checks that it knows every
+topic the domain declares), and
 :func:`verify` compares every scratch table with the ledger's rebuilt one, row for row.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,13 +30,14 @@ import psycopg
 from psycopg import sql
 
 from bench import scratch
-from bench.measure import timed
+from bench.measure import gc_paused, timed
+from bench.rebuild_audit import AuditFold
 from bench.rebuild_entities import EntityRows
 from bench.rebuild_journal import Event, JournalRules, Move
 
 
 def _decoder() -> tuple[str, Callable[[bytes], Any]]:
-    """``orjson`` when it is installed (the project does not depend on it), else ``json``."""
+    """``orjson`` when it is installed (a dependency of the project), else ``json``."""
     try:
         module = importlib.import_module("orjson")
     except ImportError:
@@ -61,45 +66,61 @@ TABLES = (
     "agreements",
     "claim_items",
     "payouts",
+    "audit_entries",
+    "audit_effects",
+    "audit_creators",
 )
+#: The entity tables, folded row by row (keyed like their primary keys).
+ENTITY_TABLES = TABLES[3:-3]
 FETCH_ROWS = 5_000
 
-#: Events that change no read-model row.
+#: Events that change no journal, entity or payout row (every event, these too, is folded
+#: into its command's audit row).  The ``Created`` names the library defines for every
+#: aggregate are never recorded where another event creates the aggregate.
 NO_ROWS = frozenset(
     {
+        "AccountBook.Created",
         "AccountBook.Opened",
         "AccountBook.AccountsOpened",
-        "AccountBook.AccrualHoldPlaced",
+        "CommandRecord.Created",
+        "CommandRecord.Recorded",
+        "Creator.Created",
         "Creator.ReimbursementBudgetUsed",
         "Creator.BankPayoutReported",
-        "CommandRecord.Recorded",
+        "ExclusivityAgreement.Created",
+        "MoneySupply.Created",
+        "MoneySupply.Opened",
+        "MoneySupply.Increased",
+        "Payout.Created",
+        "Payout.ReversalReported",
+        "PayoutRun.Created",
+        "PayoutRun.Proposed",
+        "PayoutRun.Approved",
+        "PayoutRun.Rejected",
+        "PayoutRun.ExecutionStarted",
         "PayoutRun.Started",
         "PayoutRun.BatchRequested",
         "PayoutRun.Finished",
+        "ProgramPeriod.Created",
+        "ReimbursementClaim.Created",
         "ViewProgram.PeriodOpened",
         "ViewProgram.PeriodClosed",
     }
 )
 
 
-def _unseen(ev: Event) -> None:
-    raise AssertionError(ev)  # a marker, never called
-
-
-_UNSEEN = _unseen
-
-
 class Rebuild(JournalRules, EntityRows):
-    """Folds decoded events into read-model rows, in notification order.  Events of a type it
-    does not know (exclusivity agreements, clawbacks, accrual-hold releases, reversals: none
-    in the bench) raise :class:`NotImplementedError`."""
+    """Folds decoded events into read-model rows, in notification order.  An event of a topic
+    it does not know (neither handled nor in :data:`NO_ROWS`) raises
+    :class:`NotImplementedError`."""
 
     def __init__(self) -> None:
         self.entries: list[tuple[Any, ...]] = []
         self.moves: list[Move] = []
-        self.rows: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in TABLES[3:]}
+        self.rows: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in ENTITY_TABLES}
+        self.audit = AuditFold()
         self.events = 0
-        self._by_topic: dict[str, Callable[[Event], None] | None] = {}
+        self._by_topic: dict[str, tuple[str, Callable[[Event], None] | None]] = {}
         self._handlers: dict[str, Callable[[Event], None]] = {
             "CreatorFund.Created": self._both(self._fund_row, self._fund_created),
             "CreatorFund.BudgetToppedUp": self._fund("budget top-up {reference}", "topup"),
@@ -114,6 +135,7 @@ class Rebuild(JournalRules, EntityRows):
             "ProgramPeriod.InvalidTrafficDeducted": self._usage("invalid_views"),
             "ProgramPeriod.Closed": self._period_closed,
             "Creator.Enrolled": self._creator_enrolled,
+            "Creator.Imported": self._creator_enrolled,
             "Creator.PayoutAccountLinked": self._account_linked,
             "Creator.PayoutAccountStatusChanged": self._account_status,
             "Creator.KycStatusChanged": self._kyc,
@@ -126,6 +148,17 @@ class Rebuild(JournalRules, EntityRows):
             "Payout.Requested": self._payout_requested,
             "Payout.Paid": self._both(self._payout_paid_row, self._payout_paid),
             "Payout.Failed": self._payout_failed,
+            "Payout.Reversed": self._payout_reversed,
+            "ExclusivityAgreement.Agreed": self._agreed,
+            "ExclusivityAgreement.InstalmentCredited": self._instalment_credited,
+            "ExclusivityAgreement.Breached": self._breached,
+            "ExclusivityAgreement.Terminated": self._terminated,
+            "AccountBook.AccrualHoldPlaced": self._accrual_hold_placed,
+            "AccountBook.AccrualHoldReleased": self._both(
+                self._hold_released_entry, self._accrual_hold_released
+            ),
+            "AccountBook.BonusClawedBack": self._clawback,
+            "AccountBook.TransferReversed": self._reversed,
             "AccountBook.ViewEarningsCredited": self._view_earnings,
             "AccountBook.BonusCredited": self._bonus,
             "AccountBook.ReimbursementCredited": self._reimbursement,
@@ -144,21 +177,27 @@ class Rebuild(JournalRules, EntityRows):
 
         return handle
 
+    def knows(self, kind: str) -> bool:
+        """Does the limit know what event kind ``kind`` (``<Aggregate>.<Event>``) writes?"""
+        return kind in self._handlers or kind in NO_ROWS
+
     def apply(self, nid: int, oid: UUID, version: int, topic: str, state: bytes) -> None:
         self.events += 1
-        handler = self._by_topic.get(topic, _UNSEEN)
-        if handler is _UNSEEN:
-            handler = self._by_topic[topic] = self._handler(topic, nid)
+        found = self._by_topic.get(topic)
+        if found is None:
+            found = self._by_topic[topic] = self._handler(topic, nid)
+        kind, handler = found
+        ev = Event(nid, oid, version, loads(state))
+        self.audit.add(kind, ev)
         if handler is not None:
-            handler(Event(nid, oid, version, loads(state)))
+            handler(ev)
 
-    def _handler(self, topic: str, nid: int) -> Callable[[Event], None] | None:
-        name = topic.rpartition("/")[2]  # creator-ledger/<Aggregate>.<Event>
-        handler = self._handlers.get(name)
-        if handler is None and name not in NO_ROWS:
+    def _handler(self, topic: str, nid: int) -> tuple[str, Callable[[Event], None] | None]:
+        kind = topic.rpartition("/")[2]  # creator-ledger/<Aggregate>.<Event>
+        if not self.knows(kind):
             msg = f"the W5 limit does not know how to project {topic} (notification {nid})"
             raise NotImplementedError(msg)
-        return handler
+        return kind, self._handlers.get(kind)
 
 
 def _scratch_name(table: str) -> str:
@@ -178,7 +217,7 @@ def run(conninfo: str) -> dict[str, Any]:
         conn.autocommit = False
         rebuild = Rebuild()
         # The timer stops after the commit (contexts exit in reverse order).
-        with timed() as t, conn.transaction():
+        with gc_paused(), timed() as t, conn.transaction():
             phases = _rebuild(conn, rebuild, types, builds)
     counts: dict[str, int] = phases.pop("rows")
     return {
@@ -225,6 +264,19 @@ def _rebuild(
                 _scratch_name(table),
                 columns,
                 ([r.get(c) for c, _ in columns] for r in entities.values()),
+            )
+        audit = rebuild.audit
+        audit_rows: tuple[tuple[str, Iterable[Sequence[Any]]], ...] = (
+            (
+                "audit_entries",
+                ([r.get(c) for c, _ in types["audit_entries"]] for r in audit.entries.values()),
+            ),
+            ("audit_effects", ((a, k, n) for (a, k), n in audit.effects.items())),
+            ("audit_creators", audit.creators),
+        )
+        for table, audit_table in audit_rows:
+            counts[table] = scratch.copy_binary(
+                cur, _scratch_name(table), types[table], audit_table
             )
     with conn.cursor() as cur, timed() as index:
         for statement in builds:

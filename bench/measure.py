@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -68,3 +69,17 @@ def timed() -> Iterator[Stopwatch]:
         yield watch
     finally:
         watch.seconds = time.perf_counter() - start
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (the limit rows allocate as much as the
+    ledger's projector, which pauses it too: a limit is the most direct way, GC tuning
+    included)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

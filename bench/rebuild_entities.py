@@ -85,18 +85,22 @@ class EntityRows:
         )
 
     def _creator_enrolled(self, ev: Event) -> None:
+        """``Creator.Enrolled``, and ``Creator.Imported`` (a bulk enrolment's record, which
+        also carries the payout account and the KYC/tax status)."""
         oid, e = ev.oid, ev.e
+        account = e.get("payout_account")
         self.rows["creators"][oid.hex] = {
             "creator_id": oid.hex,
             "creator_ref": e["creator_ref"],
             "display_name": e["display_name"],
             "country": e["country"],
-            "payout_provider": None,
-            "payout_account": None,
-            "account_status": "none",
-            "kyc_status": "pending",
-            "tax_status": "missing",
+            "payout_provider": e.get("payout_provider"),
+            "payout_account": account,
+            "account_status": e.get("account_status", "none"),
+            "kyc_status": e.get("kyc_status", "pending"),
+            "tax_status": e.get("tax_status", "missing"),
             "enrolled_at": dt(e["effective_at"]),
+            "payout_account_linked_at": None if account is None else dt(e["effective_at"]),
         }
 
     def _account_linked(self, ev: Event) -> None:
@@ -105,6 +109,7 @@ class EntityRows:
             payout_provider=e["provider"],
             payout_account=e["account_ref"],
             account_status=e["status"],
+            payout_account_linked_at=dt(e["effective_at"]),
         )
 
     def _account_status(self, ev: Event) -> None:
@@ -139,6 +144,58 @@ class EntityRows:
     def _hold_released(self, ev: Event) -> None:
         oid, e = ev.oid, ev.e
         del self.rows["creator_holds"][(oid.hex, e["hold_id"])]
+
+    def _accrual_hold_placed(self, ev: Event) -> None:
+        e = ev.e
+        self.rows["creator_holds"][(e["creator_id"], e["hold_id"])] = {
+            "creator_id": e["creator_id"],
+            "hold_id": e["hold_id"],
+            "kind": "accrual",
+            "reason": e["reason"],
+            "placed_at": dt(e["effective_at"]),
+        }
+
+    def _accrual_hold_released(self, ev: Event) -> None:
+        e = ev.e
+        del self.rows["creator_holds"][(e["creator_id"], e["hold_id"])]
+
+    def _agreed(self, ev: Event) -> None:
+        oid, e = ev.oid, ev.e
+        self.rows["agreements"][oid] = {
+            "agreement_id": oid,
+            "agreement_key": e["agreement_key"],
+            "creator_id": e["creator_id"]["_data_"],
+            "fund_id": uuid(e["fund_id"]),
+            "currency": e["currency"],
+            "total_minor": e["total_minor"],
+            "credited_minor": 0,
+            "starts_on": day(e["starts_on"]),
+            "ends_on": day(e["ends_on"]),
+            "schedule": e["schedule"],
+            "vesting": e["vesting"],
+            "status": "active",
+        }
+
+    def _instalment_credited(self, ev: Event) -> None:
+        self.rows["agreements"][ev.oid]["credited_minor"] += ev.e["amount_minor"]
+
+    def _breached(self, ev: Event) -> None:
+        e = ev.e
+        self.rows["agreements"][ev.oid].update(
+            status="breached",
+            ended_on=day(e["breached_on"]),
+            forfeited_minor=e["forfeited_minor"],
+            clawback_minor=e["clawback_minor"],
+        )
+
+    def _terminated(self, ev: Event) -> None:
+        e = ev.e
+        self.rows["agreements"][ev.oid].update(
+            status="terminated",
+            ended_on=day(e["terminated_on"]),
+            forfeited_minor=e["cancelled_minor"],
+            clawback_minor=0,
+        )
 
     def _claim_submitted(self, ev: Event) -> None:
         oid, e = ev.oid, ev.e
@@ -211,3 +268,11 @@ class EntityRows:
             failure=f"{e['code']}: {e['reason']}",
             updated_at=dt(e["effective_at"]),
         )
+
+    def _payout_reversed(self, ev: Event) -> None:
+        e = ev.e
+        row = self.rows["payouts"][ev.oid]
+        row["updated_at"] = dt(e["effective_at"])
+        row["reversed_minor"] += e["amount_minor"]
+        if e["fully_reversed"]:
+            row["status"] = "reversed"

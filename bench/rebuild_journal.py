@@ -70,8 +70,9 @@ class JournalRules:
         nid, e = ev.nid, ev.e
         at = dt(e["effective_at"])
         day = at.date()
+        actor = e.get("issued", {}).get("actor")
         self.entries.append(
-            (nid, kind, ev.oid, ev.version, at, day, dt(e["timestamp"]), description)
+            (nid, kind, ev.oid, ev.version, at, day, dt(e["timestamp"]), description, actor)
         )
         append = self.moves.append
         for seq, (account, owner, currency, amount, detail) in enumerate(postings):
@@ -213,6 +214,54 @@ class JournalRules:
             f"payout failed: {e['reason']}",
             _detail({"payout": e["payout_id"]["_data_"]}),
         )
+
+    def _clawback(self, ev: Event) -> None:
+        e = ev.e
+        c, creator = e["currency"], e["creator_id"]
+        detail = _detail({"agreement": e["agreement_key"]})
+        parts = (
+            (CREATOR_PAYABLE, e["from_payable_minor"]),
+            (CREATOR_HELD, e["from_held_minor"]),
+            (CREATOR_RECEIVABLE, e["to_receivable_minor"]),
+        )
+        postings: list[tuple[str, str, str, int, str | None]] = [
+            (kind, creator, c, amount, detail) for kind, amount in parts if amount
+        ]
+        total = sum(p[3] for p in postings)
+        if total:
+            postings.append((EXPENSE_EXCLUSIVITY, e["fund_id"]["_data_"], c, -total, None))
+            self._entry(
+                ev, "BonusClawedBack", "exclusivity breached: unvested bonus clawed back", postings
+            )
+
+    def _hold_released_entry(self, ev: Event) -> None:
+        e = ev.e
+        creator = e["creator_id"]
+        detail = _detail({"hold": e["hold_id"]})
+        postings: list[tuple[str, str, str, int, str | None]] = []
+        for currency, amount in e["released"]:
+            postings.append((CREATOR_HELD, creator, currency, amount, detail))
+            postings.append((CREATOR_PAYABLE, creator, currency, -amount, detail))
+        if postings:
+            text = f"accrual hold {e['hold_id']} released: held -> payable"
+            self._entry(ev, "AccrualHoldReleased", text, postings)
+
+    def _reversed(self, ev: Event) -> None:
+        e = ev.e
+        c, creator = e["currency"], e["creator_id"]
+        to_payable, to_receivable = e["to_payable_minor"], e["to_receivable_minor"]
+        total = to_payable + to_receivable
+        if not total:
+            return
+        detail = _detail({"payout": e["payout_id"]["_data_"]})
+        postings: list[tuple[str, str, str, int, str | None]] = [
+            (CASH_PROVIDER, "", c, total, None)
+        ]
+        if to_payable:
+            postings.append((CREATOR_PAYABLE, creator, c, -to_payable, detail))
+        if to_receivable:
+            postings.append((CREATOR_RECEIVABLE, creator, c, -to_receivable, detail))
+        self._entry(ev, "TransferReversed", f"transfer reversed: {e['reason']}", postings)
 
     def _payout_paid(self, ev: Event) -> None:
         e = ev.e

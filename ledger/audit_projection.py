@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from creator_ledger.adapters.eventstore import issued_by
@@ -25,9 +26,47 @@ from creator_ledger.domain.idempotency import CommandRecord
 from creator_ledger.domain.payout_run import PayoutRun
 
 
-def _creators_named(event: Any) -> set[str]:
+class _Kind(NamedTuple):
+    """What the audit projection needs to know of an event class (found once per class)."""
+
+    name: str  # e.g. Payout.Paid
+    of_creator: bool  # an event of the creator aggregate: it names its creator
+    record: bool  # a command record: it carries the command's result
+    #: its list fields that name creators: (field, index of the creator id in each of its
+    #: rows, or ``None`` when the field is a list of ids)
+    lists: tuple[tuple[str, int | None], ...]
+
+
+_KINDS: dict[type, _Kind] = {}
+
+
+def _kind(cls: type) -> _Kind:
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _KINDS[cls] = _Kind(
+            cls.__qualname__,
+            issubclass(cls, Creator.Event),
+            issubclass(cls, CommandRecord.Recorded),
+            _lists_naming_creators(cls),
+        )
+    return kind
+
+
+def _lists_naming_creators(cls: type) -> tuple[tuple[str, int | None], ...]:
+    if issubclass(cls, AccountBook.AccountsOpened):
+        return (("creator_ids", None),)
+    if issubclass(cls, AccountBook.ViewEarningsCredited):
+        return (("lines", 0),)
+    if issubclass(cls, AccountBook.PayoutsRequested):
+        return (("lines", 1),)
+    if issubclass(cls, PayoutRun.Proposed):
+        return (("lines", 1), ("excluded", 1), ("offsets", 1))
+    return ()
+
+
+def _creators_named(event: Any, kind: _Kind) -> set[str]:
     """The creators (ids, 32 hex digits) an event names."""
-    if isinstance(event, Creator.Event):
+    if kind.of_creator:
         return {event.originator_id.hex}
     found: set[str] = set()
     creator = getattr(event, "creator_id", None)
@@ -35,29 +74,29 @@ def _creators_named(event: Any) -> set[str]:
         found.add(creator.hex)
     elif isinstance(creator, str):
         found.add(creator)
-    if isinstance(event, AccountBook.AccountsOpened):
-        found.update(event.creator_ids)
-    elif isinstance(event, AccountBook.ViewEarningsCredited):
-        found.update(line[0] for line in event.lines)
-    elif isinstance(event, AccountBook.PayoutsRequested):
-        found.update(line[1] for line in event.lines)
-    elif isinstance(event, PayoutRun.Proposed):
-        found.update(line[1] for line in event.lines)
-        found.update(x[1] for x in event.excluded)
-        found.update(x[1] for x in event.offsets)
+    for field, index in kind.lists:
+        if index is None:
+            found.update(getattr(event, field))
+        else:
+            found.update(row[index] for row in getattr(event, field))
     return found
 
 
-def _run_named(event: Any, command: str, key: str) -> str | None:
+def _run_named(event: Any, kind: _Kind, command: str, key: str) -> str | None:
     run_id = getattr(event, "run_id", None)
     if isinstance(run_id, str):
         return run_id
     if command == "execute" and key.startswith("run:"):
         return key.removeprefix("run:")
-    if isinstance(event, CommandRecord.Recorded):
+    if kind.record:
         named = event.result.get("run_id")
         return named if isinstance(named, str) else None
     return None
+
+
+@lru_cache(maxsize=4_096)  # a command writes many events (a close: hundreds, a rebuild: all)
+def _audit_id(key: str, command: str, actor: str) -> str:
+    return hashlib.sha256(f"{key}\x00{command}\x00{actor}".encode()).hexdigest()[:32]
 
 
 def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> None:
@@ -69,12 +108,8 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
     if actor is None:  # written before actors were recorded: an entry of its own
         audit_id, actor, command = f"event-{notification_id}", "unknown", "unknown"
     else:
-        audit_id = hashlib.sha256(f"{key}\x00{command}\x00{actor}".encode()).hexdigest()[:32]
-    result = (
-        json.dumps(event.result, sort_keys=True)
-        if isinstance(event, CommandRecord.Recorded)
-        else None
-    )
+        audit_id = _audit_id(key, command, actor)
+    kind = _kind(type(event))
     batch.audit.add(
         audit_id=audit_id,
         position=notification_id,
@@ -82,8 +117,8 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
         actor=actor,
         command=command,
         idempotency_key=key,
-        run_id=_run_named(event, command, key),
-        kind=type(event).__qualname__,
-        result=result,
-        creators=_creators_named(event),
+        run_id=_run_named(event, kind, command, key),
+        kind=kind.name,
+        result=json.dumps(event.result, sort_keys=True) if kind.record else None,
+        creators=_creators_named(event, kind),
     )

@@ -13,7 +13,11 @@ from the first event without touching the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import gc
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from creator_ledger.adapters.readmodels import (
@@ -29,12 +33,43 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 2_000
 #: A rebuild reads larger batches: fewer round trips, and nothing waits on it.
-REBUILD_BATCH_SIZE = 10_000
+REBUILD_BATCH_SIZE = 50_000
 #: Give up after this many lost races with another projector in one catch-up.
 MAX_STALE_RETRIES = 20
 
 #: One read model, several (an iterable of names), or all of them (``None``).
 Only = str | Iterable[str] | None
+
+
+class _CyclicGcPause:
+    """Pause the cyclic garbage collector while batches are projected (as long as any thread
+    is inside): a batch allocates hundreds of thousands of objects (events, rows) that free
+    themselves by reference counting, and the collector's passes over them cost ~40% of a
+    rebuild's CPU (0.5 of 1.25 s for 63,000 events, measured).  Cycles made meanwhile are
+    collected once it runs again; a collector someone else had turned off stays off."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._restore = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._inside == 0:
+                self._restore = gc.isenabled()
+                gc.disable()
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0 and self._restore:
+                    gc.enable()
+
+
+cyclic_gc_paused = _CyclicGcPause()
 
 
 class Projector:
@@ -84,6 +119,16 @@ class Projector:
     ) -> int:
         """Apply every event recorded so far to the read models (``only`` those named), or
         ``max_batches`` batches; returns how many events were read."""
+        with cyclic_gc_paused():
+            return self._catch_up(only=only, max_batches=max_batches, progress=progress)
+
+    def _catch_up(
+        self,
+        *,
+        only: Only,
+        max_batches: int | None,
+        progress: Callable[[int], None] | None,
+    ) -> int:
         names = read_model_names(only)
         applied = 0
         batches = 0
@@ -114,11 +159,45 @@ class Projector:
 
     def rebuild(self, *, only: Only = None, progress: Callable[[int], None] | None = None) -> int:
         """Forget the read models (``only`` those named; the others are not touched) and replay
-        every event into them from the first; returns how many events were replayed."""
+        every event into them from the first; returns how many events were replayed.
+
+        On PostgreSQL in one transaction (:meth:`ReadModels.replace`: emptied, secondary
+        indexes dropped and built after the load), reading the events in one pass; on SQLite
+        batch by batch, as a catch-up from zero."""
         names = read_model_names(only)
+        if self.read_models.db.dialect == "postgres":
+            with cyclic_gc_paused():
+                return self._replace(names, progress)
         self.read_models.reset(names)
         size, self.batch_size = self.batch_size, max(self.batch_size, REBUILD_BATCH_SIZE)
         try:
             return self.catch_up(only=names, progress=progress)
         finally:
             self.batch_size = size
+
+    def _replace(self, names: tuple[str, ...], progress: Callable[[int], None] | None) -> int:
+        """Every event, in batches, into :meth:`ReadModels.replace`; then catch up with what
+        was recorded meanwhile."""
+        size = max(self.batch_size, REBUILD_BATCH_SIZE)
+        read = 0
+        from_zero = dict.fromkeys(names, 0)
+
+        def batches() -> Iterator[ProjectionBatch]:
+            nonlocal read
+            rows = self.store.stored_rows(1)
+            try:
+                while chunk := list(islice(rows, size)):
+                    notifications = self.store.decode_rows(chunk)
+                    yield self.batch(notifications, from_zero)
+                    read += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                    # The batch is written: free its events before reading the next, and
+                    # collect any cycles among the young objects while the collector pauses.
+                    del chunk, notifications
+                    gc.collect(1)
+            finally:
+                rows.close()
+
+        self.read_models.replace(names, batches())
+        return read + self.catch_up(only=names, progress=progress)

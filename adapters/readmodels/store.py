@@ -85,6 +85,53 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
 
     # -- writing --------------------------------------------------------------------------------
 
+    def replace(self, only: str | Iterable[str] | None, batches: Iterable[ProjectionBatch]) -> int:
+        """PostgreSQL: forget the read models ``only`` names and write ``batches`` (the rows of
+        every event from the first, in order) in their place, all in one transaction; returns
+        the position they are at after it.
+
+        Their tables are emptied (``TRUNCATE``), their secondary indexes (those that back no
+        constraint: primary keys and unique constraints stay, the writer's updates find rows
+        by them) dropped before the load and built after it from their own definitions, and
+        their positions moved to the last batch's.  Until it commits, the tables are locked:
+        queries of them wait rather than see a half-built read model, and a projector racing
+        it finds its positions moved (:class:`StaleProjectionError`) and starts again."""
+        assert self.db.dialect == "postgres", "SQLite rebuilds batch by batch"
+        names = read_model_names(only)
+        tables = [t for name in names for t in READ_MODELS[name]]
+        last = 0
+        with self.db.transaction() as cur:
+            cur.execute("SET LOCAL synchronous_commit = off")  # derived rows: see ``apply``
+            marks = ",".join(["%s"] * len(names))
+            cur.execute(
+                "SELECT name FROM projection_tracking"
+                f" WHERE name IN ({marks}) ORDER BY name FOR UPDATE",
+                names,
+            )
+            cur.execute(f"TRUNCATE {', '.join(tables)}")
+            cur.execute(f"DELETE FROM projection_tracking WHERE name IN ({marks})", names)
+            cur.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
+                " FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[])"
+                " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+                " ORDER BY 1",
+                (tables,),
+            )
+            indexes = [(str(n), str(d)) for n, d in cur.fetchall()]
+            for index, _ in indexes:
+                cur.execute(f"DROP INDEX {index}")
+            for batch in batches:
+                self.writer.write(cur, batch)
+                last = batch.last_notification_id
+            for _, definition in indexes:
+                cur.execute(definition)
+            if last:
+                cur.executemany(
+                    "INSERT INTO projection_tracking (name, notification_id) VALUES (%s, %s)",
+                    [(name, last) for name in names],
+                )
+        return last
+
     def apply(self, batch: ProjectionBatch) -> None:
         """Write ``batch`` and move each read model it covers from the position in
         ``batch.positions`` to ``batch.last_notification_id``, in one transaction; raises

@@ -1,20 +1,16 @@
 """Writing a projection batch's rows: entity changes, journal entries, postings with their
-running balances, and the balances.
+running balances and the balances (:mod:`.postings`), and the audit trail.
 
-Running balances: every posting row stores ``balance_after``, the account's balance after it
-in business-time order (``effective_on``, then recording order), so a balance *as of* a date is
-one index lookup.  Postings that arrive in order (the usual case) are computed from the current
-balance; a back-dated posting makes the rows after it be recomputed.
-
-PostgreSQL writes set-based (``COPY`` into a temporary table, then one statement per shape);
-SQLite row by row.  The caller (:class:`~.store.ReadModels`) owns the transaction.
+PostgreSQL writes entity changes set-based (``COPY``, into a temporary table where rows are
+updated or deleted, then one statement per shape); SQLite row by row.  The caller
+(:class:`~.store.ReadModels`) owns the transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
+from uuid import UUID
 
 from creator_ledger.adapters.readmodels.batch import (
     TABLE_KEYS,
@@ -23,22 +19,17 @@ from creator_ledger.adapters.readmodels.batch import (
     PostingRow,
     ProjectionBatch,
 )
-from creator_ledger.adapters.sql import Cursor, Database, as_date
+from creator_ledger.adapters.readmodels.postings import (
+    packed,
+    unpacked,
+    write_postings,
+    write_postings_set_based,
+)
+from creator_ledger.adapters.sql import Cursor, Database
 
 #: PostgreSQL applies a group of at least this many rows with COPY and one statement.
 BULK_MIN_ROWS = 50
 
-_POSTING_COLUMNS = (
-    "entry_id",
-    "seq",
-    "kind",
-    "owner",
-    "currency",
-    "amount_minor",
-    "effective_on",
-    "balance_after",
-    "detail",
-)
 _ENTRY_COLUMNS = (
     "entry_id",
     "kind",
@@ -51,15 +42,22 @@ _ENTRY_COLUMNS = (
     "actor",
 )
 
-AccountKey = tuple[str, str, str]  # (owner, kind, currency)
 _ORDER = {"insert": 0, "update": 1, "delete": 2}
+_UUID_OID, _TEXT_OID, _BPCHAR_OID = 2950, 25, 1042
+
+
+def _as_uuid(value: Any) -> Any:
+    return UUID(value) if isinstance(value, str) else value
 
 
 class RowWriter:
     """Writes the rows of projection batches (see the module docstring)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, set_based_postings: bool = False) -> None:
         self.db = db
+        #: PostgreSQL: write postings the earlier, set-based way (for comparisons).
+        self.set_based_postings = set_based_postings
+        self._types: dict[str, dict[str, int]] = {}
 
     def write(self, cur: Cursor, batch: ProjectionBatch) -> None:
         """Write every row of ``batch`` inside the caller's transaction."""
@@ -77,6 +75,7 @@ class RowWriter:
     def write_audit(self, cur: Cursor, audit: AuditRows) -> None:
         """Upsert the batch's audit rows: a command seen for the first time is inserted, one
         seen before (an execution spans many transactions) is extended."""
+        seen = self._audit_ids_seen(cur, list(audit.entries))
         cur.executemany(
             "INSERT INTO audit_entries (audit_id, first_position, last_position, recorded_at,"
             " last_recorded_at, actor, command, idempotency_key, run_id, events, result)"
@@ -109,24 +108,39 @@ class RowWriter:
             " SET events = audit_effects.events + excluded.events",
             [(a, k, n) for (a, k), n in audit.effects.items()],
         )
-        links = sorted(audit.creators)
-        if self.db.dialect == "postgres" and len(links) >= BULK_MIN_ROWS:
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS batch_audit_creators"
-                " (creator_id text, audit_id text) ON COMMIT DELETE ROWS"
+        # A command seen for the first time has no creator links yet: its links are copied
+        # straight in; those of a command seen before may be there already.
+        fresh = [link for link in audit.creators if link[1] not in seen]
+        again = sorted(link for link in audit.creators if link[1] in seen)
+        if self.db.dialect == "postgres":
+            self.db.copy_rows(
+                cur, "audit_creators", ("creator_id", "audit_id"), fresh, types=("text", "text")
             )
-            self.db.copy_rows(cur, "batch_audit_creators", ("creator_id", "audit_id"), links)
+        else:
+            again += fresh
+        if self.db.dialect == "postgres" and len(again) >= BULK_MIN_ROWS:
             cur.execute(
                 "INSERT INTO audit_creators (creator_id, audit_id)"
-                " SELECT creator_id, audit_id FROM batch_audit_creators"
-                " ON CONFLICT DO NOTHING"
+                f" SELECT * FROM unnest({unpacked('text')}, {unpacked('text')})"
+                " ON CONFLICT DO NOTHING",
+                (packed(c for c, _ in again), packed(a for _, a in again)),
             )
-        elif links:
+        elif again:
             cur.executemany(
                 "INSERT INTO audit_creators (creator_id, audit_id) VALUES (%s, %s)"
                 " ON CONFLICT DO NOTHING",
-                links,
+                again,
             )
+
+    def _audit_ids_seen(self, cur: Cursor, audit_ids: list[str]) -> set[str]:
+        """Those of ``audit_ids`` that have a row already (a batch names a few commands)."""
+        seen: set[str] = set()
+        for start in range(0, len(audit_ids), 500):
+            chunk = audit_ids[start : start + 500]
+            marks = ",".join(["%s"] * len(chunk))
+            cur.execute(f"SELECT audit_id FROM audit_entries WHERE audit_id IN ({marks})", chunk)
+            seen.update(str(r[0]) for r in cur.fetchall())
+        return seen
 
     # -- entity tables --------------------------------------------------------------------------
 
@@ -143,7 +157,7 @@ class RowWriter:
             if kind == "insert":
                 rows = [tuple(c.values[col] for col in columns) for c in group]
                 if bulk:
-                    self.db.copy_rows(cur, table, columns, rows)
+                    self._copy_binary(cur, table, columns, rows)
                 else:
                     marks = ",".join(["%s"] * len(columns))
                     cur.executemany(
@@ -166,6 +180,35 @@ class RowWriter:
             else:
                 where = " AND ".join(f"{k} = %s" for k in keys)
                 cur.executemany(f"DELETE FROM {table} WHERE {where}", rows)
+
+    def _copy_binary(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """PostgreSQL: binary ``COPY`` of new rows (the server parses no text: ~2x a text
+        ``COPY`` of rows with timestamps), ids given as text converted to ``UUID``s where the
+        column is a ``uuid``."""
+        types = self._column_types(cur, table)
+        oids = [types[c] for c in columns]
+        uuids = [i for i, oid in enumerate(oids) if oid == _UUID_OID]
+        if uuids:
+            rows = [
+                tuple(_as_uuid(v) if i in uuids else v for i, v in enumerate(row)) for row in rows
+            ]
+        self.db.copy_rows(cur, table, columns, rows, types=oids)
+
+    def _column_types(self, cur: Cursor, table: str) -> dict[str, int]:
+        """Column -> type oid of ``table`` (read once; ``char(n)`` copied as ``text``)."""
+        types = self._types.get(table)
+        if types is None:
+            cur.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            types = self._types[table] = {
+                str(n): _TEXT_OID if int(t) == _BPCHAR_OID else int(t) for n, t in cur.fetchall()
+            }
+        return types
 
     def _bulk_change(
         self,
@@ -195,149 +238,8 @@ class RowWriter:
     # -- postings and balances ------------------------------------------------------------------
 
     def write_postings(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        if self.db.dialect == "postgres":
-            self._write_postings_set_based(cur, postings)
+        """Postings with their running balances, and the balances (:mod:`.postings`)."""
+        if self.set_based_postings and self.db.dialect == "postgres":
+            write_postings_set_based(self.db, cur, postings)
         else:
-            self._write_postings_row_by_row(cur, postings)
-
-    def _write_postings_set_based(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        """PostgreSQL: ``COPY`` the batch, then running balances and balances in three
-        statements (window functions), whatever the batch size."""
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS batch_postings (entry_id bigint, seq integer,"
-            ' kind text, owner text, currency text COLLATE "C", amount_minor bigint,'
-            " effective_on date, detail text) ON COMMIT DELETE ROWS"
-        )
-        self.db.copy_rows(
-            cur,
-            "batch_postings",
-            (
-                "entry_id",
-                "seq",
-                "kind",
-                "owner",
-                "currency",
-                "amount_minor",
-                "effective_on",
-                "detail",
-            ),
-            postings,
-        )
-        cur.execute("ANALYZE batch_postings")  # a temporary table has no statistics otherwise
-        # Accounts whose batch reaches back before their latest posting: recomputed below.
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS batch_backdated (owner text, kind text,"
-            ' currency text COLLATE "C") ON COMMIT DELETE ROWS'
-        )
-        cur.execute(
-            "INSERT INTO batch_backdated SELECT DISTINCT p.owner, p.kind, p.currency"
-            " FROM batch_postings p JOIN balances b"
-            " ON b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency"
-            " WHERE p.effective_on < b.last_effective_on"
-        )
-        backdated = cur.rowcount
-        cur.execute(
-            "INSERT INTO postings (entry_id, seq, kind, owner, currency, amount_minor,"
-            " effective_on, balance_after, detail)"
-            " SELECT p.entry_id, p.seq, p.kind, p.owner, p.currency, p.amount_minor,"
-            " p.effective_on, COALESCE(b.balance_minor, 0) + SUM(p.amount_minor) OVER ("
-            "  PARTITION BY p.owner, p.kind, p.currency"
-            "  ORDER BY p.effective_on, p.entry_id, p.seq ROWS UNBOUNDED PRECEDING),"
-            " p.detail"
-            " FROM batch_postings p LEFT JOIN balances b"
-            " ON b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency"
-        )
-        if backdated:  # rare: only then are earlier rows of those accounts recomputed
-            cur.execute(
-                "UPDATE postings x SET balance_after = r.running FROM ("
-                " SELECT q.entry_id, q.seq, SUM(q.amount_minor) OVER ("
-                "  PARTITION BY q.owner, q.kind, q.currency"
-                "  ORDER BY q.effective_on, q.entry_id, q.seq ROWS UNBOUNDED PRECEDING) AS running"
-                " FROM postings q JOIN batch_backdated d"
-                " ON q.owner = d.owner AND q.kind = d.kind AND q.currency = d.currency) r"
-                " WHERE x.entry_id = r.entry_id AND x.seq = r.seq AND x.balance_after <> r.running"
-            )
-        # Existing accounts are updated in place (HOT updates: see migration 0003), then the
-        # accounts seen for the first time are inserted.
-        cur.execute(
-            "UPDATE balances b SET balance_minor = b.balance_minor + a.total,"
-            " last_effective_on = GREATEST(b.last_effective_on, a.last)"
-            " FROM (SELECT kind, owner, currency, SUM(amount_minor) AS total,"
-            "  MAX(effective_on) AS last FROM batch_postings GROUP BY kind, owner, currency) a"
-            " WHERE b.owner = a.owner AND b.kind = a.kind AND b.currency = a.currency"
-        )
-        cur.execute(
-            "INSERT INTO balances (kind, owner, currency, balance_minor, last_effective_on)"
-            " SELECT kind, owner, currency, SUM(amount_minor), MAX(effective_on)"
-            " FROM batch_postings p WHERE NOT EXISTS (SELECT 1 FROM balances b"
-            "  WHERE b.owner = p.owner AND b.kind = p.kind AND b.currency = p.currency)"
-            " GROUP BY kind, owner, currency"
-        )
-
-    def _current_balances(
-        self, cur: Cursor, keys: Sequence[AccountKey]
-    ) -> dict[AccountKey, tuple[int, date]]:
-        """SQLite: (balance, last effective date) of each of ``keys`` that has a balance."""
-        out: dict[AccountKey, tuple[int, date]] = {}
-        for k in keys:  # one primary-key lookup each: SQLite runs in-process
-            cur.execute(
-                "SELECT balance_minor, last_effective_on FROM balances"
-                " WHERE owner = %s AND kind = %s AND currency = %s",
-                k,
-            )
-            row = cur.fetchone()
-            if row is not None:
-                out[k] = (int(row[0]), as_date(row[1]))
-        return out
-
-    def _write_postings_row_by_row(self, cur: Cursor, postings: list[PostingRow]) -> None:
-        """SQLite: running balances computed in memory from the current balances."""
-        keys = list(dict.fromkeys((p[3], p[2], p[4]) for p in postings))
-        current = self._current_balances(cur, keys)
-        backdated: dict[AccountKey, date] = {}
-        rows: list[tuple[Any, ...]] = []
-        for entry_id, seq, kind, owner, currency, amount, effective_on, detail in postings:
-            key = (owner, kind, currency)
-            balance, last = current.get(key, (0, effective_on))
-            if key in backdated or effective_on < last:
-                backdated[key] = min(backdated.get(key, effective_on), effective_on)
-                current[key] = (balance + amount, max(last, effective_on))
-                after = 0  # recomputed below
-            else:
-                after = balance + amount
-                current[key] = (after, effective_on)
-            rows.append((entry_id, seq, kind, owner, currency, amount, effective_on, after, detail))
-        self.db.copy_rows(cur, "postings", _POSTING_COLUMNS, rows)
-        for key, since in backdated.items():
-            self._recompute_running(cur, key, since)
-        upserts = [(k[1], k[0], k[2], bal, last) for k, (bal, last) in current.items()]
-        cur.executemany(
-            "INSERT INTO balances (kind, owner, currency, balance_minor, last_effective_on)"
-            " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (owner, kind, currency) DO UPDATE"
-            " SET balance_minor = excluded.balance_minor,"
-            " last_effective_on = excluded.last_effective_on",
-            upserts,
-        )
-
-    def _recompute_running(self, cur: Cursor, key: AccountKey, since: date) -> None:
-        """Recompute ``balance_after`` of an account's postings from ``since`` on."""
-        owner, kind, currency = key
-        cur.execute(
-            "SELECT balance_after FROM postings WHERE owner = %s AND kind = %s AND currency = %s"
-            " AND effective_on < %s ORDER BY effective_on DESC, entry_id DESC, seq DESC LIMIT 1",
-            (owner, kind, currency, since),
-        )
-        row = cur.fetchone()
-        running = int(row[0]) if row else 0
-        cur.execute(
-            "SELECT entry_id, seq, amount_minor FROM postings WHERE owner = %s AND kind = %s"
-            " AND currency = %s AND effective_on >= %s ORDER BY effective_on, entry_id, seq",
-            (owner, kind, currency, since),
-        )
-        updates = []
-        for entry_id, seq, amount in cur.fetchall():
-            running += int(amount)
-            updates.append((running, entry_id, seq))
-        cur.executemany(
-            "UPDATE postings SET balance_after = %s WHERE entry_id = %s AND seq = %s", updates
-        )
+            write_postings(self.db, cur, postings)

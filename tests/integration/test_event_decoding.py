@@ -1,0 +1,88 @@
+"""The projector's reader: stored rows read as plain tuples and decoded by the event store's
+own decoder (orjson, top-level values transcoded) give the very events the library's
+``select_notifications`` and mapper give, on SQLite and PostgreSQL; states it cannot take the
+fast way (transcoded values nested deeper, integers beyond 64 bits) go the library's way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from creator_ledger import CreatorLedger
+from creator_ledger.adapters import eventstore
+from creator_ledger.adapters.eventstore import EventStore
+from tests.integration.test_projection import build_history
+
+
+def _library(store: EventStore, start: int, limit: int) -> list[tuple[int, Any]]:
+    app = store.application
+    return [
+        (n.id, app.mapper.to_domain_event(n))
+        for n in app.recorder.select_notifications(start=start, limit=limit)
+    ]
+
+
+def _same(ours: list[tuple[int, Any]], theirs: list[tuple[int, Any]]) -> None:
+    assert [n for n, _ in ours] == [n for n, _ in theirs]
+    for (_, a), (_, b) in zip(ours, theirs, strict=True):
+        assert type(a) is type(b)
+        assert vars(a) == vars(b)
+        assert [type(v) for v in vars(a).values()] == [type(v) for v in vars(b).values()]
+
+
+def test_the_fast_reader_gives_the_librarys_events(cl: CreatorLedger) -> None:
+    build_history(cl)
+    store = cl.parts.store
+    total = store.max_notification_id()
+    assert total > 100
+    _same(store.notifications(1, total + 10), _library(store, 1, total + 10))
+    _same(store.notifications(37, 50), _library(store, 37, 50))  # a page from the middle
+    rows = list(store.stored_rows(1))  # no limit: every event
+    assert [r[0] for r in rows] == list(range(1, total + 1))
+    _same(store.decode_rows(rows), _library(store, 1, total))
+    assert store.notifications(total + 1, 10) == []
+
+
+def test_states_the_fast_decoder_cannot_take_go_the_librarys_way(cl: CreatorLedger) -> None:
+    build_history(cl)
+    store = cl.parts.store
+    mapper = store.application.mapper
+    _, first = store.notifications(1, 1)[0]
+    topic = type(first).TOPIC
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fields = dict(vars(first))
+    originator_id, version = fields.pop("originator_id"), fields.pop("originator_version")
+    odd_states = [
+        {**fields, "nested": {"at": stamp, "days": [stamp.date()]}},  # transcoded deeper
+        {**fields, "huge": 2**80},  # beyond orjson's 64-bit integers
+        {**fields, "plain": {"_type_": "not a transcoding", "x": 1}},  # three keys: a dict
+    ]
+    decoded = []
+    for extra in odd_states:
+        state = mapper.transcoder.encode(extra)
+        stored = StoredEvent(
+            originator_id=originator_id,
+            originator_version=version,
+            topic=topic,
+            state=state,
+        )
+        ours = store.decode_rows([(1, topic, state, originator_id, version)])[0][1]
+        theirs = mapper.to_domain_event(stored)
+        assert vars(ours) == vars(theirs)
+        decoded.append(vars(ours))
+    assert decoded[0]["nested"] == {"at": stamp, "days": [stamp.date()]}
+    assert decoded[1]["huge"] == 2**80
+    assert decoded[2]["plain"] == {"_type_": "not a transcoding", "x": 1}
+
+
+def test_the_reader_pages_through_the_log(cl: CreatorLedger, monkeypatch: Any) -> None:
+    build_history(cl)
+    store = cl.parts.store
+    total = store.max_notification_id()
+    monkeypatch.setattr(eventstore, "READ_CHUNK", 7)  # many pages, the last one short
+    assert [r[0] for r in store.stored_rows(1)] == list(range(1, total + 1))
+    assert [r[0] for r in store.stored_rows(5, 20)] == list(range(5, 25))
+    assert [r[0] for r in store.stored_rows(total - 2, 100)] == [total - 2, total - 1, total]
+    _same(store.notifications(3, 30), _library(store, 3, 30))

@@ -1,0 +1,76 @@
+"""The projector pauses the cyclic garbage collector while it projects, and gives it back as
+it found it: on, or off when someone else had turned it off; nested, from two threads, and
+when the work fails."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from creator_ledger import CreatorLedger, Settings
+from creator_ledger.ledger.projections import cyclic_gc_paused
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_after() -> Iterator[None]:
+    yield
+    gc.enable()
+
+
+def test_paused_inside_and_on_again_after_even_when_the_work_fails() -> None:
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), cyclic_gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_by_someone_else_stays_off() -> None:
+    gc.disable()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+
+
+def test_on_again_only_when_the_last_thread_is_out() -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with cyclic_gc_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    with cyclic_gc_paused():
+        thread.start()
+        assert inside.wait(5)
+    assert not gc.isenabled()  # the other thread is still projecting
+    release.set()
+    thread.join(5)
+    assert gc.isenabled()
+
+
+def test_a_catch_up_and_a_rebuild_leave_the_collector_on() -> None:
+    cl = CreatorLedger.open(Settings(database_url="memory://"))
+    try:
+        cl.enrol_creators(
+            creators=[("c1", "C1", "US")],
+            effective_at=datetime(2026, 1, 1, tzinfo=UTC),
+            idempotency_key="enrol",
+            actor="op:test",
+        )
+        assert cl.catch_up() > 0
+        assert gc.isenabled()
+        assert cl.rebuild_read_models() > 0
+        assert gc.isenabled()
+    finally:
+        cl.close()
