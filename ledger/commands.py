@@ -13,11 +13,9 @@ decides.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -137,34 +135,6 @@ class CommandRunner:
             )
             raise IdempotencyConflictError(msg, idempotency_key=key, first_command=record.command)
         return record.result
-
-
-@contextlib.contextmanager
-def batch_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused for one batch command (a bulk enrolment, a period
-    close), and restored as it was after it, even on error (a ``with`` block, or a decorator:
-    ``@batch_gc()``).
-
-    A batch builds hundreds of thousands of objects (events, their fields, rows) that all live
-    until it is saved, and creates almost no cycles: the collector would scan them again and
-    again and free nothing (about 0.45 s of a 100,000-creator close).  Reference counting
-    still frees everything as usual; a cycle made during the batch waits for the next full
-    collection after it."""
-    if not gc.isenabled():  # an enclosing batch (or the caller) has paused it already
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if not gc.get_freeze_count():  # (a process that froze objects itself is left alone)
-            # What the batch left alive (loaded aggregates, ...) joins the oldest generation
-            # directly: counted as newly promoted, it would set off a full collection at once
-            # in whatever runs next (0.1-0.4 s after a 20,000-creator close).  Nothing stays
-            # frozen: the next full collection scans it as usual.
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def issued(actor: str, command: str, idempotency_key: str) -> dict[str, str]:

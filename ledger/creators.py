@@ -15,7 +15,8 @@ from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import CommandRunner, batch_gc, check_key, fingerprint, issued
+from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint, issued
+from creator_ledger.ledger.gc_pause import gc_paused
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
 from creator_ledger.ledger.retry import retry_on_conflict
 from creator_ledger.ledger.validation import (
@@ -91,7 +92,7 @@ class Creators:
             "enrol_creator", idempotency_key, args, CreatorRef, work, actor=actor
         )
 
-    @batch_gc()
+    @gc_paused()
     @command
     def enrol_creators(
         self,

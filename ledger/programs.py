@@ -20,7 +20,8 @@ from creator_ledger.domain.period import (
 )
 from creator_ledger.domain.program import ViewProgram
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import CommandRunner, batch_gc
+from creator_ledger.ledger.commands import CommandRunner
+from creator_ledger.ledger.gc_pause import gc_paused
 from creator_ledger.ledger.results import (
     Done,
     PeriodEstimate,
@@ -318,7 +319,7 @@ class Programs:
         ]
         return PeriodEstimate(figures=_figures(period, split, status, views), lines=lines)
 
-    @batch_gc()
+    @gc_paused()
     @command
     def close_period(
         self,

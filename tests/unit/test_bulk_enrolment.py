@@ -16,8 +16,8 @@ import pytest
 from creator_ledger import CreatorLedger
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import InvalidInputError
-from creator_ledger.ledger.commands import batch_gc
 from creator_ledger.ledger.creators import CreatorRecord
+from creator_ledger.ledger.gc_pause import gc_paused
 from tests.conftest import event_count
 from tests.scenario import ACTOR
 
@@ -159,20 +159,20 @@ def test_the_domain_refuses_bad_imported_values_as_its_single_commands_do() -> N
             Creator.imported(**{**good, field: bad})
 
 
-def test_batch_gc_pauses_the_collector_and_restores_it_even_on_error() -> None:
+def test_gc_paused_pauses_the_collector_and_restores_it_even_on_error() -> None:
     assert gc.isenabled()
-    with batch_gc():
+    with gc_paused():
         assert not gc.isenabled()
-        with batch_gc():  # nested: the outer one restores it
+        with gc_paused():  # nested: the outer one restores it
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), batch_gc():
+    with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
     gc.disable()
     try:
-        with batch_gc():
+        with gc_paused():
             pass
         assert not gc.isenabled()  # paused by the caller: left as it was
     finally:
@@ -186,7 +186,7 @@ class _Cycle:
 
 def test_what_a_batch_leaves_is_not_frozen_and_its_cycles_are_collected() -> None:
     assert gc.get_freeze_count() == 0
-    with batch_gc():
+    with gc_paused():
         _Cycle()  # garbage at once, but only the cyclic collector can free it
     assert gc.get_freeze_count() == 0
     gc.collect()
@@ -197,7 +197,7 @@ def test_objects_a_process_froze_itself_stay_frozen() -> None:
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        with batch_gc():
+        with gc_paused():
             pass
         assert gc.get_freeze_count() == frozen
     finally:

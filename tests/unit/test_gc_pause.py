@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from creator_ledger import CreatorLedger, Settings
-from creator_ledger.ledger.projections import cyclic_gc_paused
+from creator_ledger.ledger.gc_pause import gc_paused
 
 
 @pytest.fixture(autouse=True)
@@ -23,20 +23,20 @@ def _gc_on_after() -> Iterator[None]:
 
 def test_paused_inside_and_on_again_after_even_when_the_work_fails() -> None:
     assert gc.isenabled()
-    with cyclic_gc_paused():
+    with gc_paused():
         assert not gc.isenabled()
-        with cyclic_gc_paused():
+        with gc_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()  # the outer pause still holds
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), cyclic_gc_paused():
+    with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
 
 
 def test_a_collector_turned_off_by_someone_else_stays_off() -> None:
     gc.disable()
-    with cyclic_gc_paused():
+    with gc_paused():
         assert not gc.isenabled()
     assert not gc.isenabled()
 
@@ -45,12 +45,12 @@ def test_on_again_only_when_the_last_thread_is_out() -> None:
     inside, release = threading.Event(), threading.Event()
 
     def other() -> None:
-        with cyclic_gc_paused():
+        with gc_paused():
             inside.set()
             release.wait(5)
 
     thread = threading.Thread(target=other)
-    with cyclic_gc_paused():
+    with gc_paused():
         thread.start()
         assert inside.wait(5)
     assert not gc.isenabled()  # the other thread is still projecting
