@@ -18,14 +18,32 @@ checks that each agrees with the library's own path (this module passes ~400 lin
 is the one module allowed to know the library's internals: they stay in one place):
 
 * :meth:`EventStore.save` collects pending events and puts them with the library's
-  ``EventStore.put`` (public), snapshotting from the aggregate in memory.  ``Application.save``
-  checks every object against ``typing.Protocol`` classes (~30 us each) and re-reads every
-  aggregate that crosses its snapshot interval from the database: a payout batch saves 2,000
-  payouts and up to 256 account books, and W4 execute ran ~15% slower through it.
+  ``EventStore.put`` (public; on PostgreSQL, see below), snapshotting from the aggregate in
+  memory. ``Application.save`` checks every object against ``typing.Protocol`` classes (~30 us
+  each) and re-reads every aggregate that crosses its snapshot interval from the database: a
+  payout batch saves 2,000 payouts and up to 256 account books, and W4 execute ran ~15% slower
+  through it.
 * :meth:`EventStore.get_many` loads many aggregates with two queries in all (their latest
   snapshots, then the events after them), where the library's repository takes two queries per
   aggregate: a period close for 100,000 creators loads 256 account books, 512 round trips
   (~0.3 s of W1) through ``Repository.get``.
+
+On PostgreSQL the events themselves are not written by the library's recorder either (a fix,
+not a speed-up): its insert runs in psycopg pipeline mode, and one ``report_usage`` of 100,000
+rows or more (one event of several MB) hung (4 of 5 tries at 250,000 rows here), as did ~8 of
+20 W1 runs at 100,000 creators (issue 11 item 2, issue 9 item 3): the client waited in
+``Pipeline.sync`` while the server waited in ``ClientRead``, holding ``LOCK TABLE ledger_events
+IN EXCLUSIVE MODE``, so every other writer timed out. :meth:`EventStore._append` calls
+``ledger_append_events`` (migration ``0006_append_events``: a ``SECURITY DEFINER`` function of
+the owner role, so the application role needs no privilege that could change a stored event) as
+one statement of its own transaction (autocommit: no client round trip while it holds the
+lock), bounded by ``lock_timeout`` and ``statement_timeout`` (options of the event store's
+connections): the server has every byte of it before it takes the lock, and a lock it cannot
+get in time is a :class:`~creator_ledger.domain.errors.DatabaseBusyError` (nothing written),
+never a hang. It stores exactly what the library's insert stores (same rows, same
+commit-ordered notification ids, same ``NOTIFY``; checked in
+``tests/integration/test_postgres_event_store.py``). Snapshots stay on the library's recorder:
+its snapshot insert is one plain statement.
 """
 
 from __future__ import annotations
@@ -40,6 +58,7 @@ from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 import psycopg
+import psycopg.errors
 import psycopg.sql
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, Snapshot
@@ -53,7 +72,16 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-__all__ = ["EventStore", "StoreKind", "Waiter", "WriteConflictError", "issued_by"]
+from creator_ledger.domain.errors import DatabaseBusyError
+
+__all__ = [
+    "APP_ROLE_GRANTS",
+    "EventStore",
+    "StoreKind",
+    "Waiter",
+    "WriteConflictError",
+    "issued_by",
+]
 
 StoreKind = Literal["sqlite", "postgres", "popo"]
 
@@ -61,6 +89,24 @@ StoreKind = Literal["sqlite", "postgres", "popo"]
 LOAD_CHUNK = 1_000
 #: Aggregates kept in memory after a save, unless ``AGGREGATE_CACHE_MAXSIZE`` says otherwise.
 DEFAULT_CACHE_MAXSIZE = 4_096
+#: The function of migration 0006 that appends events on PostgreSQL, and the channel it
+#: ``NOTIFY``s (the library's: ``recorder.channel_name``, checked when the store opens).
+APPEND_FUNCTION = "ledger_append_events"
+APPEND_CHANNEL = "ledger_events"
+#: What the application role gets on the event store's objects (``creator-ledger migrate
+#: --app-role``): it reads the events and appends them only through the function (no INSERT,
+#: UPDATE, DELETE, TRUNCATE, trigger control or ownership); the library writes snapshots
+#: itself (one plain INSERT), and a snapshot is only a shortcut that is checked against the
+#: events when loaded.  (kind, name, privileges)
+APP_ROLE_GRANTS: tuple[tuple[str, str, str], ...] = (
+    ("TABLE", "ledger_events", "SELECT"),
+    ("TABLE", "ledger_snapshots", "SELECT, INSERT"),
+    ("FUNCTION", f"{APPEND_FUNCTION}(uuid[], bigint[], text[], bytea[])", "EXECUTE"),
+)
+#: Bounds of one append on PostgreSQL, unless the store is given others (settings
+#: ``LEDGER_POSTGRES_LOCK_TIMEOUT_S``, ``LEDGER_POSTGRES_STATEMENT_TIMEOUT_S``).
+DEFAULT_LOCK_TIMEOUT_S = 10.0
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 
 
 class WriteConflictError(Exception):
@@ -113,24 +159,15 @@ class EventStore:
         aggregates: Sequence[type[Aggregate]],
         snapshot_intervals: Mapping[type[Aggregate], int],
         connection_options: Mapping[str, str] | None = None,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
     ) -> None:
         unnamed = [a.__qualname__ for a in aggregates if not getattr(a, "TOPIC", None)]
         assert not unnamed, f"aggregates without a stable topic: {unnamed}"
         settings = dict(env)
         settings.setdefault("AGGREGATE_CACHE_MAXSIZE", str(DEFAULT_CACHE_MAXSIZE))
-        app_class = type(
-            "LedgerApplication",
-            (_LedgerApplication,),
-            {
-                "name": "Ledger",
-                "snapshotting_intervals": dict(snapshot_intervals),
-                "connection_options": dict(connection_options or {}),
-            },
-        )
-        self.env = settings
-        self._app: _LedgerApplication = app_class(env=settings)
-        self._intervals = dict(snapshot_intervals)
-        self._lock = threading.Lock()
+        self._lock_timeout_ms = max(1, round(lock_timeout_s * 1000))
+        self._statement_timeout_ms = max(1, round(statement_timeout_s * 1000))
         module = settings.get("PERSISTENCE_MODULE", "eventsourcing.popo")
         self.kind: StoreKind = (
             "postgres"
@@ -139,6 +176,38 @@ class EventStore:
             if "sqlite" in module
             else "popo"
         )
+        options = dict(connection_options or {})
+        if self.kind == "postgres":
+            # Every statement on the event store's connections is bounded (the read models
+            # have their own pool): above all the append, one statement in its own transaction.
+            bounds = (
+                f"-c lock_timeout={self._lock_timeout_ms}"
+                f" -c statement_timeout={self._statement_timeout_ms}"
+            )
+            options["options"] = " ".join(filter(None, (options.get("options"), bounds)))
+        app_class = type(
+            "LedgerApplication",
+            (_LedgerApplication,),
+            {
+                "name": "Ledger",
+                "snapshotting_intervals": dict(snapshot_intervals),
+                "connection_options": options,
+            },
+        )
+        self.env = settings
+        self._app: _LedgerApplication = app_class(env=settings)
+        self._intervals = dict(snapshot_intervals)
+        self._lock = threading.Lock()
+        self._append_sql: psycopg.sql.Composed | None = None
+        if self.kind == "postgres":
+            recorder: Any = self._app.recorder
+            assert recorder.channel_name == APPEND_CHANNEL, recorder.channel_name
+            self._append_sql = psycopg.sql.SQL(
+                "SELECT {}.{}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id"
+            ).format(
+                psycopg.sql.Identifier(recorder.datastore.schema),
+                psycopg.sql.Identifier(APPEND_FUNCTION),
+            )
 
     @property
     def application(self) -> Application[UUID]:
@@ -169,7 +238,10 @@ class EventStore:
             for e in events:
                 object.__setattr__(e, "issued", stamp)  # events are frozen: metadata only
         try:
-            self._app.events.put(events)
+            if self._append_sql is not None:
+                self._append(events)
+            else:
+                self._app.events.put(events)
         except IntegrityError:
             raise WriteConflictError("an aggregate was changed by another writer") from None
         self._snapshot(touched, events)
@@ -177,6 +249,57 @@ class EventStore:
         if cache is not None:
             for aggregate in touched:
                 cache.put(aggregate.id, aggregate)
+
+    def _append(self, events: list[Any]) -> list[int]:
+        """PostgreSQL: store ``events`` by one call of ``ledger_append_events``, a statement in
+        its own transaction (the connection is in autocommit: the server commits as the
+        statement ends, and never waits on this client while it holds the lock), bounded by
+        the connection's ``lock_timeout`` and ``statement_timeout``; returns their
+        notification ids.  Never in pipeline mode (see the module docstring)."""
+        assert self._append_sql is not None
+        to_stored = self._app.mapper.to_stored_event
+        stored = [to_stored(e) for e in events]
+        params = (
+            [s.originator_id for s in stored],
+            [s.originator_version for s in stored],
+            [s.topic for s in stored],
+            [s.state for s in stored],
+        )
+        datastore: Any = self._app.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn, conn.cursor() as cur:
+            assert conn.autocommit
+            try:
+                cur.execute(self._append_sql, params, prepare=True)
+                ids = [int(r["id"]) for r in cur.fetchall()]
+            except psycopg.errors.UniqueViolation:
+                msg = "an aggregate was changed by another writer"
+                raise WriteConflictError(msg) from None
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as e:
+                raise self._busy(e) from e
+        assert len(ids) == len(stored), (len(ids), len(stored))
+        return ids
+
+    def _busy(self, error: psycopg.Error) -> DatabaseBusyError:
+        waited = isinstance(error, psycopg.errors.LockNotAvailable)
+        bound = (
+            f"the events table's lock within {self._lock_timeout_ms / 1000:g} s"
+            " (LEDGER_POSTGRES_LOCK_TIMEOUT_S): other writers held it"
+            if waited
+            else f"to the end within {self._statement_timeout_ms / 1000:g} s"
+            " (LEDGER_POSTGRES_STATEMENT_TIMEOUT_S)"
+        )
+        msg = (
+            f"the event store is busy: this write could not get {bound}; nothing was written,"
+            " try the command again"
+        )
+        env = self.env
+        return DatabaseBusyError(
+            msg,
+            host=env.get("POSTGRES_HOST", ""),
+            port=env.get("POSTGRES_PORT", ""),
+            database=env.get("POSTGRES_DBNAME", ""),
+            bound="lock_timeout" if waited else "statement_timeout",
+        )
 
     def _snapshot(self, touched: list[Aggregate], events: list[Any]) -> None:
         """Snapshot each aggregate whose new events crossed its type's interval (as the
