@@ -281,17 +281,14 @@ class EventStore:
 
     def _busy(self, error: psycopg.Error) -> DatabaseBusyError:
         waited = isinstance(error, psycopg.errors.LockNotAvailable)
-        bound = (
-            f"the events table's lock within {self._lock_timeout_ms / 1000:g} s"
+        what = (
+            f"could not get the events table's lock within {self._lock_timeout_ms / 1000:g} s"
             " (LEDGER_POSTGRES_LOCK_TIMEOUT_S): other writers held it"
             if waited
-            else f"to the end within {self._statement_timeout_ms / 1000:g} s"
+            else f"did not finish within {self._statement_timeout_ms / 1000:g} s"
             " (LEDGER_POSTGRES_STATEMENT_TIMEOUT_S)"
         )
-        msg = (
-            f"the event store is busy: this write could not get {bound}; nothing was written,"
-            " try the command again"
-        )
+        msg = f"the event store is busy: this write {what}; nothing was written, try again"
         env = self.env
         return DatabaseBusyError(
             msg,

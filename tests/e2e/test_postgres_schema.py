@@ -94,8 +94,25 @@ def test_the_ledger_lives_in_its_schema_and_leaves_public_untouched(fresh_databa
 
     assert objects_in(url, "public") == []
     ledger_objects = objects_in(url, SCHEMA)
-    for name in ("ledger_events", "projection_tracking", "postings", "_yoyo_migration"):
+    for name in (
+        "ledger_events",
+        "projection_tracking",
+        "postings",
+        "_yoyo_migration",
+        "ledger_append_events",
+    ):
         assert name in ledger_objects
+    # The append function (SECURITY DEFINER) resolves names in the ledger's schema alone.
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        config = conn.execute(
+            "SELECT p.prosecdef, p.proconfig FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = %s AND p.proname = 'ledger_append_events'",
+            (SCHEMA,),
+        ).fetchone()
+    assert config == (True, [f"search_path={SCHEMA}, pg_temp"])
 
     # The default schema has no ledger: the ledger says so instead of reading another's.
     elsewhere = subprocess.run(

@@ -29,7 +29,7 @@ from creator_ledger.ledger.migrate import (
     grant_app_role,
 )
 from tests import scenario
-from tests.conftest import Clock, pg_admin
+from tests.conftest import Clock, pg_admin, pg_url
 from tests.integration.test_event_store import busy_book
 
 pytestmark = pytest.mark.postgres
@@ -290,3 +290,47 @@ def test_an_app_role_that_would_keep_the_owners_rights_is_refused(
     bad = cli(pg_database, "migrate", "--app-role", "Robert'); DROP TABLE x;--")
     assert bad.returncode == 2
     assert "LEDGER_APP_ROLE" in bad.stderr
+
+
+def test_the_application_role_in_a_schema_of_its_own(pg_template: str) -> None:
+    """With ``LEDGER_POSTGRES_SCHEMA`` the grants, and the append function, are in that schema."""
+    schema = "creator_ops"
+    dbname = f"{pg_template}_approle_{os.getpid()}"
+    role = f"cl_pgw_app_{os.getpid()}_{next(_roles)}"
+    with pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{dbname}"')
+        admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    owner_url = pg_url(dbname)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        env |= {"LEDGER_POSTGRES_SCHEMA": schema, "LEDGER_APP_ROLE": role}
+        done = subprocess.run(
+            [sys.executable, "-m", "creator_ledger", "migrate", "--database", owner_url],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"granted {role}: usage on schema {schema}" in done.stdout
+        settings = Settings(database_url=as_role(owner_url, role), postgres_schema=schema)
+        with CreatorLedger.open(settings, clock=Clock()) as cl:
+            scenario.fund(cl)
+            refs = scenario.creators(cl, 2)
+            assert cl.balances(refs[0]).creator_ref == refs[0]
+        with psycopg.connect(as_role(owner_url, role)) as conn:
+            for statement in (
+                f"CREATE TABLE {schema}.shadow (id int)",
+                "CREATE TABLE public.shadow (id int)",
+                f"TRUNCATE {schema}.ledger_events",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+                conn.rollback()
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
