@@ -19,10 +19,11 @@ each says which workload needs it and by how much, and ``tests/integration/test_
 internals: they stay in one place):
 
 * :meth:`EventStore.save` collects pending events and puts them with the library's
-  ``EventStore.put`` (public), snapshotting from the aggregate in memory.  ``Application.save``
-  checks every object against ``typing.Protocol`` classes (~30 us each) and re-reads every
-  aggregate that crosses its snapshot interval from the database: a payout batch saves 2,000
-  payouts and up to 256 account books, and W4 execute ran ~15% slower through it.
+  ``EventStore.put`` (public; on PostgreSQL, see below), snapshotting from the aggregate in
+  memory. ``Application.save`` checks every object against ``typing.Protocol`` classes (~30 us
+  each) and re-reads every aggregate that crosses its snapshot interval from the database: a
+  payout batch saves 2,000 payouts and up to 256 account books, and W4 execute ran ~15% slower
+  through it.
 * :meth:`EventStore.get_many` loads many aggregates with one query on PostgreSQL (their latest
   snapshots, the events after them, and the newer events of those this process has cached:
   the cache's fast-forward), where the library's repository takes two queries per aggregate:
@@ -49,6 +50,23 @@ library's pool (a connection without it cannot insert an event); in memory, :met
 in Python.  A snapshot whose seal is missing or differs is never loaded: the aggregate is
 loaded from its events instead, with a warning.  :meth:`EventStore.chain` and
 :meth:`EventStore.check_snapshots` read them back for ``creator-ledger verify``.
+
+On PostgreSQL the events themselves are not written by the library's recorder either (a fix,
+not a speed-up): its insert runs in psycopg pipeline mode, and one ``report_usage`` of 100,000
+rows or more (one event of several MB) hung (4 of 5 tries at 250,000 rows here), as did ~8 of
+20 W1 runs at 100,000 creators (issue 11 item 2, issue 9 item 3): the client waited in
+``Pipeline.sync`` while the server waited in ``ClientRead``, holding ``LOCK TABLE ledger_events
+IN EXCLUSIVE MODE``, so every other writer timed out. :meth:`EventStore._append` calls
+``ledger_append_events`` (migration ``0006_append_events``: a ``SECURITY DEFINER`` function of
+the owner role, so the application role needs no privilege that could change a stored event) as
+one statement of its own transaction (autocommit: no client round trip while it holds the
+lock), bounded by ``lock_timeout`` and ``statement_timeout`` (options of the event store's
+connections): the server has every byte of it before it takes the lock, and a lock it cannot
+get in time is a :class:`~creator_ledger.domain.errors.DatabaseBusyError` (nothing written),
+never a hang. It stores exactly what the library's insert stores (same rows, same
+commit-ordered notification ids, same ``NOTIFY``; checked in
+``tests/integration/test_postgres_event_store.py``). Snapshots stay on the library's recorder:
+its snapshot insert is one plain statement.
 """
 
 from __future__ import annotations
@@ -67,6 +85,7 @@ from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 import psycopg
+import psycopg.errors
 import psycopg.sql
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, Snapshot
@@ -84,6 +103,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, resolve_topic
 from psycopg.rows import tuple_row
 
+from creator_ledger.domain.errors import DatabaseBusyError
 from creator_ledger.domain.seals import (
     GENESIS,
     ChainRow,
@@ -93,6 +113,7 @@ from creator_ledger.domain.seals import (
 )
 
 __all__ = [
+    "APP_ROLE_GRANTS",
     "EventStore",
     "SnapshotProblem",
     "StoreKind",
@@ -177,6 +198,30 @@ class SnapshotProblem:
     message: str
 
 
+#: The function of migration 0006 that appends events on PostgreSQL, and the channel it
+#: ``NOTIFY``s (the library's: ``recorder.channel_name``, checked when the store opens).
+APPEND_FUNCTION = "ledger_append_events"
+APPEND_CHANNEL = "ledger_events"
+#: What the application role gets on the event store's objects (``creator-ledger migrate
+#: --app-role``): it reads the events and appends them only through the function (no INSERT,
+#: UPDATE, DELETE, TRUNCATE, trigger control or ownership); the library writes snapshots
+#: itself (one plain INSERT), and a snapshot is only a shortcut that is checked against the
+#: events when loaded.  (kind, name, privileges)
+APP_ROLE_GRANTS: tuple[tuple[str, str, str], ...] = (
+    ("TABLE", "ledger_events", "SELECT"),
+    ("TABLE", "ledger_snapshots", "SELECT, INSERT"),
+    # The seals are written by the owner's triggers alone; the application reads them (a
+    # snapshot is loaded only when its seal holds; ``verify`` walks the chain).
+    ("TABLE", EVENT_SEALS, "SELECT"),
+    ("TABLE", SNAPSHOT_SEALS, "SELECT"),
+    ("FUNCTION", f"{APPEND_FUNCTION}(uuid[], bigint[], text[], bytea[])", "EXECUTE"),
+)
+#: Bounds of one append on PostgreSQL, unless the store is given others (settings
+#: ``LEDGER_POSTGRES_LOCK_TIMEOUT_S``, ``LEDGER_POSTGRES_STATEMENT_TIMEOUT_S``).
+DEFAULT_LOCK_TIMEOUT_S = 10.0
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+
+
 class WriteConflictError(Exception):
     """Another writer saved a newer version of one of the aggregates first (optimistic
     concurrency): nothing was written; reload and decide again."""
@@ -228,27 +273,15 @@ class EventStore:
         snapshot_intervals: Mapping[type[Aggregate], int],
         connection_options: Mapping[str, str] | None = None,
         uncached: Sequence[type[Aggregate]] = (),
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
     ) -> None:
         unnamed = [a.__qualname__ for a in aggregates if not getattr(a, "TOPIC", None)]
         assert not unnamed, f"aggregates without a stable topic: {unnamed}"
         settings = dict(env)
         settings.setdefault("AGGREGATE_CACHE_MAXSIZE", str(DEFAULT_CACHE_MAXSIZE))
-        app_class = type(
-            "LedgerApplication",
-            (_LedgerApplication,),
-            {
-                "name": "Ledger",
-                "snapshotting_intervals": dict(snapshot_intervals),
-                "connection_options": dict(connection_options or {}),
-            },
-        )
-        self.env = settings
-        self._app: _LedgerApplication = app_class(env=settings)
-        self._intervals = dict(snapshot_intervals)
-        self._uncached = tuple(uncached)
-        self._load_sql_text: str | None = None
-        self._lock = threading.Lock()
-        self._decoder = _EventDecoder(self._app.mapper)
+        self._lock_timeout_ms = max(1, round(lock_timeout_s * 1000))
+        self._statement_timeout_ms = max(1, round(statement_timeout_s * 1000))
         module = settings.get("PERSISTENCE_MODULE", "eventsourcing.popo")
         self.kind: StoreKind = (
             "postgres"
@@ -257,6 +290,41 @@ class EventStore:
             if "sqlite" in module
             else "popo"
         )
+        options = dict(connection_options or {})
+        if self.kind == "postgres":
+            # Every statement on the event store's connections is bounded (the read models
+            # have their own pool): above all the append, one statement in its own transaction.
+            bounds = (
+                f"-c lock_timeout={self._lock_timeout_ms}"
+                f" -c statement_timeout={self._statement_timeout_ms}"
+            )
+            options["options"] = " ".join(filter(None, (options.get("options"), bounds)))
+        app_class = type(
+            "LedgerApplication",
+            (_LedgerApplication,),
+            {
+                "name": "Ledger",
+                "snapshotting_intervals": dict(snapshot_intervals),
+                "connection_options": options,
+            },
+        )
+        self.env = settings
+        self._app: _LedgerApplication = app_class(env=settings)
+        self._intervals = dict(snapshot_intervals)
+        self._lock = threading.Lock()
+        self._uncached = tuple(uncached)
+        self._load_sql_text: str | None = None
+        self._decoder = _EventDecoder(self._app.mapper)
+        self._append_sql: psycopg.sql.Composed | None = None
+        if self.kind == "postgres":
+            recorder: Any = self._app.recorder
+            assert recorder.channel_name == APPEND_CHANNEL, recorder.channel_name
+            self._append_sql = psycopg.sql.SQL(
+                "SELECT {}.{}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id"
+            ).format(
+                psycopg.sql.Identifier(recorder.datastore.schema),
+                psycopg.sql.Identifier(APPEND_FUNCTION),
+            )
         #: In memory: the chain (notification id -> seal), sealed by :meth:`save`.
         self._memory_seals: dict[int, bytes] = {}
         self._seal_lock = threading.Lock()
@@ -296,6 +364,8 @@ class EventStore:
             if self.kind == "popo":
                 with self._seal_lock:
                     self._seal_in_memory(self._app.events.put(events))
+            elif self._append_sql is not None:
+                self._append(events)  # sealed by the database's trigger
             else:
                 self._app.events.put(events)  # sealed by the database's trigger
         except IntegrityError:
@@ -303,6 +373,9 @@ class EventStore:
             # changed it again: that change was never stored, so the next load reads the store.
             self.forget(a.id for a in touched)
             raise WriteConflictError("an aggregate was changed by another writer") from None
+        except BaseException:  # a conflict found by the append function, a busy store, ...:
+            self.forget(a.id for a in touched)  # nothing was stored, as above
+            raise
         self._snapshot(touched, events)
         self.keep(touched)
 
@@ -316,6 +389,54 @@ class EventStore:
             assert not aggregate.pending_events, "only saved state goes in the cache"
             if not isinstance(aggregate, self._uncached):
                 cache.put(aggregate.id, aggregate)
+
+    def _append(self, events: list[Any]) -> list[int]:
+        """PostgreSQL: store ``events`` by one call of ``ledger_append_events``, a statement in
+        its own transaction (the connection is in autocommit: the server commits as the
+        statement ends, and never waits on this client while it holds the lock), bounded by
+        the connection's ``lock_timeout`` and ``statement_timeout``; returns their
+        notification ids.  Never in pipeline mode (see the module docstring)."""
+        assert self._append_sql is not None
+        to_stored = self._app.mapper.to_stored_event
+        stored = [to_stored(e) for e in events]
+        params = (
+            [s.originator_id for s in stored],
+            [s.originator_version for s in stored],
+            [s.topic for s in stored],
+            [s.state for s in stored],
+        )
+        datastore: Any = self._app.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn, conn.cursor() as cur:
+            assert conn.autocommit
+            try:
+                cur.execute(self._append_sql, params, prepare=True)
+                ids = [int(r["id"]) for r in cur.fetchall()]
+            except psycopg.errors.UniqueViolation:
+                msg = "an aggregate was changed by another writer"
+                raise WriteConflictError(msg) from None
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as e:
+                raise self._busy(e) from e
+        assert len(ids) == len(stored), (len(ids), len(stored))
+        return ids
+
+    def _busy(self, error: psycopg.Error) -> DatabaseBusyError:
+        waited = isinstance(error, psycopg.errors.LockNotAvailable)
+        what = (
+            f"could not get the events table's lock within {self._lock_timeout_ms / 1000:g} s"
+            " (LEDGER_POSTGRES_LOCK_TIMEOUT_S): other writers held it"
+            if waited
+            else f"did not finish within {self._statement_timeout_ms / 1000:g} s"
+            " (LEDGER_POSTGRES_STATEMENT_TIMEOUT_S)"
+        )
+        msg = f"the event store is busy: this write {what}; nothing was written, try again"
+        env = self.env
+        return DatabaseBusyError(
+            msg,
+            host=env.get("POSTGRES_HOST", ""),
+            port=env.get("POSTGRES_PORT", ""),
+            database=env.get("POSTGRES_DBNAME", ""),
+            bound="lock_timeout" if waited else "statement_timeout",
+        )
 
     def _snapshot(self, touched: list[Aggregate], events: list[Any]) -> None:
         """Snapshot each aggregate whose new events crossed its type's interval (as the

@@ -100,6 +100,15 @@ class DatabaseUnavailableError(LedgerError):
     Carries where it looked (``host``, ``port``, ``database``), never a password."""
 
 
+class DatabaseBusyError(DatabaseUnavailableError):
+    """A write could not get the events table's lock, or finish, within its bounds
+    (``LEDGER_POSTGRES_LOCK_TIMEOUT_S``, ``LEDGER_POSTGRES_STATEMENT_TIMEOUT_S``): other
+    writers held it.  Nothing was written; the command can be tried again as it is.
+
+    A kind of :class:`DatabaseUnavailableError` (exit code 3; the webhook endpoint answers
+    503, so the provider redelivers)."""
+
+
 class NotMigratedError(LedgerError):
     """The database is reachable but has not been set up for this version of the ledger: it does
     not exist, or migrations are missing (``pending``).  Run ``creator-ledger migrate``."""

@@ -145,6 +145,8 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
                 settings.postgres_session_options() if settings.is_postgres else None
             ),
             uncached=(CommandRecord,),  # written once, read once (a replay): not kept
+            lock_timeout_s=settings.postgres_lock_timeout_s,
+            statement_timeout_s=settings.postgres_statement_timeout_s,
         )
     aggregates = Aggregates(store)
     runner = CommandRunner(aggregates, clock)

@@ -27,6 +27,7 @@ from creator_ledger.ledger.cli_support import (
     STATE,
     DatabaseOption,
     JsonOption,
+    fail,
     guarded,
     opened,
     progress_bar,
@@ -35,8 +36,10 @@ from creator_ledger.ledger.cli_support import (
 )
 from creator_ledger.ledger.cli_verify import verify
 from creator_ledger.ledger.logs import configure_logging
+from creator_ledger.ledger.migrate import grant_app_role
 from creator_ledger.ledger.migrate import migrate as run_migrations
 from creator_ledger.ledger.render import console, print_json, print_report
+from creator_ledger.ledger.settings import Settings
 
 app = typer.Typer(
     name="creator-ledger",
@@ -140,10 +143,25 @@ def app_options(
 
 
 @app.command()
-def migrate(database: DatabaseOption = None) -> None:
-    """Apply the PostgreSQL schema in migrations/ (idempotent; records what it applied)."""
+def migrate(
+    database: DatabaseOption = None,
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            "--app-role",
+            help="After migrating, grant this PostgreSQL role only what the application needs"
+            " (default: LEDGER_APP_ROLE).",
+        ),
+    ] = None,
+) -> None:
+    """Apply the PostgreSQL schema in migrations/ (idempotent; records what it applied); run
+    it as the owner role.  With --app-role, grant the application's role what it needs."""
     settings = settings_for(database)
+    if app_role is not None:
+        settings = guarded(lambda: Settings.explicit(**{**dict(settings), "app_role": app_role}))
     if not settings.is_postgres:
+        if settings.app_role is not None:
+            fail("--app-role is for PostgreSQL: SQLite has no roles")
         console.print("SQLite needs no migrations: the embedded store creates its schema itself.")
         return
     applied = guarded(lambda: run_migrations(settings))
@@ -153,6 +171,13 @@ def migrate(database: DatabaseOption = None) -> None:
         if applied
         else f"up to date{where}: nothing to apply"
     )
+    role = settings.app_role
+    if role is not None:
+        guarded(lambda: grant_app_role(settings, role))
+        console.print(
+            f"granted {role}: usage on schema {settings.postgres_schema}, read the events,"
+            " append them through ledger_append_events, write snapshots and the read models"
+        )
 
 
 # -- queries ---------------------------------------------------------------------------------

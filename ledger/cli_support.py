@@ -2,7 +2,8 @@
 bars.
 
 Exit codes (:class:`ExitCode`, documented in the README): 0 ok; 1 discrepancies or failed
-items; 2 bad usage or input; 3 cannot reach the database or the payment provider; 4 the
+items; 2 bad usage or input; 3 cannot reach the database or the payment provider, or the
+database is busy (a write could not get the events table's lock in time); 4 the
 database is not set up (missing, or migrations to apply: run ``creator-ledger migrate``);
 70 an internal error (a bug).  Every error is one line on stderr, with secrets masked; only
 ``--debug`` adds the Python traceback.
@@ -69,7 +70,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     DISCREPANCIES = 1  # discrepancies found, or items that failed
     BAD_USAGE = 2  # bad usage or bad input: nothing was written
-    UNAVAILABLE = 3  # cannot reach the database or the payment provider
+    UNAVAILABLE = 3  # cannot reach the database or the payment provider, or it is busy
     NOT_MIGRATED = 4  # the database is missing or not migrated: run `creator-ledger migrate`
     INTERNAL = 70  # a bug (EX_SOFTWARE): --debug prints the traceback
 

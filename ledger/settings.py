@@ -131,6 +131,25 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(
         default=5.0, gt=0, le=120, description="seconds to wait for the database to answer"
     )
+    postgres_lock_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="seconds a write waits for the events table's lock (another writer holds"
+        " it) before it fails as busy, nothing written (exit 3)",
+    )
+    postgres_statement_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="seconds one write of events may take in all, lock wait included, before"
+        " it fails as busy, nothing written (exit 3)",
+    )
+    app_role: str | None = Field(
+        default=None,
+        description="migrate: the PostgreSQL role the application runs as, granted only what"
+        " it needs (as --app-role)",
+    )
 
     # -- payouts ------------------------------------------------------------------------------
     payout_thresholds: PerCurrency = Field(
@@ -273,6 +292,13 @@ class Settings(BaseSettings):
         )
         raise ValueError(msg)
 
+    @field_validator("app_role", mode="after")
+    @classmethod
+    def _check_app_role(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
+            raise ValueError("a role name is 1-63 lower-case letters, digits or _")
+        return value
+
     @field_validator("postgres_schema", mode="after")
     @classmethod
     def _check_schema(cls, value: str) -> str:
@@ -365,7 +391,7 @@ class Settings(BaseSettings):
                 "POSTGRES_SCHEMA": self.postgres_schema,
                 "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
                 "POSTGRES_MAX_OVERFLOW": "5",
-                "POSTGRES_LOCK_TIMEOUT": "10",
+                "POSTGRES_LOCK_TIMEOUT": str(math.ceil(self.postgres_lock_timeout_s)),
                 "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout_whole_s),
                 "CREATE_TABLE": "n",  # the schema comes from `creator-ledger migrate`
             }

@@ -35,7 +35,9 @@ import sqlparse
 from creator_ledger.adapters.sql import Cursor, SqliteDatabase
 
 #: Migrations that belong to the event store, not the read models (SQLite does not get them).
-EVENT_STORE_MIGRATIONS = frozenset({"0001_event_store", "0007_tamper_evidence"})
+EVENT_STORE_MIGRATIONS = frozenset(
+    {"0001_event_store", "0006_append_events", "0007_tamper_evidence"}
+)
 
 #: Each read model: its own tracking position, and the tables it writes.  A batch moves every
 #: read model it covers in the same transaction as their rows.

@@ -92,7 +92,8 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
 
         Their tables are emptied (``TRUNCATE``), their secondary indexes (those that back no
         constraint: primary keys and unique constraints stay, the writer's updates find rows
-        by them) dropped before the load and built after it from their own definitions, and
+        by them) dropped before the load and built after it from their own definitions (when
+        the tables' owner rebuilds; the application role deletes the rows and keeps them), and
         their positions moved to the last batch's.  Until it commits, the tables are locked:
         queries of them wait rather than see a half-built read model, and a projector racing
         it finds its positions moved (:class:`StaleProjectionError`) and starts again."""
@@ -108,16 +109,32 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
                 f" WHERE name IN ({marks}) ORDER BY name FOR UPDATE",
                 names,
             )
-            cur.execute(f"TRUNCATE {', '.join(tables)}")
-            cur.execute(f"DELETE FROM projection_tracking WHERE name IN ({marks})", names)
+            # Only the tables' owner may TRUNCATE them and drop their indexes; the
+            # application role (``migrate --app-role``) empties them row by row and keeps the
+            # indexes: the same rows, more slowly.
             cur.execute(
-                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
-                " FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[])"
-                " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
-                " ORDER BY 1",
+                "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE'))"
+                " FROM pg_class c WHERE c.oid = ANY(%s::regclass[])",
                 (tables,),
             )
-            indexes = [(str(n), str(d)) for n, d in cur.fetchall()]
+            row = cur.fetchone()
+            owner = bool(row and row[0])
+            if owner:
+                cur.execute(f"TRUNCATE {', '.join(tables)}")
+            else:
+                for table in tables:
+                    cur.execute(f"DELETE FROM {table}")
+            cur.execute(f"DELETE FROM projection_tracking WHERE name IN ({marks})", names)
+            indexes: list[tuple[str, str]] = []
+            if owner:
+                cur.execute(
+                    "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
+                    " FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[]) AND NOT EXISTS"
+                    " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+                    " ORDER BY 1",
+                    (tables,),
+                )
+                indexes = [(str(n), str(d)) for n, d in cur.fetchall()]
             for index, _ in indexes:
                 cur.execute(f"DROP INDEX {index}")
             for batch in batches:

@@ -106,14 +106,24 @@ def test_the_ledger_lives_in_its_schema_and_leaves_public_untouched(fresh_databa
         "ledger_event_seals",
         "ledger_snapshot_seals",
         "ledger_seal_events",
+        "ledger_append_events",
     ):
         assert name in ledger_objects
-    with psycopg.connect(url) as conn:  # the sealing functions' search path is pinned here
+    with psycopg.connect(url) as conn:  # the SECURITY DEFINER functions' search path is pinned
         configs = conn.execute(
-            "SELECT p.proconfig, p.prosecdef FROM pg_proc p"
-            " WHERE p.proname IN ('ledger_seal_events', 'ledger_seal_snapshots')"
+            "SELECT p.proname, p.proconfig, p.prosecdef FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = %s AND p.proname IN"
+            " ('ledger_seal_events', 'ledger_seal_snapshots', 'ledger_append_events')"
+            " ORDER BY p.proname",
+            (SCHEMA,),
         ).fetchall()
-    assert configs == [([f"search_path={SCHEMA}, pg_temp"], True)] * 2
+    pinned = [f"search_path={SCHEMA}, pg_temp"]
+    assert configs == [
+        ("ledger_append_events", pinned, True),
+        ("ledger_seal_events", pinned, True),
+        ("ledger_seal_snapshots", pinned, True),
+    ]
 
     # The default schema has no ledger: the ledger says so instead of reading another's.
     elsewhere = subprocess.run(
