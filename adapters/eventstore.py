@@ -484,7 +484,11 @@ class EventStore:
         for conn in [*pool._pool, *pool._in_use.values()]:
             _register_seal_functions(conn._sqlite_conn)
         snapshots = self._app.snapshots is not None
-        statements = [*_SQLITE_EVENT_SEALS, *_sqlite_immutable(EVENT_SEALS)]
+        statements = [
+            *_SQLITE_EVENT_SEALS,
+            *_sqlite_immutable(EVENT_SEALS),
+            *_sqlite_immutable("stored_events"),  # as on PostgreSQL: corrections are new events
+        ]
         if snapshots:
             statements += [
                 *_SQLITE_SNAPSHOT_SEALS,
