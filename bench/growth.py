@@ -113,9 +113,19 @@ def _size_worker(options: dict[str, Any], n: int, out: Any) -> None:
             return {"plan_s": t.seconds, "lines": len(plan[0].lines)}
 
         def w4_execute() -> dict[str, Any]:
+            # A run is paid only once proposed and approved by another actor (not timed here:
+            # each re-derives the plan, as W4 in the suite reports apart).
+            with timed() as workflow:
+                run = cl.propose(currency="USD", idempotency_key="growth-w4", actor=workloads.ACTOR)
+                cl.approve(run.run_id, idempotency_key="growth-w4-ok", actor=workloads.APPROVER)
             with timed() as t:
-                result = cl.execute(plan[0], provider, actor=workloads.ACTOR)
-            return {"execute_s": t.seconds, "paid": result.paid, "unresolved": result.unresolved}
+                result = cl.execute(run.run_id, provider, actor=workloads.ACTOR)
+            return {
+                "execute_s": t.seconds,
+                "propose_approve_s": workflow.seconds,
+                "paid": result.paid,
+                "unresolved": result.unresolved,
+            }
 
         steps: dict[str, Callable[[], dict[str, Any]]] = {
             "setup": lambda: workloads.seed(cl, n),
