@@ -14,6 +14,7 @@ from bench.measure import percentile, timed
 from creator_ledger import CreatorLedger, CreatorRecord, PoolShareRule, Settings
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.domain.accounts import IN_TRANSIT
+from creator_ledger.domain.period import MAX_ROWS_PER_REPORT
 
 DAY = date(2026, 1, 1)
 WARMUP_OPS = 20
@@ -42,22 +43,32 @@ def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         idempotency_key="fund",
         actor=ACTOR,
     )
-    records = [
-        CreatorRecord(
-            creator_ref=ref(n),
-            display_name=f"Creator {n}",
-            country="US",
-            payout_account=f"acct_bench{n:07d}",
-            account_status="active",
-            kyc_status="verified",
-            tax_status="verified",
-        )
-        for n in range(creators)
-    ]
+
+    def records(start: int, stop: int) -> list[CreatorRecord]:
+        return [
+            CreatorRecord(
+                creator_ref=ref(n),
+                display_name=f"Creator {n}",
+                country="US",
+                payout_account=f"acct_bench{n:07d}",
+                account_status="active",
+                kyc_status="verified",
+                tax_status="verified",
+            )
+            for n in range(start, stop)
+        ]
+
+    # Imports of ENROL_CHUNK creators at a time (one call up to 100,000), as a platform would
+    # move a large creator base: memory stays bounded at a million creators.
     with timed() as enrol:
-        cl.enrol_creators(
-            creators=records, effective_at=at(DAY, 1), idempotency_key="enrol", actor=ACTOR
-        )
+        for start in range(0, creators, ENROL_CHUNK):
+            stop = min(creators, start + ENROL_CHUNK)
+            cl.enrol_creators(
+                creators=records(start, stop),
+                effective_at=at(DAY, 1),
+                idempotency_key="enrol" if start == 0 else f"enrol-{start}",
+                actor=ACTOR,
+            )
     with timed() as project:
         events = cl.catch_up()
     return {
@@ -68,6 +79,7 @@ def seed(cl: CreatorLedger, creators: int) -> dict[str, Any]:
     }
 
 
+ENROL_CHUNK = 100_000
 W1_PROGRAM, W1_PERIOD = "daily", "d1"
 W1_CLOSE_AT = at(DAY + timedelta(days=1), 1)
 
@@ -99,16 +111,20 @@ def w1_open(cl: CreatorLedger, creators: int) -> dict[str, Any]:
         actor=ACTOR,
     )
     rows = w1_usage(creators)
+    # One report, or reports of the largest size a report takes (a million creators is four).
+    chunks = [rows[i : i + MAX_ROWS_PER_REPORT] for i in range(0, len(rows), MAX_ROWS_PER_REPORT)]
     with timed() as usage:
-        cl.report_usage(
-            program_key=W1_PROGRAM,
-            period_key=W1_PERIOD,
-            report_id="usage-d1",
-            rows=rows,
-            effective_at=at(DAY, 23),
-            idempotency_key="usage",
-            actor=ACTOR,
-        )
+        for n, chunk in enumerate(chunks):
+            suffix = "" if len(chunks) == 1 else f"-{n}"
+            cl.report_usage(
+                program_key=W1_PROGRAM,
+                period_key=W1_PERIOD,
+                report_id=f"usage-d1{suffix}",
+                rows=chunk,
+                effective_at=at(DAY, 23),
+                idempotency_key=f"usage{suffix}",
+                actor=ACTOR,
+            )
     cl.catch_up()
     return {"usage_rows_per_s": creators / usage.seconds}
 
