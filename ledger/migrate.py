@@ -34,6 +34,7 @@ from yoyo.migrations import MigrationList
 
 from creator_ledger.adapters import database_errors
 from creator_ledger.adapters.eventstore import APP_ROLE_GRANTS
+from creator_ledger.adapters.readmodels.schema import READ_MODEL_TABLES
 from creator_ledger.domain.errors import InvalidInputError
 from creator_ledger.ledger.bootstrap import database_address
 from creator_ledger.ledger.settings import Settings
@@ -46,24 +47,7 @@ from creator_ledger.ledger.settings import Settings
 APP_READ_ONLY_TABLES: tuple[str, ...] = ("_yoyo_migration",)
 #: SELECT, INSERT, UPDATE, DELETE: the read models and their tracking positions (derived from
 #: the events, rebuilt by ``projections rebuild``).
-APP_READ_WRITE_TABLES: tuple[str, ...] = (
-    "projection_tracking",
-    "journal_entries",
-    "postings",
-    "balances",
-    "funds",
-    "programs",
-    "periods",
-    "creators",
-    "creator_holds",
-    "creator_contracts",
-    "agreements",
-    "claim_items",
-    "payouts",
-    "audit_entries",
-    "audit_effects",
-    "audit_creators",
-)
+APP_READ_WRITE_TABLES: tuple[str, ...] = ("projection_tracking", *READ_MODEL_TABLES)
 #: Nothing: yoyo-migrations' own bookkeeping, for ``migrate`` (the owner) alone.
 OWNER_ONLY_TABLES: tuple[str, ...] = ("_yoyo_log", "_yoyo_version", "yoyo_lock")
 
