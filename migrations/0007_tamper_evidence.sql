@@ -10,7 +10,7 @@
 -- events (the library's INSERT ... SELECT FROM unnest, or a stored function): it walks the
 -- statement's new rows in notification id order from the last seal.  That order is the
 -- commit order because every writer holds the EXCLUSIVE lock on ledger_events until it
--- commits (the library takes it before inserting); the trigger takes it too, a no-op for
+-- commits (ledger_append_events takes it before inserting); the trigger takes it too, a no-op for
 -- such a writer, so a writer that did not is serialised here (or stopped by deadlock
 -- detection) rather than fork the chain.
 --
@@ -19,8 +19,8 @@
 -- tables are immutable like the events.
 --
 -- The functions run as their owner (the role that migrates: SECURITY DEFINER), with the
--- search path pinned to this schema, so the application's role needs no privilege on the
--- seal tables at all.  Existing events and snapshots are sealed here (the backfill), under
+-- search path pinned to this schema, so the application's role needs no write privilege on
+-- the seal tables (it reads them).  Existing events and snapshots are sealed here (the backfill), under
 -- the same lock.
 
 LOCK TABLE ledger_events IN EXCLUSIVE MODE;
@@ -37,6 +37,18 @@ CREATE TABLE ledger_snapshot_seals (
     PRIMARY KEY (originator_id, originator_version)
 );
 
+-- The sealed bytes of a stored event (after its notification id) or of a snapshot, in the one
+-- encoding above: one definition for the triggers and the backfill.
+CREATE FUNCTION ledger_sealed_bytes(originator_id uuid, originator_version bigint, topic text,
+                                    state bytea) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
+    SELECT uuid_send(originator_id) || int8send(originator_version)
+           || int8send(octet_length(convert_to(coalesce(topic, ''), 'UTF8'))::bigint)
+           || convert_to(coalesce(topic, ''), 'UTF8')
+           || int8send(coalesce(octet_length(state), 0)::bigint)
+           || coalesce(state, '\x'::bytea)
+$body$;
+
 -- Seals one statement's new events, in notification id order, after the last seal.
 CREATE FUNCTION ledger_seal_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $body$
@@ -51,12 +63,9 @@ BEGIN
     previous := coalesce(previous, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
     FOR r IN
         SELECT n.notification_id,
-               int8send(n.notification_id) || uuid_send(n.originator_id)
-               || int8send(n.originator_version)
-               || int8send(octet_length(convert_to(coalesce(n.topic, ''), 'UTF8'))::bigint)
-               || convert_to(coalesce(n.topic, ''), 'UTF8')
-               || int8send(coalesce(octet_length(n.state), 0)::bigint)
-               || coalesce(n.state, '\x'::bytea) AS data
+               int8send(n.notification_id)
+               || ledger_sealed_bytes(n.originator_id, n.originator_version, n.topic, n.state)
+               AS data
         FROM new_events n ORDER BY n.notification_id
     LOOP
         previous := sha256(previous || r.data);
@@ -73,11 +82,7 @@ LANGUAGE plpgsql SECURITY DEFINER AS $body$
 BEGIN
     INSERT INTO ledger_snapshot_seals (originator_id, originator_version, seal)
     SELECT n.originator_id, n.originator_version,
-           sha256(uuid_send(n.originator_id) || int8send(n.originator_version)
-                  || int8send(octet_length(convert_to(coalesce(n.topic, ''), 'UTF8'))::bigint)
-                  || convert_to(coalesce(n.topic, ''), 'UTF8')
-                  || int8send(coalesce(octet_length(n.state), 0)::bigint)
-                  || coalesce(n.state, '\x'::bytea))
+           sha256(ledger_sealed_bytes(n.originator_id, n.originator_version, n.topic, n.state))
     FROM new_snapshots n;
     RETURN NULL;
 END;
@@ -135,12 +140,9 @@ DECLARE
 BEGIN
     FOR r IN
         SELECT e.notification_id,
-               int8send(e.notification_id) || uuid_send(e.originator_id)
-               || int8send(e.originator_version)
-               || int8send(octet_length(convert_to(coalesce(e.topic, ''), 'UTF8'))::bigint)
-               || convert_to(coalesce(e.topic, ''), 'UTF8')
-               || int8send(coalesce(octet_length(e.state), 0)::bigint)
-               || coalesce(e.state, '\x'::bytea) AS data
+               int8send(e.notification_id)
+               || ledger_sealed_bytes(e.originator_id, e.originator_version, e.topic, e.state)
+               AS data
         FROM ledger_events e ORDER BY e.notification_id
     LOOP
         previous := sha256(previous || r.data);
@@ -153,9 +155,5 @@ $backfill$;
 
 INSERT INTO ledger_snapshot_seals (originator_id, originator_version, seal)
 SELECT s.originator_id, s.originator_version,
-       sha256(uuid_send(s.originator_id) || int8send(s.originator_version)
-              || int8send(octet_length(convert_to(coalesce(s.topic, ''), 'UTF8'))::bigint)
-              || convert_to(coalesce(s.topic, ''), 'UTF8')
-              || int8send(coalesce(octet_length(s.state), 0)::bigint)
-              || coalesce(s.state, '\x'::bytea))
+       sha256(ledger_sealed_bytes(s.originator_id, s.originator_version, s.topic, s.state))
 FROM ledger_snapshots s;
