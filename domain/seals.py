@@ -51,13 +51,12 @@ BreakKind = Literal["edited", "deleted", "reordered", "inserted", "seal_deleted"
 _INT8 = struct.Struct(">q")
 
 
-def _event_bytes(
-    notification_id: int, originator_id: UUID, version: int, topic: str, state: bytes
-) -> bytes:
+def _sealed_bytes(originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+    """A snapshot's stored bytes, and an event's after its notification id (the module
+    docstring's encoding; ``ledger_sealed_bytes`` in migration 0007 is its twin in SQL)."""
     topic_bytes = topic.encode("utf-8")
     return b"".join(
         (
-            _INT8.pack(notification_id),
             originator_id.bytes,
             _INT8.pack(version),
             _INT8.pack(len(topic_bytes)),
@@ -66,6 +65,12 @@ def _event_bytes(
             state,
         )
     )
+
+
+def _event_bytes(
+    notification_id: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> bytes:
+    return _INT8.pack(notification_id) + _sealed_bytes(originator_id, version, topic, state)
 
 
 def event_seal(
@@ -83,18 +88,7 @@ def event_seal(
 
 def snapshot_seal(originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
     """The seal of one stored snapshot (see the module docstring)."""
-    topic_bytes = topic.encode("utf-8")
-    data = b"".join(
-        (
-            originator_id.bytes,
-            _INT8.pack(version),
-            _INT8.pack(len(topic_bytes)),
-            topic_bytes,
-            _INT8.pack(len(state)),
-            state,
-        )
-    )
-    return hashlib.sha256(data).digest()
+    return hashlib.sha256(_sealed_bytes(originator_id, version, topic, state)).digest()
 
 
 @dataclass(frozen=True)

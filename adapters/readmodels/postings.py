@@ -212,16 +212,7 @@ def write_postings_set_based(db: Database, cur: Cursor, postings: list[PostingRo
     db.copy_rows(
         cur,
         "batch_postings",
-        (
-            "entry_id",
-            "seq",
-            "kind",
-            "owner",
-            "currency",
-            "amount_minor",
-            "effective_on",
-            "detail",
-        ),
+        tuple(c for c in POSTING_COLUMNS if c != "balance_after"),  # computed below
         postings,
     )
     cur.execute("ANALYZE batch_postings")  # a temporary table has no statistics otherwise
