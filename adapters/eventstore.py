@@ -202,6 +202,8 @@ class SnapshotProblem:
 #: ``NOTIFY``s (the library's: ``recorder.channel_name``, checked when the store opens).
 APPEND_FUNCTION = "ledger_append_events"
 APPEND_CHANNEL = "ledger_events"
+#: The function of migration 0011 that loads the aggregates of one command on PostgreSQL.
+LOAD_FUNCTION = "ledger_load_aggregates"
 #: What the application role gets on the event store's objects (``creator-ledger migrate
 #: --app-role``): it reads the events and appends them only through the function (no INSERT,
 #: UPDATE, DELETE, TRUNCATE, trigger control or ownership); the library writes snapshots
@@ -215,6 +217,7 @@ APP_ROLE_GRANTS: tuple[tuple[str, str, str], ...] = (
     ("TABLE", EVENT_SEALS, "SELECT"),
     ("TABLE", SNAPSHOT_SEALS, "SELECT"),
     ("FUNCTION", f"{APPEND_FUNCTION}(uuid[], bigint[], text[], bytea[])", "EXECUTE"),
+    ("FUNCTION", f"{LOAD_FUNCTION}(uuid[], bigint[], boolean)", "EXECUTE"),
 )
 #: Bounds of one append on PostgreSQL, unless the store is given others (settings
 #: ``LEDGER_POSTGRES_LOCK_TIMEOUT_S``, ``LEDGER_POSTGRES_STATEMENT_TIMEOUT_S``).
@@ -313,7 +316,7 @@ class EventStore:
         self._intervals = dict(snapshot_intervals)
         self._lock = threading.Lock()
         self._uncached = tuple(uncached)
-        self._load_sql_text: str | None = None
+        self._load_sql_text: psycopg.sql.Composed | None = None
         self._decoder = _EventDecoder(self._app.mapper)
         self._append_sql: psycopg.sql.Composed | None = None
         if self.kind == "postgres":
@@ -955,40 +958,19 @@ class EventStore:
                 _warn_snapshot_ignored(stored, sealed=row[5] is not None)
         return snaps, events, distrusted
 
-    def _load_sql(self) -> str:
+    def _load_sql(self) -> psycopg.sql.Composed:
+        """The call of migration 0011's ``ledger_load_aggregates`` (see :meth:`_pg_rows`)."""
         sql = self._load_sql_text
         if sql is None:
             recorder: Any = self._app.recorder
-            schema = recorder.datastore.schema
-            events_table = f"{schema}.{recorder.events_table_name}"
-            snaps_store = self._app.snapshots
-            # A store without snapshots: the snapshot side reads nothing.
-            snapshot_rows = (
-                "SELECT NULL::uuid AS id, 0::bigint AS version, ''::text AS topic,"
-                " ''::bytea AS state, NULL::bytea AS seal WHERE false"
-                if snaps_store is None
-                else "SELECT v.id, s.originator_version AS version, s.topic, s.state, s.seal"
-                " FROM v CROSS JOIN LATERAL (SELECT x.originator_version, x.topic, x.state,"
-                " z.seal FROM"
-                f" {schema}.{snaps_store.recorder.events_table_name} x"  # type: ignore[attr-defined]
-                f" LEFT JOIN {schema}.{SNAPSHOT_SEALS} z ON z.originator_id = x.originator_id"
-                " AND z.originator_version = x.originator_version"
-                " WHERE x.originator_id = v.id ORDER BY x.originator_version DESC LIMIT 1) s"
-                " WHERE v.known < 0"
+            sql = self._load_sql_text = psycopg.sql.SQL(
+                "SELECT id, version, topic, state, snapshot, seal"
+                " FROM {}.{}(%s::uuid[], %s::bigint[], {})"
+            ).format(
+                psycopg.sql.Identifier(recorder.datastore.schema),
+                psycopg.sql.Identifier(LOAD_FUNCTION),
+                psycopg.sql.Literal(self._app.snapshots is not None),
             )
-            sql = (
-                "WITH v(id, known) AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[])),"
-                f" snap AS MATERIALIZED ({snapshot_rows})"
-                " SELECT id, version, topic, state, true, seal FROM snap"
-                " UNION ALL"
-                " SELECT e.originator_id, e.originator_version, e.topic, e.state, false,"
-                " NULL::bytea"
-                f" FROM v LEFT JOIN snap ON snap.id = v.id JOIN {events_table} e"
-                " ON e.originator_id = v.id AND e.originator_version > CASE WHEN v.known >= 0"
-                " THEN v.known ELSE COALESCE(snap.version - 1, 0) END"
-                " ORDER BY 1, 2"
-            )
-            self._load_sql_text = sql
         return sql
 
     def _latest_snapshots(self, ids: list[UUID]) -> list[StoredEvent]:
@@ -1091,7 +1073,7 @@ class EventStore:
             cur.execute(sql, params, prepare=True)
             return list(cur.fetchall())
 
-    def _pg_query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _pg_query(self, sql: str | psycopg.sql.Composable, params: Sequence[Any]) -> list[Any]:
         datastore = self._app.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(sql, params, prepare=True)

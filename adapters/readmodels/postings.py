@@ -7,7 +7,8 @@ each one's running balance is the account's current balance plus its amount, com
 Python from the accounts' current balances (one query for the whole batch on PostgreSQL, one
 primary-key lookup per account on SQLite, which runs in-process), and the rows go straight into
 ``postings`` (binary ``COPY`` on PostgreSQL).  New accounts are copied into ``balances`` and the
-existing ones updated in one statement.
+existing ones updated in one statement.  A PostgreSQL rebuild (emptied tables, one transaction)
+carries the balances in memory from batch to batch instead, and copies them once at the end.
 
 A *back-dated* posting (earlier than the account's latest, in this batch or before it) makes
 the running balances after it wrong: its account's rows are written first with a placeholder
@@ -104,12 +105,25 @@ def current_balances(
     return out
 
 
-def write_postings(db: Database, cur: Cursor, postings: list[PostingRow]) -> None:
+def write_postings(
+    db: Database,
+    cur: Cursor,
+    postings: list[PostingRow],
+    carried: dict[AccountKey, tuple[int, date]] | None = None,
+) -> None:
     """Write ``postings`` (in recording order) with their running balances, and move the
-    balances (see the module docstring); inside the caller's transaction."""
-    keys = list(dict.fromkeys((p[3], p[2], p[4]) for p in postings))
-    current = current_balances(db, cur, keys)
-    existing = set(current)
+    balances (see the module docstring); inside the caller's transaction.
+
+    With ``carried`` (a rebuild into empty tables, PostgreSQL): the balances of every account
+    so far are kept in that dict across batches instead of being read and written per batch;
+    it is moved here, and the caller copies it into ``balances`` once, after the last batch."""
+    if carried is not None:
+        current = carried
+        existing: set[AccountKey] = set()
+    else:
+        keys = list(dict.fromkeys((p[3], p[2], p[4]) for p in postings))
+        current = current_balances(db, cur, keys)
+        existing = set(current)
     backdated: dict[AccountKey, date] = {}
     rows: list[tuple[Any, ...]] = []
     append = rows.append
@@ -128,6 +142,8 @@ def write_postings(db: Database, cur: Cursor, postings: list[PostingRow]) -> Non
     db.copy_rows(cur, "postings", POSTING_COLUMNS, rows, types=POSTING_TYPES)
     if backdated:
         _recompute_running(db, cur, backdated)
+    if carried is not None:
+        return
     new = [(k[1], k[0], k[2], b, last) for k, (b, last) in current.items() if k not in existing]
     moved = [(k, b, last) for k, (b, last) in current.items() if k in existing]
     if db.dialect == "postgres":
@@ -153,6 +169,13 @@ def write_postings(db: Database, cur: Cursor, postings: list[PostingRow]) -> Non
         " last_effective_on = excluded.last_effective_on",
         new + [(k[1], k[0], k[2], b, last) for k, b, last in moved],
     )
+
+
+def copy_balances(db: Database, cur: Cursor, balances: dict[AccountKey, tuple[int, date]]) -> None:
+    """PostgreSQL: ``COPY`` the ``balances`` a rebuild carried (see :func:`write_postings`)
+    into the (empty) ``balances`` table."""
+    rows = [(k[1], k[0], k[2], b, last) for k, (b, last) in balances.items()]
+    db.copy_rows(cur, "balances", BALANCE_COLUMNS, rows, types=BALANCE_TYPES)
 
 
 def _recompute_running(db: Database, cur: Cursor, backdated: dict[AccountKey, date]) -> None:

@@ -137,9 +137,10 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
                 indexes = [(str(n), str(d)) for n, d in cur.fetchall()]
             for index, _ in indexes:
                 cur.execute(f"DROP INDEX {index}")
-            for batch in batches:
-                self.writer.write(cur, batch)
-                last = batch.last_notification_id
+            with self.writer.replacing(cur):
+                for batch in batches:
+                    self.writer.write(cur, batch)
+                    last = batch.last_notification_id
             for _, definition in indexes:
                 cur.execute(definition)
             if last:

@@ -8,7 +8,10 @@ updated or deleted, then one statement per shape); SQLite row by row.  The calle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +23,8 @@ from creator_ledger.adapters.readmodels.batch import (
     ProjectionBatch,
 )
 from creator_ledger.adapters.readmodels.postings import (
+    AccountKey,
+    copy_balances,
     packed,
     unpacked,
     write_postings,
@@ -42,6 +47,63 @@ _ENTRY_COLUMNS = (
     "actor",
 )
 
+_AUDIT_COLUMNS = (
+    "audit_id",
+    "first_position",
+    "last_position",
+    "recorded_at",
+    "last_recorded_at",
+    "actor",
+    "command",
+    "idempotency_key",
+    "run_id",
+    "events",
+    "result",
+)
+_EFFECT_COLUMNS = ("audit_id", "kind", "events")
+
+
+@dataclass(frozen=True)
+class _Upsert:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET ...`` of ``columns`` of ``table``, from
+    parameters or from a table of the same columns."""
+
+    table: str
+    columns: tuple[str, ...]
+    key: str
+    update: str
+
+    def _insert(self) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)})"
+
+    def _conflict(self) -> str:
+        return f" ON CONFLICT ({self.key}) DO UPDATE SET {self.update}"
+
+    def values(self) -> str:
+        marks = ", ".join(["%s"] * len(self.columns))
+        return f"{self._insert()} VALUES ({marks}){self._conflict()}"
+
+    def from_table(self, source: str) -> str:
+        columns = ", ".join(self.columns)
+        return f"{self._insert()} SELECT {columns} FROM {source}{self._conflict()}"
+
+
+_AUDIT_ENTRY_UPSERT = _Upsert(
+    "audit_entries",
+    _AUDIT_COLUMNS,
+    "audit_id",
+    "last_position = excluded.last_position, last_recorded_at = excluded.last_recorded_at,"
+    " events = audit_entries.events + excluded.events,"
+    " run_id = COALESCE(audit_entries.run_id, excluded.run_id),"
+    " result = COALESCE(audit_entries.result, excluded.result)",
+)
+_AUDIT_EFFECT_UPSERT = _Upsert(
+    "audit_effects",
+    _EFFECT_COLUMNS,
+    "audit_id, kind",
+    "events = audit_effects.events + excluded.events",
+)
+
 _ORDER = {"insert": 0, "update": 1, "delete": 2}
 _UUID_OID, _TEXT_OID, _BPCHAR_OID = 2950, 25, 1042
 
@@ -58,6 +120,8 @@ class RowWriter:
         #: PostgreSQL: write postings the earlier, set-based way (for comparisons).
         self.set_based_postings = set_based_postings
         self._types: dict[str, dict[str, int]] = {}
+        #: The balances a rebuild carries between batches (see :meth:`replacing`).
+        self._carried: dict[AccountKey, tuple[int, date]] | None = None
 
     def write(self, cur: Cursor, batch: ProjectionBatch) -> None:
         """Write every row of ``batch`` inside the caller's transaction."""
@@ -74,50 +138,56 @@ class RowWriter:
 
     def write_audit(self, cur: Cursor, audit: AuditRows) -> None:
         """Upsert the batch's audit rows: a command seen for the first time is inserted, one
-        seen before (an execution spans many transactions) is extended."""
+        seen before (an execution spans many transactions) is extended.
+
+        PostgreSQL copies the rows of the commands seen for the first time straight in
+        (binary ``COPY``: a rebuild's audit trail is almost all of them) and upserts the few
+        others, in one statement per table when there are many of them; no write is ever an
+        ``executemany`` of unbounded size (psycopg runs those in pipeline mode, which issue 9
+        saw hang under large writes)."""
         seen = self._audit_ids_seen(cur, list(audit.entries))
-        cur.executemany(
-            "INSERT INTO audit_entries (audit_id, first_position, last_position, recorded_at,"
-            " last_recorded_at, actor, command, idempotency_key, run_id, events, result)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (audit_id) DO UPDATE SET last_position = excluded.last_position,"
-            " last_recorded_at = excluded.last_recorded_at,"
-            " events = audit_entries.events + excluded.events,"
-            " run_id = COALESCE(audit_entries.run_id, excluded.run_id),"
-            " result = COALESCE(audit_entries.result, excluded.result)",
-            [
-                (
-                    e.audit_id,
-                    e.first_position,
-                    e.last_position,
-                    e.recorded_at,
-                    e.last_recorded_at,
-                    e.actor,
-                    e.command,
-                    e.idempotency_key,
-                    e.run_id,
-                    e.events,
-                    e.result,
-                )
-                for e in audit.entries.values()
-            ],
-        )
-        cur.executemany(
-            "INSERT INTO audit_effects (audit_id, kind, events) VALUES (%s, %s, %s)"
-            " ON CONFLICT (audit_id, kind) DO UPDATE"
-            " SET events = audit_effects.events + excluded.events",
-            [(a, k, n) for (a, k), n in audit.effects.items()],
-        )
+        entries = [
+            (
+                e.audit_id,
+                e.first_position,
+                e.last_position,
+                e.recorded_at,
+                e.last_recorded_at,
+                e.actor,
+                e.command,
+                e.idempotency_key,
+                e.run_id,
+                e.events,
+                e.result,
+            )
+            for e in audit.entries.values()
+        ]
+        effects = [(a, k, n) for (a, k), n in audit.effects.items()]
+        if self.db.dialect == "postgres":
+            fresh = [e for e in entries if e[0] not in seen]
+            self._copy_binary(cur, "audit_entries", _AUDIT_COLUMNS, fresh)
+            self._upsert(cur, _AUDIT_ENTRY_UPSERT, [e for e in entries if e[0] in seen])
+            self._copy_binary(
+                cur, "audit_effects", _EFFECT_COLUMNS, [f for f in effects if f[0] not in seen]
+            )
+            self._upsert(cur, _AUDIT_EFFECT_UPSERT, [f for f in effects if f[0] in seen])
+        else:
+            cur.executemany(_AUDIT_ENTRY_UPSERT.values(), entries)
+            cur.executemany(_AUDIT_EFFECT_UPSERT.values(), effects)
         # A command seen for the first time has no creator links yet: its links are copied
         # straight in; those of a command seen before may be there already.
-        fresh = [link for link in audit.creators if link[1] not in seen]
+        fresh_links = [link for link in audit.creators if link[1] not in seen]
         again = sorted(link for link in audit.creators if link[1] in seen)
         if self.db.dialect == "postgres":
             self.db.copy_rows(
-                cur, "audit_creators", ("creator_id", "audit_id"), fresh, types=("text", "text")
+                cur,
+                "audit_creators",
+                ("creator_id", "audit_id"),
+                fresh_links,
+                types=("text", "text"),
             )
         else:
-            again += fresh
+            again += fresh_links
         if self.db.dialect == "postgres" and len(again) >= BULK_MIN_ROWS:
             cur.execute(
                 "INSERT INTO audit_creators (creator_id, audit_id)"
@@ -131,6 +201,21 @@ class RowWriter:
                 " ON CONFLICT DO NOTHING",
                 again,
             )
+
+    def _upsert(self, cur: Cursor, upsert: _Upsert, rows: list[tuple[Any, ...]]) -> None:
+        """PostgreSQL: ``rows`` upserted one by one when few, else copied into a temporary
+        table and upserted from it in one statement."""
+        if len(rows) < BULK_MIN_ROWS:
+            if rows:
+                cur.executemany(upsert.values(), rows)
+            return
+        temp = f"batch_{upsert.table}"
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {upsert.table} WITH NO DATA"
+        )
+        cur.execute(f"TRUNCATE {temp}")
+        self._copy_binary(cur, upsert.table, upsert.columns, rows, into=temp)
+        cur.execute(upsert.from_table(temp))
 
     def _audit_ids_seen(self, cur: Cursor, audit_ids: list[str]) -> set[str]:
         """Those of ``audit_ids`` that have a row already (a batch names a few commands)."""
@@ -182,11 +267,20 @@ class RowWriter:
                 cur.executemany(f"DELETE FROM {table} WHERE {where}", rows)
 
     def _copy_binary(
-        self, cur: Cursor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+        self,
+        cur: Cursor,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        *,
+        into: str | None = None,
     ) -> None:
-        """PostgreSQL: binary ``COPY`` of new rows (the server parses no text: ~2x a text
-        ``COPY`` of rows with timestamps), ids given as text converted to ``UUID``s where the
-        column is a ``uuid``."""
+        """PostgreSQL: binary ``COPY`` of new rows of ``table`` (into the table ``into`` of
+        the same columns, if given) (the server parses no text: ~2x a text ``COPY`` of rows
+        with timestamps), ids given as text converted to ``UUID``s where the column is a
+        ``uuid``."""
+        if not rows:
+            return
         types = self._column_types(cur, table)
         oids = [types[c] for c in columns]
         uuids = [i for i, oid in enumerate(oids) if oid == _UUID_OID]
@@ -194,7 +288,7 @@ class RowWriter:
             rows = [
                 tuple(_as_uuid(v) if i in uuids else v for i, v in enumerate(row)) for row in rows
             ]
-        self.db.copy_rows(cur, table, columns, rows, types=oids)
+        self.db.copy_rows(cur, into or table, columns, rows, types=oids)
 
     def _column_types(self, cur: Cursor, table: str) -> dict[str, int]:
         """Column -> type oid of ``table`` (read once; ``char(n)`` copied as ``text``)."""
@@ -242,4 +336,18 @@ class RowWriter:
         if self.set_based_postings and self.db.dialect == "postgres":
             write_postings_set_based(self.db, cur, postings)
         else:
-            write_postings(self.db, cur, postings)
+            write_postings(self.db, cur, postings, self._carried)
+
+    @contextmanager
+    def replacing(self, cur: Cursor) -> Iterator[None]:
+        """PostgreSQL, around a rebuild's batches into emptied tables (:meth:`ReadModels.replace`):
+        the accounts' balances are carried in memory from batch to batch (no read and no update
+        of ``balances`` per batch) and copied into the table once, at the end."""
+        assert self.db.dialect == "postgres"
+        assert self._carried is None, "one rebuild at a time"
+        self._carried = {}
+        try:
+            yield
+            copy_balances(self.db, cur, self._carried)
+        finally:
+            self._carried = None

@@ -248,7 +248,7 @@ def test_every_table_is_granted_on_purpose(roles: Roles) -> None:
         functions = conn.execute(
             "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
             " WHERE n.nspname = current_schema() AND has_function_privilege(%s, p.oid, 'EXECUTE')"
-            " AND NOT has_function_privilege('public', p.oid, 'EXECUTE')",
+            " AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1",
             (roles.app,),
         ).fetchall()
         schema = conn.execute(
@@ -258,7 +258,7 @@ def test_every_table_is_granted_on_purpose(roles: Roles) -> None:
         ).fetchone()
     assert tables == set(expected), "a table of the migrations is not in migrate's lists"
     assert granted == expected
-    assert [f[0] for f in functions] == ["ledger_append_events"]
+    assert [f[0] for f in functions] == ["ledger_append_events", "ledger_load_aggregates"]
     assert schema == (True, False)
 
 

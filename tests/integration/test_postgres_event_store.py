@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import psycopg
 import pytest
@@ -85,6 +86,7 @@ def test_migrate_is_idempotent_and_records_what_it_applied(pg_database: str) -> 
         "0006_append_events",
         "0007_tamper_evidence",
         "0010_payout_controls",
+        "0011_load_aggregates",
     ]
 
 
@@ -176,6 +178,75 @@ def test_a_conflicting_append_writes_nothing_and_is_a_write_conflict(pg_database
         assert rows(pg_database) == before
     finally:
         store.close()
+
+
+# -- the load function (migration 0011) ---------------------------------------------------------
+
+LOAD = "SELECT * FROM ledger_load_aggregates(%s::uuid[], %s::bigint[], %s)"
+
+
+def test_the_load_function_returns_each_latest_snapshot_and_the_events_from_it_on(
+    pg_database: str,
+) -> None:
+    """For each id, in the order given: an aggregate not in memory (known -1) gets its latest
+    snapshot with its seal, then its events from the snapshot's own version on; one known at
+    a version gets only its events after it; an unknown id, nothing.  The same rows as plain
+    queries of the tables."""
+    store = store_on(pg_database)
+    snapshotted, small, known = busy_book(1, 120), busy_book(2, 5), busy_book(3, 12)
+    try:
+        store.save(snapshotted, small, known)
+    finally:
+        store.close()
+    missing = uuid5(NAMESPACE_URL, "nobody")
+    ids = [small.id, snapshotted.id, missing, known.id]
+    with psycopg.connect(pg_database) as conn:
+        snap = conn.execute(
+            "SELECT s.originator_version, s.topic, s.state, z.seal FROM ledger_snapshots s"
+            " JOIN ledger_snapshot_seals z USING (originator_id, originator_version)"
+            " WHERE s.originator_id = %s ORDER BY 1 DESC LIMIT 1",
+            (snapshotted.id,),
+        ).fetchone()
+        assert snap is not None, "120 events cross the book's snapshot interval"
+
+        def events(aggregate_id: Any, after: int) -> list[tuple[Any, ...]]:
+            return [
+                (aggregate_id, *r, False, None)
+                for r in conn.execute(
+                    "SELECT originator_version, topic, state FROM ledger_events"
+                    " WHERE originator_id = %s AND originator_version > %s ORDER BY 1",
+                    (aggregate_id, after),
+                ).fetchall()
+            ]
+
+        got = [tuple(r) for r in conn.execute(LOAD, (ids, [-1, -1, -1, 7], True)).fetchall()]
+        assert got == [
+            *events(small.id, 0),
+            (snapshotted.id, snap[0], snap[1], snap[2], True, snap[3]),
+            *events(snapshotted.id, snap[0] - 1),
+            *events(known.id, 7),
+        ]
+        without = [tuple(r) for r in conn.execute(LOAD, (ids, [-1] * 4, False)).fetchall()]
+        assert without == [
+            *events(small.id, 0),
+            *events(snapshotted.id, 0),
+            *events(known.id, 0),
+        ]
+        assert conn.execute(LOAD, ([], [], True)).fetchall() == []
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="2 ids, 1 known"):
+            conn.execute(LOAD, (ids[:2], [-1], True))
+
+
+def test_the_load_function_reads_with_the_callers_rights_from_a_pinned_search_path(
+    pg_database: str,
+) -> None:
+    with psycopg.connect(pg_database) as conn:
+        row = conn.execute(
+            "SELECT p.prosecdef, p.provolatile, p.proconfig,"
+            " has_function_privilege('public', p.oid, 'EXECUTE')"
+            " FROM pg_proc p WHERE p.proname = 'ledger_load_aggregates'"
+        ).fetchone()
+    assert row == (False, "s", ["search_path=public, pg_temp"], False)
 
 
 @pytest.mark.parametrize(

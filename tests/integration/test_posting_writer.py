@@ -97,3 +97,22 @@ def test_copy_path_writes_the_rows_the_set_based_path_writes(
     for r in postings:
         totals[(r[2], r[3], r[4])] = totals.get((r[2], r[3], r[4]), 0) + r[5]
     assert {(b[0], b[1], b[2]): b[3] for b in balances} == totals
+
+
+def test_a_rebuild_carrying_balances_between_batches_writes_the_same_rows(
+    open_ledger: Callable[[], CreatorLedger],
+) -> None:
+    """``ReadModels.replace`` (a rebuild) keeps the balances in memory from batch to batch and
+    copies them once at the end: the same postings, running balances (back-dated ones across
+    batches too) and balances as batches applied one by one."""
+    rm = open_ledger().parts.projector.read_models
+    applied = _apply_all(rm, set_based=False)
+    batches = _batches()
+    for batch in batches:
+        batch.positions = {"journal": 0}
+    assert rm.replace("journal", iter(batches)) == batches[-1].last_notification_id
+    postings = rm.db.query("SELECT * FROM postings ORDER BY entry_id, seq")
+    balances = rm.db.query("SELECT * FROM balances ORDER BY owner, kind, currency")
+    assert (postings, balances) == applied
+    assert {(r[0], r[1]): r[7] for r in postings} == _oracle(postings)
+    assert rm.positions()["journal"] == batches[-1].last_notification_id

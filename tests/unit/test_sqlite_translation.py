@@ -18,8 +18,14 @@ def test_every_migration_but_the_event_store_is_a_read_model_migration_in_order(
     ids = migration_ids()
     assert ids == sorted(ids)
     assert ids[0] == "0001_event_store"
-    # The event store's (PostgreSQL only): its tables, the append function, the seals.
-    event_store = {"0001_event_store", "0006_append_events", "0007_tamper_evidence"}
+    # The event store's (PostgreSQL only): its tables, the append and load functions, the
+    # seals.
+    event_store = {
+        "0001_event_store",
+        "0006_append_events",
+        "0007_tamper_evidence",
+        "0011_load_aggregates",
+    }
     assert event_store <= set(ids)
     assert read_model_migration_ids() == [i for i in ids if i not in event_store]
 
