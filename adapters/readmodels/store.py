@@ -44,6 +44,11 @@ def read_model_names(only: str | Iterable[str] | None = None) -> tuple[str, ...]
     return tuple(n for n in READ_MODEL_NAMES if n in wanted)
 
 
+#: Read-model tables that keep their keys through a rebuild: the audit trail's commands and
+#: effects are upserted (``ON CONFLICT``) when a later batch extends a command.
+KEYED_DURING_REBUILD = frozenset({"audit_entries", "audit_effects"})
+
+
 class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
     """Writes projection batches with their tracking positions, and answers the queries."""
 
@@ -90,10 +95,11 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
         every event from the first, in order) in their place, all in one transaction; returns
         the position they are at after it.
 
-        Their tables are emptied (``TRUNCATE``), their secondary indexes (those that back no
-        constraint: primary keys and unique constraints stay, the writer's updates find rows
-        by them) dropped before the load and built after it from their own definitions (when
-        the tables' owner rebuilds; the application role deletes the rows and keeps them), and
+        Their tables are emptied (``TRUNCATE``), their indexes and keys (primary keys and
+        unique constraints, except those of :data:`KEYED_DURING_REBUILD`, which the writer's
+        upserts need) dropped before the load and built after it from their own definitions,
+        the keys first (when the tables' owner rebuilds; the application role deletes the rows
+        and keeps them; :meth:`RowWriter.replacing` writes the same rows either way), and
         their positions moved to the last batch's.  Until it commits, the tables are locked:
         queries of them wait rather than see a half-built read model, and a projector racing
         it finds its positions moved (:class:`StaleProjectionError`) and starts again."""
@@ -126,6 +132,7 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
                     cur.execute(f"DELETE FROM {table}")
             cur.execute(f"DELETE FROM projection_tracking WHERE name IN ({marks})", names)
             indexes: list[tuple[str, str]] = []
+            keys: list[tuple[str, str, str]] = []
             if owner:
                 cur.execute(
                     "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
@@ -135,12 +142,25 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
                     (tables,),
                 )
                 indexes = [(str(n), str(d)) for n, d in cur.fetchall()]
+                keyed = [t for t in tables if t not in KEYED_DURING_REBUILD]
+                cur.execute(
+                    "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)"
+                    " FROM pg_constraint c WHERE c.conrelid = ANY(%s::regclass[])"
+                    " AND c.contype IN ('p', 'u') ORDER BY 1, 2",
+                    (keyed,),
+                )
+                keys = [(str(t), str(n), str(d)) for t, n, d in cur.fetchall()]
             for index, _ in indexes:
                 cur.execute(f"DROP INDEX {index}")
+            for table, name, _ in keys:
+                cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
             with self.writer.replacing(cur):
                 for batch in batches:
                     self.writer.write(cur, batch)
                     last = batch.last_notification_id
+            # The keys first: a rebuild that wrote a row twice fails here, and rolls back.
+            for table, name, definition in keys:
+                cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
                 cur.execute(definition)
             if last:

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from creator_ledger import CreatorLedger
-from creator_ledger.adapters.readmodels import ProjectionBatch
+from creator_ledger import CreatorLedger, Settings
+from creator_ledger.adapters.readmodels import ProjectionBatch, ReadModels
 from creator_ledger.adapters.readmodels.writer import BULK_MIN_ROWS
+from tests.conftest import Clock
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 KINDS = ("Payout.Requested", "Payout.Paid", "Payout.Failed")
@@ -87,6 +88,20 @@ def _oracle(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[An
     )
 
 
+def _batches(history: list[list[dict[str, Any]]], *, from_zero: bool) -> list[ProjectionBatch]:
+    batches, last = [], 0
+    for events in history:
+        batch = ProjectionBatch(
+            last_notification_id=events[-1]["position"],
+            positions={"audit": 0 if from_zero else last},
+        )
+        for e in events:
+            batch.audit.add(**e)
+        batches.append(batch)
+        last = batch.last_notification_id
+    return batches
+
+
 @pytest.mark.parametrize("commands", [BULK_MIN_ROWS // 4, 3 * BULK_MIN_ROWS])
 def test_audit_rows_extended_across_batches_are_the_rows_of_all_the_events(
     open_ledger: Callable[[], CreatorLedger], commands: int
@@ -94,14 +109,24 @@ def test_audit_rows_extended_across_batches_are_the_rows_of_all_the_events(
     rm = open_ledger().parts.projector.read_models
     rm.reset("audit")
     history = _history(commands)
-    last = 0
-    for events in history:
-        batch = ProjectionBatch(last_notification_id=events[-1]["position"], positions={})
-        batch.positions["audit"] = last
-        for e in events:
-            batch.audit.add(**e)
+    for batch in _batches(history, from_zero=False):
         rm.apply(batch)
-        last = batch.last_notification_id
+    _check(rm, history, commands)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("commands", [BULK_MIN_ROWS // 4, 3 * BULK_MIN_ROWS])
+def test_a_rebuild_of_the_audit_trail_writes_the_same_rows(pg_database: str, commands: int) -> None:
+    """A PostgreSQL rebuild (``replace``: the keys dropped for the load, the links of a command
+    seen in an earlier batch staged and added at the end): the rows of all the events."""
+    with CreatorLedger.open(Settings(database_url=pg_database), clock=Clock()) as cl:
+        rm = cl.parts.projector.read_models
+        history = _history(commands)
+        rm.replace("audit", iter(_batches(history, from_zero=True)))
+        _check(rm, history, commands)
+
+
+def _check(rm: ReadModels, history: list[list[dict[str, Any]]], commands: int) -> None:
     entries = rm.db.query(
         "SELECT audit_id, first_position, last_position, recorded_at, last_recorded_at, actor,"
         " command, idempotency_key, run_id, events, result FROM audit_entries ORDER BY 1"

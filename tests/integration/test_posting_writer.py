@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from creator_ledger import CreatorLedger
@@ -116,3 +117,21 @@ def test_a_rebuild_carrying_balances_between_batches_writes_the_same_rows(
     assert (postings, balances) == applied
     assert {(r[0], r[1]): r[7] for r in postings} == _oracle(postings)
     assert rm.positions()["journal"] == batches[-1].last_notification_id
+
+
+def test_a_rebuild_that_writes_a_row_twice_fails_on_its_key_and_changes_nothing(
+    open_ledger: Callable[[], CreatorLedger],
+) -> None:
+    """The keys are dropped for a rebuild's load and added after it: a row written twice (a
+    projection bug) fails there, and the rebuild rolls back."""
+    rm = open_ledger().parts.projector.read_models
+    applied = _apply_all(rm, set_based=False)
+    batches = _batches()
+    for batch in batches:
+        batch.positions = {"journal": 0}
+    batches[-1].postings.append(batches[0].postings[0])  # the same (entry_id, seq) again
+    with pytest.raises(psycopg.errors.UniqueViolation, match="postings_pkey"):
+        rm.replace("journal", iter(batches))
+    postings = rm.db.query("SELECT * FROM postings ORDER BY entry_id, seq")
+    balances = rm.db.query("SELECT * FROM balances ORDER BY owner, kind, currency")
+    assert (postings, balances) == applied
