@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -64,12 +65,16 @@ def _lists_naming_creators(cls: type) -> tuple[tuple[str, int | None], ...]:
     return ()
 
 
-def _creators_named(event: Any, kind: _Kind) -> set[str]:
+def _creators_named(event: Any, kind: _Kind) -> Collection[str]:
     """The creators (ids, 32 hex digits) an event names."""
     if kind.of_creator:
-        return {event.originator_id.hex}
-    found: set[str] = set()
+        return (event.originator_id.hex,)
     creator = getattr(event, "creator_id", None)
+    if not kind.lists:  # most events: one creator, or none
+        if isinstance(creator, UUID):
+            return (creator.hex,)
+        return (creator,) if isinstance(creator, str) else ()
+    found: set[str] = set()
     if isinstance(creator, UUID):
         found.add(creator.hex)
     elif isinstance(creator, str):
@@ -109,16 +114,16 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
         audit_id, actor, command = f"event-{notification_id}", "unknown", "unknown"
     else:
         audit_id = _audit_id(key, command, actor)
-    kind = _kind(type(event))
+    kind = _KINDS.get(type(event)) or _kind(type(event))
     batch.audit.add(
-        audit_id=audit_id,
-        position=notification_id,
-        recorded_at=event.timestamp,
-        actor=actor,
-        command=command,
-        idempotency_key=key,
-        run_id=_run_named(event, kind, command, key),
-        kind=kind.name,
-        result=json.dumps(event.result, sort_keys=True) if kind.record else None,
-        creators=_creators_named(event, kind),
+        audit_id,
+        notification_id,
+        event.timestamp,
+        actor,
+        command,
+        key,
+        _run_named(event, kind, command, key),
+        kind.name,
+        json.dumps(event.result, sort_keys=True) if kind.record else None,
+        _creators_named(event, kind),
     )

@@ -24,6 +24,7 @@ from creator_ledger.adapters.readmodels import (
     read_model_names,
 )
 from creator_ledger.ledger.gc_pause import gc_paused
+from creator_ledger.ledger.prefetch import prefetched
 from creator_ledger.ledger.projection_handlers import PROJECTIONS
 
 if TYPE_CHECKING:
@@ -129,9 +130,10 @@ class Projector:
         """Forget the read models (``only`` those named; the others are not touched) and replay
         every event into them from the first; returns how many events were replayed.
 
-        On PostgreSQL in one transaction (:meth:`ReadModels.replace`: emptied, secondary
-        indexes dropped and built after the load), reading the events in one pass; on SQLite
-        batch by batch, as a catch-up from zero."""
+        On PostgreSQL in one transaction (:meth:`ReadModels.replace`: emptied, indexes and
+        keys dropped and built after the load), reading the events in one pass, the next batch
+        built in a thread of its own while the current one is written (:func:`prefetched`); on
+        SQLite batch by batch, as a catch-up from zero."""
         names = read_model_names(only)
         if self.read_models.db.dialect == "postgres":
             with gc_paused():
@@ -167,5 +169,5 @@ class Projector:
             finally:
                 rows.close()
 
-        self.read_models.replace(names, batches())
+        self.read_models.replace(names, prefetched(batches()))
         return read + self.catch_up(only=names, progress=progress)

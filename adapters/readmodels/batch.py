@@ -6,8 +6,10 @@ moves the tracking position of every read model it covers, in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any
 
 #: Entity tables the projector writes, and the columns that identify a row.
@@ -71,7 +73,6 @@ class AuditRows:
 
     def add(
         self,
-        *,
         audit_id: str,
         position: int,
         recorded_at: datetime,
@@ -81,30 +82,34 @@ class AuditRows:
         run_id: str | None,
         kind: str,
         result: str | None,
-        creators: set[str],
+        creators: Iterable[str],
     ) -> None:
-        """One event of the command ``audit_id`` (events arrive in notification order)."""
+        """One event of the command ``audit_id`` (events arrive in notification order), naming
+        ``creators``.  Called for every event of a rebuild: positional, and lean."""
         entry = self.entries.get(audit_id)
         if entry is None:
             entry = self.entries[audit_id] = AuditChange(
-                audit_id=audit_id,
-                first_position=position,
-                last_position=position,
-                recorded_at=recorded_at,
-                last_recorded_at=recorded_at,
-                actor=actor,
-                command=command,
-                idempotency_key=idempotency_key,
-                run_id=run_id,
+                audit_id,
+                position,
+                position,
+                recorded_at,
+                recorded_at,
+                actor,
+                command,
+                idempotency_key,
+                run_id,
             )
         entry.last_position = position
         entry.last_recorded_at = max(entry.last_recorded_at, recorded_at)
         entry.events += 1
-        entry.run_id = entry.run_id or run_id
-        entry.result = entry.result or result
+        if not entry.run_id:
+            entry.run_id = run_id
+        if not entry.result:
+            entry.result = result
         key = (audit_id, kind)
-        self.effects[key] = self.effects.get(key, 0) + 1
-        self.creators.update((c, audit_id) for c in creators)
+        effects = self.effects
+        effects[key] = effects.get(key, 0) + 1
+        self.creators.update(zip(creators, repeat(audit_id)))
 
 
 @dataclass(slots=True)
