@@ -19,9 +19,10 @@ those limits; absolute figures are context.
   Stripe-like provider (150-300 ms a call, 100 requests/s with 429 beyond, 5% transient
   errors) in a database of its own.
 * W5 rebuild: read models from zero.  Limit: every event read as a tuple, decoded, folded into
-  the same rows and binary-COPY-ed into unindexed copies, indexes built after.
+  the same rows and binary-COPY-ed into unindexed copies, indexes built after.  Each runs in
+  a fresh process of its own (:mod:`bench.isolated`).
 * W6 provider reconciliation of N payouts.
-* Peak RSS of this process per workload.
+* Peak RSS of this process per workload (of its own process, for W5 and its limit).
 * ``--seal-cost``: W1 and W2 with the events' sealing trigger on and off, in one run (see
   :mod:`bench.seal_cost`); ``--without-seals`` runs the whole suite with it off.
 
@@ -57,6 +58,7 @@ from bench import (
     w4_stripe,
     workloads,
 )
+from bench.isolated import in_fresh_process
 from bench.measure import PeakRss
 from bench.targets import targets
 from bench.watchdog import Watchdog, set_statement_timeout
@@ -224,7 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rss.reset()
         with watchdog.guard(label):
             figures = work()
-        out[key] = figures | {"peak_rss_mib": rss.peak_mib}
+        out[key] = {"peak_rss_mib": rss.peak_mib} | figures  # a child process reports its own
 
     n = args.creators
     w2_items_needed = (1 + 4) * (workloads.WARMUP_OPS + args.w2_ops)
@@ -299,9 +301,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         measure("W4", "W4 payouts (in-memory provider)", lambda: workloads.w4_payouts(cl, provider))
         measure("W3", "W3 reads", lambda: workloads.w3_reads(cl, n, args.w3_samples))
         measure("W6", "W6 reconciliation", lambda: workloads.w6_reconcile(cl, provider))
-        measure("W5", "W5 rebuild", lambda: workloads.w5_rebuild(cl), flush=True)
+    # W5 and its limit each in a fresh process (bench/isolated.py says why).
     measure(
-        "limit_W5", "limit: W5 decode + binary COPY", lambda: limit_w5.run(conninfo), flush=True
+        "W5",
+        "W5 rebuild",
+        lambda: in_fresh_process(workloads.w5_rebuild_at, url, timeout_s=args.timeout_s),
+        flush=True,
+    )
+    measure(
+        "limit_W5",
+        "limit: W5 decode + binary COPY",
+        lambda: in_fresh_process(limit_w5.run, conninfo, timeout_s=args.timeout_s),
+        flush=True,
     )
     with watchdog.guard("limit W5 verify"):
         out["limit_W5"] |= limit_w5.verify(conninfo)

@@ -355,6 +355,13 @@ def w4_payouts(cl: CreatorLedger, provider: InMemoryProvider) -> dict[str, Any]:
     }
 
 
+def w5_rebuild_at(url: str) -> dict[str, Any]:
+    """:func:`w5_rebuild` of the ledger at ``url``, opened here (in a fresh process: see
+    :mod:`bench.isolated`)."""
+    with CreatorLedger.open(Settings(database_url=url)) as cl:
+        return w5_rebuild(cl)
+
+
 def w5_rebuild(cl: CreatorLedger) -> dict[str, Any]:
     with timed() as t:
         events = cl.rebuild_read_models()
