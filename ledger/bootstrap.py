@@ -29,6 +29,7 @@ from creator_ledger.adapters.sql import Database, PostgresDatabase, SqliteDataba
 from creator_ledger.domain.catalog import AGGREGATES, SNAPSHOT_INTERVALS
 from creator_ledger.domain.errors import InvalidInputError, LedgerError, NotFoundError
 from creator_ledger.domain.idempotency import CommandRecord
+from creator_ledger.domain.payout import Payout
 from creator_ledger.ledger.aggregates import Aggregates
 from creator_ledger.ledger.audit import Audit
 from creator_ledger.ledger.commands import Clock, CommandRunner, utc_now
@@ -144,7 +145,11 @@ def build(settings: Settings, *, clock: Clock = utc_now, create: bool = True) ->
             connection_options=(
                 settings.postgres_session_options() if settings.is_postgres else None
             ),
-            uncached=(CommandRecord,),  # written once, read once (a replay): not kept
+            # Not kept in memory: command records (written once, read once: a replay), and
+            # payouts (an execution writes thousands, holds them itself while it sends them,
+            # and would push the account books out of the cache: then every batch reloads every
+            # book from its events, a cost that grew with the run, issue 9's W4 growth).
+            uncached=(CommandRecord, Payout),
             lock_timeout_s=settings.postgres_lock_timeout_s,
             statement_timeout_s=settings.postgres_statement_timeout_s,
         )

@@ -376,3 +376,37 @@ def test_a_failed_bank_payout_is_recorded_and_holds_the_creator_s_payouts(
     events = event_count(cl)
     cl.handle_stripe_webhook(body, header, secret=SECRET)
     assert event_count(cl) == events
+
+
+def test_an_execution_keeps_the_account_books_in_memory_and_not_its_payouts(
+    ledger: CreatorLedger,
+) -> None:
+    """An execution writes a payout per line and holds them itself: kept in the aggregate cache
+    too, thousands of them pushed the account books out, and every batch reloaded every book
+    from its events (issue 9: the cost per payout grew with the run).  Payouts are not cached;
+    the books the run touched stay, and are not loaded again batch after batch."""
+    cl = ledger
+    earn(cl, {"c0": 5_000, "c1": 7_000, "c2": 2_500})
+    plan = release(cl)
+    store = cl.parts.store
+    cache = store.application.repository.cache
+    assert cache is not None
+    loaded: list[Any] = []
+    real_load = type(store)._load
+
+    def spy(self: Any, known: dict[Any, Any], cached: Any) -> Any:
+        loaded.extend(i for i, v in known.items() if v is None)  # not in memory: from the store
+        return real_load(self, known, cached)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(store), "_load", spy)
+        result = cl.execute(plan.run_id, InMemoryProvider(), actor=ACTOR, batch_size=1)
+    assert result.paid == 3
+    cl.catch_up()
+    payout_ids = [row.payout_id for row in cl.parts.projector.read_models.payouts()]
+    assert len(payout_ids) == 3
+    for payout_id in payout_ids:
+        with pytest.raises(KeyError):
+            cache.get(payout_id)
+    assert not set(loaded) & set(payout_ids)  # the run's own payouts: never read back
+    assert len(loaded) == len(set(loaded))  # nothing (no book) loaded twice over 3 batches
