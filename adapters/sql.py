@@ -236,6 +236,15 @@ class PostgresDatabase:
         self.pool.close()
 
 
+def empty_temp_table_like(cur: Cursor, table: str) -> str:
+    """PostgreSQL: ``batch_<table>``, a temporary table of ``table``'s columns, made on first
+    use in the session and emptied; its name."""
+    temp = f"batch_{table}"
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {table} WITH NO DATA")
+    cur.execute(f"TRUNCATE {temp}")
+    return temp
+
+
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 

@@ -114,7 +114,7 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
         audit_id, actor, command = f"event-{notification_id}", "unknown", "unknown"
     else:
         audit_id = _audit_id(key, command, actor)
-    kind = _KINDS.get(type(event)) or _kind(type(event))
+    kind = _kind(type(event))
     batch.audit.add(
         audit_id,
         notification_id,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from creator_ledger.adapters.readmodels.batch import AuditRows
 from creator_ledger.adapters.readmodels.postings import packed, unpacked
-from creator_ledger.adapters.sql import Cursor, Database
+from creator_ledger.adapters.sql import Cursor, Database, empty_temp_table_like
 
 #: PostgreSQL applies a group of at least this many rows with COPY and one statement.
 BULK_MIN_ROWS = 50
@@ -180,32 +180,25 @@ class AuditWriter:
         # A command seen for the first time has no creator links yet: its links are copied
         # straight in; those of a command seen before may be there already.
         fresh_links = [link for link in audit.creators if link[1] not in seen]
-        if rebuild is not None:
+        again = [link for link in audit.creators if link[1] in seen]
+        if self.db.dialect == "postgres":
             self.db.copy_rows(
                 cur, "audit_creators", ("creator_id", "audit_id"), fresh_links, types=_LINK_TYPES
             )
-            again_links = [link for link in audit.creators if link[1] in seen]
-            if again_links:
+        else:
+            again += fresh_links
+        if rebuild is not None:  # staged, added once at the end (see ``rebuilding``)
+            if again:
                 if not rebuild.staged_links:
                     cur.execute(
                         f"CREATE TEMP TABLE {_STAGED_LINKS} (creator_id text, audit_id text)"
                     )
                     rebuild.staged_links = True
                 self.db.copy_rows(
-                    cur, _STAGED_LINKS, ("creator_id", "audit_id"), again_links, types=_LINK_TYPES
+                    cur, _STAGED_LINKS, ("creator_id", "audit_id"), again, types=_LINK_TYPES
                 )
             return
-        again = sorted(link for link in audit.creators if link[1] in seen)
-        if self.db.dialect == "postgres":
-            self.db.copy_rows(
-                cur,
-                "audit_creators",
-                ("creator_id", "audit_id"),
-                fresh_links,
-                types=_LINK_TYPES,
-            )
-        else:
-            again += fresh_links
+        again.sort()
         if self.db.dialect == "postgres" and len(again) >= BULK_MIN_ROWS:
             cur.execute(
                 "INSERT INTO audit_creators (creator_id, audit_id)"
@@ -227,11 +220,7 @@ class AuditWriter:
             if rows:
                 cur.executemany(upsert.values(), rows)
             return
-        temp = f"batch_{upsert.table}"
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {upsert.table} WITH NO DATA"
-        )
-        cur.execute(f"TRUNCATE {temp}")
+        temp = empty_temp_table_like(cur, upsert.table)
         self._copy(cur, upsert.table, upsert.columns, rows, into=temp)
         cur.execute(upsert.from_table(temp))
 

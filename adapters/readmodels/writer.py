@@ -28,7 +28,7 @@ from creator_ledger.adapters.readmodels.postings import (
     write_postings,
     write_postings_set_based,
 )
-from creator_ledger.adapters.sql import Cursor, Database
+from creator_ledger.adapters.sql import Cursor, Database, empty_temp_table_like
 
 _ENTRY_COLUMNS = (
     "entry_id",
@@ -98,14 +98,15 @@ class RowWriter:
         groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Change]] = {}
         #: a row's columns in the order they were set -> in sorted order (one shape per set)
         canonical: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+        def sorted_once(names: tuple[str, ...]) -> tuple[str, ...]:
+            found = canonical.get(names)
+            if found is None:
+                found = canonical[names] = tuple(sorted(names))
+            return found
+
         for c in changes:
-            columns = tuple(c.values)
-            added = tuple(c.add)
-            shape = (
-                c.kind,
-                canonical.get(columns) or canonical.setdefault(columns, tuple(sorted(columns))),
-                canonical.get(added) or canonical.setdefault(added, tuple(sorted(added))),
-            )
+            shape = (c.kind, sorted_once(tuple(c.values)), sorted_once(tuple(c.add)))
             groups.setdefault(shape, []).append(c)
         for (kind, columns, added), group in sorted(groups.items(), key=lambda g: _ORDER[g[0][0]]):
             bulk = self.db.dialect == "postgres" and (
@@ -186,9 +187,7 @@ class RowWriter:
         rows: list[tuple[Any, ...]],
     ) -> None:
         """PostgreSQL: many updates or deletes of one shape via a temporary table."""
-        temp = f"batch_{table}"
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT * FROM {table} WITH NO DATA")
-        cur.execute(f"TRUNCATE {temp}")
+        temp = empty_temp_table_like(cur, table)
         self.db.copy_rows(cur, temp, [*sets, *added, *keys], rows)
         cur.execute(f"ANALYZE {temp}")
         match = " AND ".join(f"x.{k} = t.{k}" for k in keys)
