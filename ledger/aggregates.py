@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 A = TypeVar("A", bound=Aggregate)
 
 
+class NotInMemory(Exception):  # noqa: N818  # a signal to the command runner, never shown
+    """An ``in_memory`` unit of work needs what this process's cache cannot prove: an
+    aggregate not in it (perhaps absent, perhaps only elsewhere), an existence check, or an
+    aggregate it read without changing it (nothing would prove it current).  Nothing was
+    written; the command runs again the checked way."""
+
+
 class Aggregates:
     """Typed loading (and saving) of aggregates in the event store."""
 
@@ -50,11 +57,12 @@ class Aggregates:
     # -- one unit of work -------------------------------------------------------------------
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[None]:
+    def unit_of_work(self, *, in_memory: bool = False) -> Iterator[None]:
         """One attempt of a command on this thread: aggregates :meth:`prefetch`-ed inside are
         handed out once each by ``find``/``many``; those never asked for go back to the cache
-        when it ends (they are unchanged)."""
-        unit = _Unit()
+        when it ends (they are unchanged).  ``in_memory``: from the cache only (see the module
+        docstring)."""
+        unit = _Unit(in_memory=in_memory)
         outer = getattr(self._units, "unit", None)
         self._units.unit = unit
         try:
@@ -62,6 +70,13 @@ class Aggregates:
         finally:
             self._units.unit = outer
             self.store.keep(unit.loaded.values())
+            # Handed out and left unchanged (no pending events: an aggregate changes only by
+            # its events) and never given to save: read only, or the work stopped before
+            # saving (a refusal, NotInMemory).  Back to the cache, so the next command finds
+            # them warm.  What was given to save is the save's to keep (saved) or drop (not).
+            self.store.keep(
+                a for i, a in unit.handed.items() if i not in unit.saving and not a.pending_events
+            )
 
     def prefetch(self, ids: Iterable[UUID]) -> None:
         """Load ``ids`` (those not prefetched yet) in one query, for this unit of work (outside
@@ -71,6 +86,9 @@ class Aggregates:
             return
         wanted = [i for i in dict.fromkeys(ids) if i not in unit.loaded and i not in unit.absent]
         if not wanted:
+            return
+        if unit.in_memory:
+            unit.loaded.update(self._from_cache(wanted))
             return
         loaded = self.store.get_many(wanted)
         unit.loaded.update(loaded)
@@ -88,10 +106,37 @@ class Aggregates:
             return self.store.get_many(ids)
         out = {i: unit.loaded.pop(i) for i in ids if i in unit.loaded}
         rest = [i for i in ids if i not in out and i not in unit.absent]
-        if rest:
+        if rest and unit.in_memory:
+            unit.loaded.update(out)  # not handed out: back to the cache as the unit ends
+            unit.loaded.update(self._from_cache(rest))
+            out = {i: unit.loaded.pop(i) for i in ids}
+        elif rest:
             out.update(self.store.get_many(rest))
         unit.absent.difference_update(ids)  # asked once: a later ask reads the store again
+        unit.handed.update(out)
         return out
+
+    def _from_cache(self, ids: list[UUID]) -> dict[UUID, Aggregate]:
+        """``ids``, every one from this process's cache, or :class:`NotInMemory` (those it
+        had are then back in the cache, unchanged)."""
+        taken = self.store.take_cached(ids)
+        if len(taken) < len(ids):
+            self.store.keep(taken.values())
+            raise NotInMemory
+        return taken
+
+    def check_all_written(self, saving: Iterable[Aggregate | None]) -> None:
+        """In an ``in_memory`` unit of work, refuse (:class:`NotInMemory`) to save unless every
+        aggregate handed out is among ``saving`` with new events: each is then written at its
+        next version, which the store's key ``(id, version)`` accepts only if the copy in
+        memory was the latest, so the decision was made on current state.  An aggregate only
+        read would prove nothing."""
+        unit: _Unit | None = getattr(self._units, "unit", None)
+        if unit is None or not unit.in_memory:
+            return
+        changed = {a.id for a in saving if a is not None and a.pending_events}
+        if not changed.issuperset(unit.handed):
+            raise NotInMemory
 
     # -- generic ------------------------------------------------------------------------
 
@@ -117,12 +162,18 @@ class Aggregates:
         return out  # type: ignore[return-value]  # checked just above
 
     def exists(self, aggregate_id: UUID) -> bool:
+        unit: _Unit | None = getattr(self._units, "unit", None)
+        if unit is not None and unit.in_memory:
+            raise NotInMemory  # only the store knows
         return self.store.contains(aggregate_id)
 
     def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str]) -> None:
         """One transaction, every event stamped with ``meta`` (who issued it: see
         :func:`~creator_ledger.ledger.commands.issued`); raises ``WriteConflictError`` if
         another writer got there first."""
+        unit: _Unit | None = getattr(self._units, "unit", None)
+        if unit is not None:
+            unit.saving.update(a.id for a in aggregates if a is not None)
         self.store.save(*aggregates, meta=meta)
 
     # -- by key ---------------------------------------------------------------------------
@@ -225,8 +276,12 @@ class Aggregates:
 
 
 class _Unit:
-    """What one unit of work prefetched: loaded and not handed out yet, or known absent."""
+    """What one unit of work prefetched: loaded and not handed out yet, or known absent; what
+    it handed out, and gave to save; whether it reads from the cache only."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, in_memory: bool) -> None:
+        self.in_memory = in_memory
         self.loaded: dict[UUID, Aggregate] = {}
         self.absent: set[UUID] = set()
+        self.handed: dict[UUID, Aggregate] = {}
+        self.saving: set[UUID] = set()

@@ -19,6 +19,9 @@ worker each register theirs in a private registry, served together with the defa
                                                 ``reconciliation`` and ``check`` (kind)
 ``creator_ledger_reconciliations_total``        reconciliations run, by ``reconciliation`` and
                                                 ``result`` (clean, discrepancies)
+``creator_ledger_commands_in_memory_total``    commands tried on cached aggregates first, by
+                                                ``command`` and ``path`` (``written``, or
+                                                ``checked``: decided again after a load)
 ``creator_ledger_projection_events_applied_total``  events the worker applied to the read models
 ``creator_ledger_worker_duties_total``          scheduled duties run, by ``duty``, ``outcome``
 ``creator_ledger_projection_lag_events``        events recorded but not yet applied, by
@@ -100,6 +103,12 @@ RECONCILIATIONS = Counter(
 )
 EVENTS_APPLIED = Counter(
     "creator_ledger_projection_events_applied", "Events applied to the read models by the worker"
+)
+IN_MEMORY = Counter(
+    "creator_ledger_commands_in_memory",
+    "Commands tried on cached aggregates first, by command and how they ended (written, or"
+    " decided again the checked way)",
+    ["command", "path"],
 )
 DUTIES = Counter(
     "creator_ledger_worker_duties", "Scheduled duties run, by duty and outcome", ["duty", "outcome"]

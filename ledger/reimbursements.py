@@ -148,6 +148,7 @@ class Reimbursements:
             work,
             actor=actor,
             preload=lambda: self.aggregates.claim_ids(claim_key),
+            in_memory=True,  # reads the claim, the creator and the book, and changes all three
         )
 
     @command
@@ -183,4 +184,5 @@ class Reimbursements:
             work,
             actor=actor,
             preload=lambda: [ReimbursementClaim.create_id(claim_key)],
+            in_memory=True,  # reads the claim only, and changes it
         )

@@ -36,7 +36,13 @@ from creator_ledger.adapters.sql import Cursor, SqliteDatabase
 
 #: Migrations that belong to the event store, not the read models (SQLite does not get them).
 EVENT_STORE_MIGRATIONS = frozenset(
-    {"0001_event_store", "0006_append_events", "0007_tamper_evidence", "0011_load_aggregates"}
+    {
+        "0001_event_store",
+        "0006_append_events",
+        "0007_tamper_evidence",
+        "0011_load_aggregates",
+        "0012_faster_event_seals",
+    }
 )
 
 #: Each read model: its own tracking position, and the tables it writes.  A batch moves every

@@ -388,7 +388,7 @@ def test_the_one_query_load_agrees_with_the_librarys_repository_for_every_aggreg
             assert len(sent) == 1  # snapshots, events and the fast-forward: one query
 
 
-def test_a_command_reads_its_record_and_warm_aggregates_in_one_query(
+def test_a_warm_command_reads_nothing_and_its_replay_reads_once(
     ledger_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with CreatorLedger.open(Settings(database_url=ledger_url)) as cl:
@@ -400,19 +400,19 @@ def test_a_command_reads_its_record_and_warm_aggregates_in_one_query(
         monkeypatch.setattr(store, "get_many", lambda ids: reads.append(list(ids)) or get_many(ids))
         claim_id = ReimbursementClaim.create_id("claim")
         cl.approve_claim_item(claim_key="claim", item_id="i1", idempotency_key="a1", actor=ACTOR)
-        # The claim, its creator and the book are in memory from the first approval: one read
-        # loads them with the idempotency record (all four ids together).
-        assert len(reads) == 1
-        assert set(reads[0]) >= {claim_id, CommandRecord.create_id("a1")}
-        assert len(reads[0]) == 4
-        if store.kind == "postgres":
-            assert len(sent) == 1
+        # The claim, its creator and the book are in memory from the first approval: this one
+        # is decided on them with no read at all, the write being the check (see
+        # CommandRunner: tests/integration/test_in_memory_commands.py).
+        assert reads == []
+        assert sent == []
         claim = store.get(claim_id)
         assert isinstance(claim, ReimbursementClaim)
         assert claim.items["i1"][3] == "approved"
         store.keep([claim])  # get handed it over: back in the cache, as it was
-        # A replay reads as much, writes nothing, and returns the first result; unused
-        # aggregates went back to the cache (the next command is still one read).
+        # A replay is refused in memory (the item is approved), gives the unchanged aggregates
+        # back, and is decided the checked way: one read loads the idempotency record with
+        # the three warm aggregates (all four ids together); it writes nothing, and returns the
+        # first result; unused aggregates went back to the cache.
         before = cl.events_recorded()
         reads.clear()
         again = cl.approve_claim_item(

@@ -87,6 +87,7 @@ def test_migrate_is_idempotent_and_records_what_it_applied(pg_database: str) -> 
         "0007_tamper_evidence",
         "0010_payout_controls",
         "0011_load_aggregates",
+        "0012_faster_event_seals",
     ]
 
 
