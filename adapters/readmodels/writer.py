@@ -41,6 +41,20 @@ _ENTRY_COLUMNS = (
     "description",
     "actor",
 )
+#: Their types, for a binary ``COPY`` (the rows come from
+#: :func:`~creator_ledger.ledger.projection_handlers.project_journal` in these types; a text
+#: ``COPY`` of them was ~8% of a rebuild's CPU).
+_ENTRY_TYPES = (
+    "int8",
+    "text",
+    "uuid",
+    "int8",
+    "timestamptz",
+    "date",
+    "timestamptz",
+    "text",
+    "text",
+)
 
 _ORDER = {"insert": 0, "update": 1, "delete": 2}
 _UUID_OID, _TEXT_OID, _BPCHAR_OID = 2950, 25, 1042
@@ -81,7 +95,9 @@ class RowWriter:
     def write(self, cur: Cursor, batch: ProjectionBatch) -> None:
         """Write every row of ``batch`` inside the caller's transaction."""
         if batch.entries:
-            self.db.copy_rows(cur, "journal_entries", _ENTRY_COLUMNS, batch.entries)
+            self.db.copy_rows(
+                cur, "journal_entries", _ENTRY_COLUMNS, batch.entries, types=_ENTRY_TYPES
+            )
         if batch.postings:
             self.write_postings(cur, batch.postings)
         for table, rows in batch.changes.items():
