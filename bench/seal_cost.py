@@ -67,6 +67,17 @@ def trigger_cost(conninfo: str) -> dict[str, float]:
                 " SELECT topic, state FROM ledger_events WHERE topic = %s LIMIT %s",
                 (topic, rows),
             )
+            found = conn.execute("SELECT count(*) FROM seal_cost_src").fetchone()
+            if found is None or found[0] != rows:
+                # An insert of fewer rows than the workload's would time next to nothing and
+                # report it as the trigger's cost.
+                msg = (
+                    f"seal cost ({label}): the database has {found[0] if found else 0} stored"
+                    f" {topic} events, {rows} are needed to time a {label.upper()}-shaped"
+                    " insert; run the W1 and W2 rounds first"
+                )
+                raise RuntimeError(msg)
+            out[f"{label}_rows"] = float(rows)
             loop = (
                 f"DO $$ BEGIN FOR i IN 1..{statements} LOOP"
                 " INSERT INTO ledger_events (originator_id, originator_version, topic, state)"
