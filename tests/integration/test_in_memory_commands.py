@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from creator_ledger import CreatorLedger
+from creator_ledger.adapters.eventstore import WriteConflictError
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import (
     DatabaseBusyError,
@@ -95,6 +96,23 @@ def approvals(cl: CreatorLedger, key: str) -> list[str]:
     return [e.item_id for e in events if type(e).__name__ == "ItemApproved"]
 
 
+def spy_refused_writes(cl: CreatorLedger) -> list[str]:
+    """The commands whose writes ``cl``'s event store refuses from now on (a stale copy)."""
+    refused: list[str] = []
+    store = cl.parts.store
+    save = store.save
+
+    def spied(*aggregates: Any, meta: Any = None) -> None:
+        try:
+            save(*aggregates, meta=meta)
+        except WriteConflictError:
+            refused.append(meta["command"])
+            raise
+
+    store.save = spied  # type: ignore[method-assign]
+    return refused
+
+
 @pytest.fixture
 def two(open_ledger: Callable[[], CreatorLedger]) -> tuple[CreatorLedger, CreatorLedger]:
     """Ledger ``a`` set everything up (so it has it all cached); ``b`` is another process."""
@@ -129,8 +147,10 @@ def test_a_copy_behind_the_store_is_refused_by_the_write_and_decided_again(
     approve(a, "k", "i0")  # a holds the claim, the creator and the book, at their versions
     approve(b, "k", "i1")  # b moves all three on: a's copies are now behind
     paths = Paths()
+    refused = spy_refused_writes(a)
     assert approve(a, "k", "i2").approved_minor == 300
-    assert paths() == {"written": 0, "checked": 1}  # refused by the store, then checked
+    assert refused == ["approve_claim_item"]  # decided in memory, refused by the store
+    assert paths() == {"written": 0, "checked": 1}  # then decided again, checked
     assert approvals(b, "k") == ["i0", "i1", "i2"]
     assert budget_used(b, "c0") == 600
     assert payable(a, "c0") == payable(b, "c0") == 600
@@ -146,9 +166,11 @@ def test_an_item_approved_by_another_process_is_not_approved_twice(
     approve(a, "k", "i0")
     approve(b, "k", "i1")
     before = event_count(b)
+    refused = spy_refused_writes(a)
     # a's copy of the claim still has i1 pending; deciding on it would approve i1 again.
     with pytest.raises(InvalidStateError, match="i1"):
         approve(a, "k", "i1", idem="another-key")
+    assert refused == ["approve_claim_item"]  # it did, in memory: the store refused the write
     assert event_count(b) == before
     assert approvals(b, "k") == ["i0", "i1"]
     assert payable(b, "c0") == 300
@@ -160,18 +182,23 @@ def test_a_budget_spent_by_another_process_is_not_spent_twice(
     a, b = open_ledger(), open_ledger()
     fund(a)
     creators(a, 1)
-    nda(a, "c0", 1_500)
-    claim(a, "k1", "c0", [1_000])
-    claim(a, "k2", "c0", [1_000])
-    approve(b, "k2", "i0")  # b spends 1,000 of the 1,500: a's copy of c0 still has 1,500 left
+    nda(a, "c0", 2_500)
+    for key in ("k0", "k1", "k2"):
+        claim(a, key, "c0", [1_000])
+    approve(a, "k0", "i0")  # a holds c0 (1,500 left), its book and the claims, all current
+    approve(b, "k2", "i0")  # b spends 1,000 more: a's copy of c0 still has 1,500 left
     before = event_count(b)
     paths = Paths()
+    refused = spy_refused_writes(a)
     with pytest.raises(InsufficientBudgetError, match="is left"):
         approve(a, "k1", "i0")
-    assert paths()["written"] == 0
+    # Decided in memory on the stale copy (which had the budget), written, refused by the
+    # store; decided again on the store's state, which has 500 left.
+    assert refused == ["approve_claim_item"]
+    assert paths() == {"written": 0, "checked": 1}
     assert event_count(b) == before
-    assert budget_used(b, "c0") == 1_000
-    assert payable(b, "c0") == 1_000
+    assert budget_used(b, "c0") == 2_000
+    assert payable(b, "c0") == 2_000
     assert b.verify().clean
 
 
