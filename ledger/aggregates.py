@@ -107,9 +107,11 @@ class Aggregates:
         out = {i: unit.loaded.pop(i) for i in ids if i in unit.loaded}
         rest = [i for i in ids if i not in out and i not in unit.absent]
         if rest and unit.in_memory:
-            unit.loaded.update(out)  # not handed out: back to the cache as the unit ends
-            unit.loaded.update(self._from_cache(rest))
-            out = {i: unit.loaded.pop(i) for i in ids}
+            try:
+                out.update(self._from_cache(rest))
+            except NotInMemory:
+                unit.loaded.update(out)  # not handed out: back to the cache as the unit ends
+                raise
         elif rest:
             out.update(self.store.get_many(rest))
         unit.absent.difference_update(ids)  # asked once: a later ask reads the store again

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from creator_ledger.adapters.eventstore import issued_by
 from creator_ledger.adapters.readmodels import ProjectionBatch
@@ -37,11 +36,6 @@ Projection = Callable[[Any, int, ProjectionBatch], None]
 
 def _ref(e: Any) -> str:
     return str(e.originator_id)
-
-
-def _uuid(value: Any) -> UUID:
-    """An originator id as the journal's binary ``COPY`` needs it (the stores give UUIDs)."""
-    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def _fund_created(e: CreatorFund.Created, b: ProjectionBatch) -> None:
@@ -350,7 +344,7 @@ def project_journal(event: Any, notification_id: int, batch: ProjectionBatch) ->
         (
             notification_id,
             entry.kind,
-            _uuid(event.originator_id),
+            event.originator_id,  # a UUID (the library's events), as the binary COPY needs
             event.originator_version,
             entry.effective_at,
             effective_on,
