@@ -80,7 +80,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
@@ -97,12 +96,21 @@ from eventsourcing.persistence import (
     Notification,
     Recording,
     StoredEvent,
+    Transcoder,
     Transcoding,
     find_id_convertor,
 )
 from eventsourcing.utils import Environment, resolve_topic
 from psycopg.rows import tuple_row
 
+from creator_ledger.adapters.event_codec import (
+    DateAsISO,
+    LedgerTranscoder,
+    bytea_array,
+    int8_array,
+    text_array,
+    uuid_array,
+)
 from creator_ledger.domain.errors import DatabaseBusyError
 from creator_ledger.domain.seals import (
     GENESIS,
@@ -230,17 +238,6 @@ class WriteConflictError(Exception):
     concurrency): nothing was written; reload and decide again."""
 
 
-class _DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
 class _LedgerApplication(Application[UUID]):
     """The library's application, with the ledger's transcodings.  Snapshot intervals and
     connection options are set per store (see :class:`EventStore`)."""
@@ -250,9 +247,16 @@ class _LedgerApplication(Application[UUID]):
     #: libpq options beyond the ones the library passes (sslmode, application_name, ...).
     connection_options: ClassVar[dict[str, str]] = {}
 
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON transcoder with an orjson fast path for encoding (the same
+        bytes: :class:`~creator_ledger.adapters.event_codec.LedgerTranscoder`)."""
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        transcoder.register(_DateAsISO())
+        transcoder.register(DateAsISO())
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         """The library's factory; on PostgreSQL its pool also gets the URL's options, before
@@ -410,17 +414,17 @@ class EventStore:
         to_stored = self._app.mapper.to_stored_event
         stored = [to_stored(e) for e in events]
         params = (
-            [s.originator_id for s in stored],
-            [s.originator_version for s in stored],
-            [s.topic for s in stored],
-            [s.state for s in stored],
+            uuid_array([s.originator_id for s in stored]),
+            int8_array([s.originator_version for s in stored]),
+            text_array([s.topic for s in stored]),
+            bytea_array([s.state for s in stored]),
         )
         datastore: Any = self._app.recorder.datastore  # type: ignore[attr-defined]
-        with datastore.get_connection() as conn, conn.cursor() as cur:
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             assert conn.autocommit
             try:
                 cur.execute(self._append_sql, params, prepare=True)
-                ids = [int(r["id"]) for r in cur.fetchall()]
+                ids = [int(r[0]) for r in cur.fetchall()]
             except psycopg.errors.UniqueViolation:
                 msg = "an aggregate was changed by another writer"
                 raise WriteConflictError(msg) from None
@@ -958,7 +962,8 @@ class EventStore:
         missing or differs (logged: they are loaded from their events alone)."""
         ids = list(known)
         rows = self._pg_query(
-            self._load_sql(), (ids, [-1 if v is None else v for v in known.values()])
+            self._load_sql(),
+            (uuid_array(ids), int8_array([-1 if v is None else v for v in known.values()])),
         )
         snaps: list[StoredEvent] = []
         events: list[StoredEvent] = []
@@ -982,7 +987,7 @@ class EventStore:
             sql = self._load_sql_text = (
                 psycopg.sql.SQL(
                     "SELECT id, version, topic, state, snapshot, seal"
-                    " FROM {}.{}(%s::uuid[], %s::bigint[], {})"
+                    " FROM {}.{}(%b::uuid[], %b::bigint[], {})"
                 )
                 .format(
                     psycopg.sql.Identifier(recorder.datastore.schema),

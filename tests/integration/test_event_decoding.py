@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
 from creator_ledger import CreatorLedger
 from creator_ledger.adapters import eventstore
+from creator_ledger.adapters.event_codec import LedgerTranscoder
 from creator_ledger.adapters.eventstore import EventStore
 from tests.integration.test_projection import build_history
 
@@ -86,3 +87,23 @@ def test_the_reader_pages_through_the_log(cl: CreatorLedger, monkeypatch: Any) -
     assert [r[0] for r in store.stored_rows(5, 20)] == list(range(5, 25))
     assert [r[0] for r in store.stored_rows(total - 2, 100)] == [total - 2, total - 1, total]
     _same(store.notifications(3, 30), _library(store, 3, 30))
+
+
+def test_every_stored_state_is_what_the_librarys_encoder_writes(cl: CreatorLedger) -> None:
+    """The ledger's transcoder (orjson, :mod:`~creator_ledger.adapters.event_codec`) wrote
+    every event of a history: each stored state is byte for byte what the library's own
+    ``JSONTranscoder`` writes for the event it decodes to."""
+    build_history(cl)
+    store = cl.parts.store
+    transcoder = store.application.mapper.transcoder
+    assert type(transcoder) is LedgerTranscoder
+    library = JSONTranscoder()
+    for transcoding in transcoder.types.values():
+        library.register(transcoding)
+    total = store.max_notification_id()
+    notifications = store.stored_notifications(1, total)
+    assert len(notifications) == total > 100
+    for n in notifications:
+        state = library.decode(n.state)
+        assert library.encode(state) == n.state, n.topic
+        assert transcoder.encode(state) == n.state, n.topic
