@@ -1,9 +1,9 @@
 """The event store: every aggregate of the ledger, in one ``eventsourcing`` application.
 
-This is the only module that knows the library's application, recorders and tables.  The rest
-of the ledger sees :class:`EventStore`: ``save`` a unit of work, ``get_many`` aggregates, read
-an aggregate's ``events``, read the ``notifications`` (every event in commit order) for the
-projections.
+This is the only module that knows the library's application, recorders and tables (its
+transcoder, how events are encoded, is :mod:`.event_codec`). The rest of the ledger sees
+:class:`EventStore`: ``save`` a unit of work, ``get_many`` aggregates, read an aggregate's
+``events``, read the ``notifications`` (every event in commit order) for the projections.
 
 It uses the library as designed: its ``Application`` (configured from the environment: SQLite,
 PostgreSQL or the in-memory POPO store), its mapper and transcoder, its event and snapshot
@@ -12,7 +12,7 @@ fast-forwarded as ``AGGREGATE_CACHE_FASTFORWARD`` says), its snapshotting interv
 explicit topics (every stored topic is a stable name declared on its class in ``domain/``, see
 :mod:`creator_ledger.domain.catalog`, not a module path).
 
-Three fast paths replace library calls where the benchmark shows the supported way is too slow;
+Four fast paths replace library calls where the benchmark shows the supported way is too slow;
 each says which workload needs it and by how much, and ``tests/integration/test_event_store.py``
 (``test_event_decoding.py`` for the reader) checks that each agrees with the library's own path
 (this module passes ~400 lines because it is the one module allowed to know the library's
@@ -37,6 +37,11 @@ internals: they stay in one place):
   :class:`_EventDecoder` (orjson), where the library's ``select_notifications`` builds a dict
   and a ``Notification`` per row and its mapper decodes with the ``json`` module: the W5
   rebuild reads and decodes every event.
+* Events are encoded by the application's transcoder, the library's ``JSONTranscoder`` with
+  an orjson ``encode`` that writes the same bytes
+  (:class:`~creator_ledger.adapters.event_codec.LedgerTranscoder`), and the append's and the
+  load's arrays go in PostgreSQL's binary array format (:func:`~.event_codec.pg_array`): the
+  two took ~0.1 ms of a W2 approval's ~0.8 ms of CPU.
 
 On PostgreSQL every read is a server-side prepared statement (``prepare=True``; the library's
 pool keeps psycopg's default threshold).
