@@ -63,33 +63,48 @@ class LedgerTranscoder(JSONTranscoder):
     """The library's ``JSONTranscoder`` with an orjson fast path for ``encode`` (see the module
     docstring); decoding is the library's."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: the transcodings the fast path applies: of types ``json`` does not write itself
+        self._fast: dict[type, Transcoding] = {}
+
+    def register(self, transcoding: Transcoding) -> None:
+        super().register(transcoding)
+        if not issubclass(transcoding.type, _JSON_NATIVE):
+            self._fast[transcoding.type] = transcoding
+
     def encode(self, obj: Any) -> bytes:
         try:
             return orjson.dumps(self._plain(obj))
-        except (_UnplainError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        except (_UnplainError, TypeError, RecursionError):  # orjson.JSONEncodeError: TypeError
             return super().encode(obj)
 
     def _plain(self, value: Any) -> Any:
         """``value`` with every transcoded value replaced by the library's wrapper, as its
         ``JSONEncoder(default=...)`` writes it; :class:`_UnplainError` for anything else."""
         kind = type(value)
-        if kind in _SCALARS:
+        scalars = _SCALARS
+        if kind in scalars:
             return value
+        transcoding = self._fast.get(kind)
+        if transcoding is not None:
+            data = transcoding.encode(value)
+            return {
+                "_type_": transcoding.name,
+                "_data_": data if type(data) in scalars else self._plain(data),
+            }
+        plain = self._plain
         if kind is dict:
             out = {}
             for k, v in value.items():
                 if type(k) is not str:  # json turns int keys into text; orjson refuses them
                     raise _UnplainError
-                out[k] = self._plain(v)
+                out[k] = v if type(v) in scalars else plain(v)
             return out
         if kind is list or kind is tuple:
-            return [self._plain(v) for v in value]
-        if isinstance(value, _JSON_NATIVE):
-            raise _UnplainError  # floats (orjson writes some differently), subclasses of JSON types
-        transcoding = self.types.get(kind)
-        if transcoding is None:
-            raise _UnplainError
-        return {"_type_": transcoding.name, "_data_": self._plain(transcoding.encode(value))}
+            return [v if type(v) in scalars else plain(v) for v in value]
+        # floats (orjson writes some differently), subclasses of JSON's types, other types
+        raise _UnplainError
 
 
 # -- binary array parameters ------------------------------------------------------------------

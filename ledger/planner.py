@@ -10,6 +10,7 @@ from creator_ledger.adapters.readmodels import CreatorGate
 from creator_ledger.domain.accounts import CREATOR_PAYABLE, CREATOR_RECEIVABLE
 from creator_ledger.domain.payout_run import PayoutRun
 from creator_ledger.ledger.commands import Clock
+from creator_ledger.ledger.gc_pause import gc_paused
 from creator_ledger.ledger.plan import PayoutControls, PayoutPlan, compute_plan
 from creator_ledger.ledger.projections import Projector
 from creator_ledger.ledger.settings import Settings
@@ -47,6 +48,7 @@ class Planner:
             return self.settings.threshold_minor(currency)
         return threshold_minor
 
+    @gc_paused()
     def compute(
         self,
         currency: str,
@@ -61,7 +63,11 @@ class Planner:
         As of a date, a creator is paid at most what was payable at the end of that day, less
         what payouts and receivable offsets have taken from the payable balance since (a payout
         that failed gives its amount back), and never more than is payable now: planning the
-        same date again, after a run paid it, pays nothing twice."""
+        same date again, after a run paid it, pays nothing twice.
+
+        With the cyclic garbage collector paused (:mod:`.gc_pause`): a plan of 100,000 lines
+        makes ~600,000 objects that free themselves by reference counting, and the collector
+        scanned the loaded heap again and again meanwhile."""
         rm = self.projector.read_models
         at = self.clock() if planned_at is None else planned_at
         balances = rm.creator_balances(currency, [CREATOR_PAYABLE, CREATOR_RECEIVABLE])

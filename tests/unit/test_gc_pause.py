@@ -74,3 +74,30 @@ def test_a_catch_up_and_a_rebuild_leave_the_collector_on() -> None:
         assert gc.isenabled()
     finally:
         cl.close()
+
+
+def test_a_plan_is_computed_with_the_collector_paused_and_leaves_it_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A payout plan builds a model per line (~600,000 objects at 100,000 creators): the
+    collector is off while it does, and on again after, even when the plan is refused."""
+    from creator_ledger.ledger import planner
+
+    seen: list[bool] = []
+    compute_plan = planner.compute_plan
+
+    def spy(**kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return compute_plan(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planner, "compute_plan", spy)
+    cl = CreatorLedger.open(Settings(database_url="memory://"))
+    try:
+        cl.plan(currency="USD")
+        assert seen == [False]
+        assert gc.isenabled()
+        with pytest.raises(ValueError, match="currency"):
+            cl.plan(currency="XXQ")
+        assert gc.isenabled()
+    finally:
+        cl.close()
