@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
 from creator_ledger import CreatorLedger
@@ -107,3 +108,21 @@ def test_every_stored_state_is_what_the_librarys_encoder_writes(cl: CreatorLedge
         state = library.decode(n.state)
         assert library.encode(state) == n.state, n.topic
         assert transcoder.encode(state) == n.state, n.topic
+
+
+def test_a_state_that_is_no_json_object_fails_as_the_library_fails(cl: CreatorLedger) -> None:
+    """A damaged state (not JSON, or JSON but not an object) is decoded the library's way by
+    the reader and by loads, so it fails with the library's error, not a bare parser's."""
+    build_history(cl)
+    store = cl.parts.store
+    mapper = store.application.mapper
+    _, first = store.notifications(1, 1)[0]
+    topic, originator_id = type(first).TOPIC, first.originator_id
+    for state in (b"not json", b"[1, 2]", b'"text"', b"\xff\xfe"):
+        stored = StoredEvent(
+            originator_id=originator_id, originator_version=1, topic=topic, state=state
+        )
+        with pytest.raises(Exception) as theirs:  # noqa: PT011 - whatever the library raises
+            mapper.to_domain_event(stored)
+        with pytest.raises(theirs.type):
+            store.decode_rows([(1, topic, state, originator_id, 1)])
