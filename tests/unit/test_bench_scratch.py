@@ -8,22 +8,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from uuid import UUID
 
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Transcoding, UUIDAsHex
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 
 from bench.scratch import event_state
+from creator_ledger.adapters.event_codec import DateAsISO
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 def test_limit_payloads_are_encoded_as_the_library_encodes_events() -> None:
