@@ -13,9 +13,9 @@ it for anything it does not take.
   value (a float, a subclass of a JSON type, an unregistered type), an integer beyond 64 bits
   or nesting deeper than orjson takes go the library's way, which gives the same bytes or the
   same error.  ``tests/unit/test_event_codec.py`` compares the two on every code point and on
-  generated states, ``tests/integration/test_event_store.py`` on every event of a history.
+  generated states, ``tests/integration/test_event_decoding.py`` on every event of a history.
   The library's encoder (the ``json`` module, calling back into Python for every UUID and
-  datetime) took ~11 us a W2 event; this takes ~5.
+  datetime) took ~11-13 us a W2 event here; this takes ~7-9.
 * :func:`pg_array` builds a one-dimensional array parameter in PostgreSQL's binary array
   format, sent as it is (the statement casts it: ``%b::uuid[]``).  psycopg's list dumpers scan
   every list to find its element type and dump each element through its own dumper: ~55 us of

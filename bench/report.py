@@ -124,13 +124,10 @@ def suite(r: dict[str, Any]) -> None:
         "",
     )
     w4 = r["W4"]
-    caught = (
-        f"; read models caught up first, apart: {w4['catch_up_events']:,} events in"
-        f" {w4['catch_up_s']:.2f} s"
-        if "catch_up_s" in w4
-        else ""
+    plan_detail = (
+        f"{w4['plan_creators']:,} creators; read models caught up first, apart:"
+        f" {w4['catch_up_events']:,} events in {w4['catch_up_s']:.2f} s"
     )
-    plan_detail = f"{w4['plan_creators']:,} creators{caught}"
     t.add_row("W4 plan", f"{w4['plan_s']:.2f} s", "", plan_detail, _mib(w4))
     t.add_row(
         "W4 execute (in-memory provider)",
