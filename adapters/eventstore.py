@@ -84,6 +84,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from uuid import UUID
@@ -111,6 +112,7 @@ from psycopg.rows import tuple_row
 from creator_ledger.adapters.event_codec import (
     DateAsISO,
     LedgerTranscoder,
+    PgArray,
     bytea_array,
     int8_array,
     text_array,
@@ -128,6 +130,7 @@ from creator_ledger.domain.seals import (
 __all__ = [
     "APP_ROLE_GRANTS",
     "EventStore",
+    "PreparedSave",
     "SnapshotProblem",
     "StoreKind",
     "StoredRow",
@@ -243,6 +246,81 @@ class WriteConflictError(Exception):
     concurrency): nothing was written; reload and decide again."""
 
 
+@dataclass(frozen=True, slots=True)
+class _AppendParams:
+    """Events encoded for ``ledger_append_events``: how many, and its four arrays."""
+
+    count: int
+    arrays: tuple[PgArray, PgArray, PgArray, PgArray]
+
+
+class PreparedSave:
+    """A unit of work's events, collected and encoded by :meth:`EventStore.prepare_save`, to be
+    written once, as :meth:`EventStore.save` writes them (the same transaction, errors and
+    cache), by one of:
+
+    * :meth:`write`: now, in this thread;
+    * :meth:`start`, then :meth:`wait`: on PostgreSQL, in the store's one writer thread, so the
+      caller can prepare its next unit of work while the server stores this one (the thread
+      mostly waits on the socket, without the GIL).  Elsewhere ``start`` writes now.  ``wait``
+      returns once it is stored, or raises what ``write`` would have raised.  Writes started
+      run one at a time, in order; a caller that starts the next unit before this one is
+      confirmed must throw that unit away (:meth:`discard`) if ``wait`` raises.
+    """
+
+    __slots__ = ("_future", "_settled", "_store", "due", "events", "keep", "params", "touched")
+
+    def __init__(
+        self,
+        store: EventStore,
+        touched: list[Aggregate],
+        events: list[Any],
+        due: list[tuple[Aggregate, int, int]],
+        keep: Sequence[Aggregate],
+        params: _AppendParams | None,
+    ) -> None:
+        self._store = store
+        self.touched = touched
+        self.events = events
+        self.due = due
+        self.keep = keep
+        self.params = params
+        self._future: Future[object] | None = None
+        self._settled = False
+
+    @property
+    def _used(self) -> bool:
+        return self._settled or self._future is not None
+
+    def write(self) -> None:
+        assert not self._used, "written once"
+        self._settled = True
+        if self.events:
+            store = self._store
+            store._settle(self, lambda: store._put(self.events, self.params))
+
+    def start(self) -> None:
+        assert not self._used, "written once"
+        if self.params is None:  # nothing to write, or not PostgreSQL: now
+            self.write()
+            return
+        store = self._store
+        self._future = store._writer().submit(store._put, self.events, self.params)
+
+    def wait(self) -> None:
+        if self._settled:
+            return
+        assert self._future is not None, "start first"
+        self._settled = True
+        self._store._settle(self, self._future.result)
+
+    def discard(self) -> None:
+        """Never to be written: its aggregates are spent, and stay out of the cache."""
+        assert not self._used, "not written"
+        self._settled = True
+        self._store.forget(a.id for a in self.touched)
+
+
 class _LedgerApplication(Application[UUID]):
     """The library's application, with the ledger's transcodings.  Snapshot intervals and
     connection options are set per store (see :class:`EventStore`)."""
@@ -324,6 +402,7 @@ class EventStore:
         self._app: _LedgerApplication = app_class(env=settings)
         self._intervals = dict(snapshot_intervals)
         self._lock = threading.Lock()
+        self._writer_pool: ThreadPoolExecutor | None = None
         self._uncached = tuple(uncached)
         # Statements rendered once, as bytes: psycopg renders a ``Composed`` and encodes a
         # ``str`` on every execute (~5% of a W2 command's CPU), where bytes go straight to
@@ -358,45 +437,95 @@ class EventStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str] | None = None) -> None:
+    def save(
+        self,
+        *aggregates: Aggregate | None,
+        meta: Mapping[str, str] | None = None,
+        keep: Sequence[Aggregate] | None = None,
+    ) -> None:
         """Write the pending events of ``aggregates`` in one transaction (all or nothing).
 
         ``meta`` (who issued the unit of work: actor, command, idempotency key) is stored with
         every event, as its ``issued`` attribute: metadata beside the event's own fields, read
-        back with :func:`issued_by`.
+        back with :func:`issued_by`.  The saved aggregates go in the cache (see :meth:`keep`),
+        or only those of ``keep`` when it is given (a bulk enrolment's books, not its many
+        thousands of new creators, each written once and unlikely to be read soon).
 
         Raises :class:`WriteConflictError` when another writer got there first; the aggregates
         are then spent (their events collected), dropped from the cache, and must be loaded
         again.
         """
+        self.prepare_save(*aggregates, meta=meta, keep=keep).write()
+
+    def prepare_save(
+        self,
+        *aggregates: Aggregate | None,
+        meta: Mapping[str, str] | None = None,
+        keep: Sequence[Aggregate] | None = None,
+    ) -> PreparedSave:
+        """:meth:`save` in two halves: this one, in the caller's thread, collects the pending
+        events, stamps them with ``meta`` and (on PostgreSQL) encodes them; the
+        :class:`PreparedSave` it returns writes them, now (``write``) or in the store's writer
+        thread (``start``, then ``wait``), while the caller prepares its next unit of work."""
         touched = [a for a in aggregates if a is not None]
         events: list[Any] = []
+        #: the aggregates whose new events may call for a snapshot: (aggregate, its type's
+        #: interval, how many new events), checked against its version once they are stored
+        due: list[tuple[Aggregate, int, int]] = []
+        intervals = self._intervals
         for aggregate in touched:
-            events.extend(aggregate.collect_events())
-        if not events:
-            return
-        if meta is not None:
+            new = aggregate.collect_events()
+            if not new:
+                continue
+            interval = intervals.get(type(aggregate))
+            if interval:
+                due.append((aggregate, interval, len(new)))
+            events.extend(new)
+        if events and meta is not None:
             stamp = dict(meta)
             for e in events:
                 object.__setattr__(e, "issued", stamp)  # events are frozen: metadata only
         try:
-            if self.kind == "popo":
-                with self._seal_lock:
-                    self._seal_in_memory(self._app.events.put(events))
-            elif self._append_sql is not None:
-                self._append(events)  # sealed by the database's trigger
-            else:
-                self._app.events.put(events)  # sealed by the database's trigger
+            params = self._append_params(events) if events and self._append_sql else None
+        except BaseException:  # an event the transcoder refuses: nothing is written
+            self.forget(a.id for a in touched)
+            raise
+        return PreparedSave(self, touched, events, due, touched if keep is None else keep, params)
+
+    def _put(self, events: list[Any], params: _AppendParams | None) -> None:
+        """Store ``events`` (``params``: the same, encoded for PostgreSQL's append)."""
+        if self.kind == "popo":
+            with self._seal_lock:
+                self._seal_in_memory(self._app.events.put(events))
+        elif params is not None:
+            self._append(params)  # sealed by the database's trigger
+        else:
+            self._app.events.put(events)  # sealed by the database's trigger
+
+    def _writer(self) -> ThreadPoolExecutor:
+        """The thread that runs :meth:`PreparedSave.start`'s writes (one: they stay in order)."""
+        with self._lock:
+            if self._writer_pool is None:
+                self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+            return self._writer_pool
+
+    def _settle(self, prepared: PreparedSave, outcome: Callable[[], object]) -> None:
+        """Finish a write whose result ``outcome`` returns (or raises): on success, snapshots
+        and the cache; on failure, the aggregates are forgotten and the error raised."""
+        try:
+            outcome()
         except IntegrityError:
             # A caller may have kept an object it saved before (so it is in the cache too) and
             # changed it again: that change was never stored, so the next load reads the store.
-            self.forget(a.id for a in touched)
+            self.forget(a.id for a in prepared.touched)
             raise WriteConflictError("an aggregate was changed by another writer") from None
         except BaseException:  # a conflict found by the append function, a busy store, ...:
-            self.forget(a.id for a in touched)  # nothing was stored, as above
+            self.forget(a.id for a in prepared.touched)  # nothing was stored, as above
             raise
-        self._snapshot(touched, events)
-        self.keep(touched)
+        self._snapshot(prepared.due)
+        # An aggregate its caller changed again since (a pipelined caller's next unit of work,
+        # see PreparedSave.start) is not put back: it goes in with that unit's save.
+        self.keep(a for a in prepared.keep if not a.pending_events)
 
     def keep(self, aggregates: Iterable[Aggregate]) -> None:
         """Put these aggregates (saved, or loaded and left unchanged) in this process's cache,
@@ -409,33 +538,39 @@ class EventStore:
             if not isinstance(aggregate, self._uncached):
                 cache.put(aggregate.id, aggregate)
 
-    def _append(self, events: list[Any]) -> list[int]:
-        """PostgreSQL: store ``events`` by one call of ``ledger_append_events``, a statement in
-        its own transaction (the connection is in autocommit: the server commits as the
-        statement ends, and never waits on this client while it holds the lock), bounded by
-        the connection's ``lock_timeout`` and ``statement_timeout``; returns their
-        notification ids.  Never in pipeline mode (see the module docstring)."""
-        assert self._append_sql is not None
+    def _append_params(self, events: list[Any]) -> _AppendParams:
+        """``events`` encoded as the four array parameters of ``ledger_append_events``."""
         to_stored = self._app.mapper.to_stored_event
         stored = [to_stored(e) for e in events]
-        params = (
-            uuid_array([s.originator_id for s in stored]),
-            int8_array([s.originator_version for s in stored]),
-            text_array([s.topic for s in stored]),
-            bytea_array([s.state for s in stored]),
+        return _AppendParams(
+            len(stored),
+            (
+                uuid_array([s.originator_id for s in stored]),
+                int8_array([s.originator_version for s in stored]),
+                text_array([s.topic for s in stored]),
+                bytea_array([s.state for s in stored]),
+            ),
         )
+
+    def _append(self, params: _AppendParams) -> list[int]:
+        """PostgreSQL: store the events of ``params`` by one call of ``ledger_append_events``, a
+        statement in its own transaction (the connection is in autocommit: the server commits
+        as the statement ends, and never waits on this client while it holds the lock), bounded
+        by the connection's ``lock_timeout`` and ``statement_timeout``; returns their
+        notification ids.  Never in pipeline mode (see the module docstring)."""
+        assert self._append_sql is not None
         datastore: Any = self._app.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             assert conn.autocommit
             try:
-                cur.execute(self._append_sql, params, prepare=True)
+                cur.execute(self._append_sql, params.arrays, prepare=True)
                 ids = [int(r[0]) for r in cur.fetchall()]
             except psycopg.errors.UniqueViolation:
                 msg = "an aggregate was changed by another writer"
                 raise WriteConflictError(msg) from None
             except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as e:
                 raise self._busy(e) from e
-        assert len(ids) == len(stored), (len(ids), len(stored))
+        assert len(ids) == params.count, (len(ids), params.count)
         return ids
 
     def _busy(self, error: psycopg.Error) -> DatabaseBusyError:
@@ -457,21 +592,20 @@ class EventStore:
             bound="lock_timeout" if waited else "statement_timeout",
         )
 
-    def _snapshot(self, touched: list[Aggregate], events: list[Any]) -> None:
-        """Snapshot each aggregate whose new events crossed its type's interval (as the
-        library's ``Application.save`` does, but from the aggregate in memory)."""
+    def _snapshot(self, due: list[tuple[Aggregate, int, int]]) -> None:
+        """Snapshot each aggregate whose ``new`` events (its last versions, up to its version
+        now) crossed its type's ``interval`` (as the library's ``Application.save`` does, but
+        from the aggregate in memory)."""
         snapshots = self._app.snapshots
         if snapshots is None:
             return
-        by_id = {a.id: a for a in touched}
-        due: dict[UUID, Aggregate] = {}
-        for e in events:
-            aggregate = by_id[e.originator_id]
-            interval = self._intervals.get(type(aggregate))
-            if interval and e.originator_version % interval == 0:
-                due[aggregate.id] = aggregate
-        if due:
-            snapshots.put([Snapshot.take(a) for a in due.values()])
+        taken = [
+            Snapshot.take(aggregate)
+            for aggregate, interval, new in due
+            if aggregate.version // interval > (aggregate.version - new) // interval
+        ]
+        if taken:
+            snapshots.put(taken)
 
     # -- seals ------------------------------------------------------------------------------
 
@@ -889,6 +1023,10 @@ class EventStore:
                         conn.execute("UNLISTEN *")
 
     def close(self) -> None:
+        with self._lock:
+            writer, self._writer_pool = self._writer_pool, None
+        if writer is not None:
+            writer.shutdown(wait=True)  # a write started is finished, never cut off
         self._app.close()
 
     # -- batched loading (the fast path of get_many) ----------------------------------------

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import faulthandler
 import hashlib
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 from psycopg import sql
 
@@ -149,9 +149,12 @@ def _states(item: Item) -> list[bytes]:
         "reason": "",
     }
     args = {"claim_key": claim, "item_id": item_id, "amount_minor": None, "note": ""}
-    fingerprint = hashlib.sha256(
-        json.dumps(["approve_claim_item", args], sort_keys=True).encode()
-    ).hexdigest()
+    fingerprint = (
+        "v2:"
+        + hashlib.sha256(
+            orjson.dumps(["approve_claim_item", args], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+    )
     return [
         scratch.event_state(
             {

@@ -13,7 +13,7 @@ for goes back to the event store's cache unchanged.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -35,7 +35,7 @@ from creator_ledger.domain.reimbursement import ReimbursementClaim
 from creator_ledger.domain.supply import MoneySupply
 
 if TYPE_CHECKING:
-    from creator_ledger.adapters.eventstore import EventStore
+    from creator_ledger.adapters.eventstore import EventStore, PreparedSave
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -169,14 +169,34 @@ class Aggregates:
             raise NotInMemory  # only the store knows
         return self.store.contains(aggregate_id)
 
-    def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str]) -> None:
+    def save(
+        self,
+        *aggregates: Aggregate | None,
+        meta: Mapping[str, str],
+        keep: Sequence[Aggregate] | None = None,
+    ) -> None:
         """One transaction, every event stamped with ``meta`` (who issued it: see
         :func:`~creator_ledger.ledger.commands.issued`); raises ``WriteConflictError`` if
-        another writer got there first."""
+        another writer got there first.  The saved aggregates stay in the cache, or only those
+        of ``keep`` when it is given (see ``EventStore.save``)."""
+        self._saving(aggregates)
+        self.store.save(*aggregates, meta=meta, keep=keep)
+
+    def prepare_save(
+        self,
+        *aggregates: Aggregate | None,
+        meta: Mapping[str, str],
+        keep: Sequence[Aggregate] | None = None,
+    ) -> PreparedSave:
+        """:meth:`save` in two halves (see ``EventStore.prepare_save``): the events collected
+        and encoded now, written by the :class:`PreparedSave` returned."""
+        self._saving(aggregates)
+        return self.store.prepare_save(*aggregates, meta=meta, keep=keep)
+
+    def _saving(self, aggregates: Iterable[Aggregate | None]) -> None:
         unit: _Unit | None = getattr(self._units, "unit", None)
         if unit is not None:
             unit.saving.update(a.id for a in aggregates if a is not None)
-        self.store.save(*aggregates, meta=meta)
 
     # -- by key ---------------------------------------------------------------------------
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from pydantic import BeforeValidator
 
-from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.country import check_country
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint, issued
+from creator_ledger.ledger.commands import (
+    CommandRunner,
+    check_key,
+    fingerprint,
+    issued,
+)
+from creator_ledger.ledger.enrolment import BulkEnrolment
 from creator_ledger.ledger.gc_pause import gc_paused
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators
 from creator_ledger.ledger.retry import retry_on_conflict
@@ -123,91 +127,18 @@ class Creators:
             return previous
         at = self.runner.at(effective_at)
         meta = issued(actor, "enrol_creators", idempotency_key)
-        done = EnrolledCreators(enrolled=0, already_enrolled=0)
         # In book order: a book gets one AccountsOpened per enrolment (two where chunks meet),
         # not one per chunk: fewer events to write, shorter book histories to load later.
         ids = [(Creator.create_id(r.creator_ref), r) for r in incoming]
         todo = sorted(ids, key=lambda item: book_shard(item[0]))
-        chunks = [todo[i : i + ENROL_CHUNK] for i in range(0, len(todo), ENROL_CHUNK)]
-        for n, chunk in enumerate(chunks or [[]]):
-            last = n == max(len(chunks), 1) - 1
-
-            def attempt(
-                chunk: list[tuple[UUID, CreatorRecord]] = chunk,
-                last: bool = last,
-                so_far: EnrolledCreators = done,
-            ) -> EnrolledCreators:
-                if last:  # a concurrent run under the same key may have finished the job
-                    previous = self.runner.previous(
-                        idempotency_key, "enrol_creators", print_, EnrolledCreators
-                    )
-                    if previous is not None:
-                        return previous
-                record_as = (idempotency_key, print_) if last else None
-                return self._enrol_chunk(chunk, at, so_far, record_as, meta)
-
-            # Creators enrolled by a concurrent run since this one read their books make the
-            # save conflict: it is decided again on fresh books, which count them as enrolled.
-            done = retry_on_conflict(attempt, what="enrol_creators", command="enrol_creators")
-        return done
-
-    def _enrol_chunk(
-        self,
-        chunk: list[tuple[UUID, CreatorRecord]],
-        at: datetime,
-        so_far: EnrolledCreators,
-        record_as: tuple[str, str] | None,
-        meta: dict[str, str],
-    ) -> EnrolledCreators:
-        """Enrol one chunk of ``(creator id, record)`` in one transaction (with the idempotency
-        record, for the last); returns the counts so far."""
-        enrolled, already = so_far.enrolled, so_far.already_enrolled
-        books = self.aggregates.books(book_shard(cid) for cid, _ in chunk)
-        opened: dict[int, list[str]] = {}
-        new: list[Creator] = []
-        for cid, r in chunk:
-            shard = book_shard(cid)
-            book = books.get(shard)
-            if book is not None and book.has_account(cid.hex):
-                already += 1
-                continue
-            new.append(self._import_creator(r, cid, at))
-            opened.setdefault(shard, []).append(cid.hex)
-            enrolled += 1
-        touched: list[AccountBook] = []
-        for shard, ids in opened.items():
-            book = books.get(shard) or AccountBook(shard=shard, effective_at=at)
-            book.open_accounts(ids, effective_at=at)
-            touched.append(book)
-        result = EnrolledCreators(enrolled=enrolled, already_enrolled=already)
-        record = (
-            None
-            if record_as is None
-            else self.runner.record(record_as[0], "enrol_creators", record_as[1], result)
-        )
-        self.aggregates.save(*new, *touched, record, meta=meta)
-        return result
-
-    @staticmethod
-    def _import_creator(r: CreatorRecord, creator_id: UUID, at: datetime) -> Creator:
-        """``Enrolled`` with only a name and a country, else ``Imported`` (one event, not 3)."""
-        if r.payout_account is None and (r.kyc_status, r.tax_status) == ("pending", "missing"):
-            return Creator.enrol(
-                creator_ref=r.creator_ref,
-                display_name=r.display_name,
-                country=r.country,
-                effective_at=at,
-            )
-        return Creator.imported(
-            creator_ref=r.creator_ref,
-            display_name=r.display_name,
-            country=r.country,
-            payout_account=r.payout_account,
-            account_status=r.account_status,
-            kyc_status=r.kyc_status,
-            tax_status=r.tax_status,
-            effective_at=at,
-            creator_id=creator_id,
+        chunks = [todo[i : i + ENROL_CHUNK] for i in range(0, len(todo), ENROL_CHUNK)] or [[]]
+        record_as = (idempotency_key, print_)
+        job = BulkEnrolment(self.aggregates, self.runner, chunks, at, record_as, meta)
+        # Creators enrolled by a concurrent run since this one read their books make a save
+        # conflict: the job resumes at that chunk, decided again on fresh books, which count
+        # them as enrolled.
+        return retry_on_conflict(
+            job.run, what="enrol_creators", progress=lambda: job.stored, command="enrol_creators"
         )
 
     def _creator_update(

@@ -23,19 +23,27 @@ def retry_on_conflict(
     *,
     what: str,
     attempts: int = MAX_ATTEMPTS,
+    progress: Callable[[], object] | None = None,
     **fields: object,
 ) -> T:
     """Run ``attempt`` (which loads, decides and saves) until it does not conflict.
 
     Each try must load what it decides on afresh.  After ``attempts`` lost races, raises
     :class:`~creator_ledger.domain.errors.ConcurrencyError` (nothing was written by the
-    losing tries).
+    losing tries).  An attempt that writes in several transactions and resumes where the last
+    one stopped says how far it got by ``progress``: the count of lost races starts again
+    whenever that changes (each transaction gets ``attempts`` tries, as if retried alone).
     """
     assert attempts >= 1
-    for n in range(attempts):
+    mark = progress() if progress is not None else None
+    n = 0
+    while n < attempts:
         try:
             return attempt()
         except WriteConflictError:
+            if progress is not None and (now := progress()) != mark:
+                mark, n = now, 0
             time.sleep(BACKOFF_S * (n + 1))
+            n += 1
     msg = f"{what} lost {attempts} races with concurrent writers; nothing was written: try again"
     raise ConcurrencyError(msg, **fields)

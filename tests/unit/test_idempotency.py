@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from creator_ledger import CreatorLedger, PoolShareRule
+import creator_ledger.ledger.creators as creators_module
+from creator_ledger import CreatorLedger, CreatorRecord, PoolShareRule
 from creator_ledger.domain.errors import IdempotencyConflictError
+from creator_ledger.domain.idempotency import CommandRecord
+from creator_ledger.ledger import commands
+from creator_ledger.ledger.commands import FINGERPRINT_V2, fingerprint, legacy_fingerprint
 from tests.conftest import event_count
 from tests.scenario import (
     ACTOR,
@@ -275,3 +279,98 @@ def test_a_replay_returns_the_first_result_even_after_later_changes(cl: CreatorL
         == first
     )
     assert cl.fund("f").budget_minor == 15
+
+
+def _stored_fingerprint(cl: CreatorLedger, key: str) -> str:
+    record = cl.parts.aggregates.find(CommandRecord, CommandRecord.create_id(key))
+    assert record is not None, key
+    return record.fingerprint
+
+
+def test_records_of_the_first_fingerprint_form_still_replay_and_still_refuse(
+    cl: CreatorLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records written before the second form (``v2:``) hold the first: after an upgrade, their
+    replays return the first result and other content under their keys is still refused."""
+
+    def first_form(command: str, arguments: dict[str, Any]) -> commands.Fingerprint:
+        return commands.Fingerprint(command, arguments, legacy_fingerprint(command, arguments))
+
+    with monkeypatch.context() as m:  # the ledger as it was before the second form
+        m.setattr(commands, "fingerprint", first_form)
+        m.setattr(creators_module, "fingerprint", first_form)
+        firsts = [
+            getattr(cl, name)(**args, effective_at=at(), idempotency_key=f"key-{n}", actor=ACTOR)
+            for n, (name, args, _) in enumerate(STEPS)
+        ]
+    for n, (name, _args, _) in enumerate(STEPS):
+        stored = _stored_fingerprint(cl, f"key-{n}")
+        assert not stored.startswith(FINGERPRINT_V2), name
+        assert len(stored) == 64, name
+    written = event_count(cl)
+    for n, ((name, args, change), first) in enumerate(zip(STEPS, firsts, strict=True)):
+        command = getattr(cl, name)
+        key = f"key-{n}"
+        assert command(**args, effective_at=at(), idempotency_key=key, actor=ACTOR) == first, name
+        with pytest.raises(IdempotencyConflictError, match="different command or content"):
+            command(**{**args, **change}, effective_at=at(), idempotency_key=key, actor=ACTOR)
+    assert event_count(cl) == written
+
+
+def test_new_records_hold_the_second_form(cl: CreatorLedger) -> None:
+    for n, (name, args, _) in enumerate(STEPS[:4]):
+        getattr(cl, name)(**args, effective_at=at(), idempotency_key=f"key-{n}", actor=ACTOR)
+        stored = _stored_fingerprint(cl, f"key-{n}")
+        assert stored.startswith(FINGERPRINT_V2)
+        assert len(stored) == len(FINGERPRINT_V2) + 64
+
+
+def test_a_second_form_fingerprint_is_never_matched_by_the_first() -> None:
+    args = {"fund_key": "f", "amount_minor": 5}
+    print_ = fingerprint("top_up_fund", args)
+    assert print_.matches(print_.value)
+    assert print_.matches(legacy_fingerprint("top_up_fund", args))
+    assert not print_.matches(FINGERPRINT_V2 + legacy_fingerprint("top_up_fund", args))
+    assert not print_.matches(fingerprint("top_up_fund", args | {"amount_minor": 6}).value)
+    assert not print_.matches(legacy_fingerprint("top_up_fund", args | {"amount_minor": 6}))
+    assert not print_.matches(fingerprint("create_fund", args).value)
+
+
+def test_arguments_orjson_cannot_write_keep_the_first_form() -> None:
+    """An integer beyond 64 bits, a key that is not text: the first form, as before."""
+    for args in ({"amount_minor": 2**64}, {"by": {1: "a"}}):
+        print_ = fingerprint("c", args)
+        assert print_.value == legacy_fingerprint("c", args)
+        assert print_.matches(legacy_fingerprint("c", args))
+    with pytest.raises(TypeError, match="cannot fingerprint"):
+        fingerprint("c", {"x": {1, 2}})
+
+
+def test_fingerprints_tell_records_apart() -> None:
+    """A model counts by its fields: changing any field of one record changes the hash."""
+    base = CreatorRecord(
+        creator_ref="a",
+        display_name="A",
+        country="US",
+        payout_account="acct_a",
+        account_status="active",
+        kyc_status="verified",
+        tax_status="verified",
+    )
+    changes = {
+        "creator_ref": "b",
+        "display_name": "B",
+        "country": "FR",
+        "payout_account": None,
+        "account_status": "pending",
+        "kyc_status": "pending",
+        "tax_status": "missing",
+    }
+    assert set(changes) == set(CreatorRecord.model_fields)
+    seen = {fingerprint("enrol_creators", {"creators": [base]}).value}
+    for field, value in changes.items():
+        other = base.model_copy(update={field: value})
+        seen.add(fingerprint("enrol_creators", {"creators": [other]}).value)
+    seen.add(fingerprint("enrol_creators", {"creators": [base, base]}).value)
+    seen.add(fingerprint("enrol_creators", {"creators": [("a", "A", "US")]}).value)
+    assert len(seen) == len(changes) + 3
