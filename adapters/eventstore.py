@@ -23,7 +23,9 @@ internals: they stay in one place):
   memory. ``Application.save`` checks every object against ``typing.Protocol`` classes (~30 us
   each) and re-reads every aggregate that crosses its snapshot interval from the database: a
   payout batch saves 2,000 payouts and up to 256 account books, and W4 execute ran ~15% slower
-  through it.
+  through it.  :meth:`EventStore.prepare_save` is the same save in two halves (collected and
+  encoded now; written now, or in the store's one writer thread while the caller prepares its
+  next unit: the bulk enrolment's pipeline, :mod:`creator_ledger.ledger.enrolment`).
 * :meth:`EventStore.get_many` loads many aggregates with one query on PostgreSQL (their latest
   snapshots, the events after them, and the newer events of those this process has cached:
   the cache's fast-forward), where the library's repository takes two queries per aggregate:
