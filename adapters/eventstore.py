@@ -439,25 +439,18 @@ class EventStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def save(
-        self,
-        *aggregates: Aggregate | None,
-        meta: Mapping[str, str] | None = None,
-        keep: Sequence[Aggregate] | None = None,
-    ) -> None:
+    def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str] | None = None) -> None:
         """Write the pending events of ``aggregates`` in one transaction (all or nothing).
 
         ``meta`` (who issued the unit of work: actor, command, idempotency key) is stored with
         every event, as its ``issued`` attribute: metadata beside the event's own fields, read
-        back with :func:`issued_by`.  The saved aggregates go in the cache (see :meth:`keep`),
-        or only those of ``keep`` when it is given (a bulk enrolment's books, not its many
-        thousands of new creators, each written once and unlikely to be read soon).
+        back with :func:`issued_by`.  The saved aggregates go in the cache (see :meth:`keep`).
 
         Raises :class:`WriteConflictError` when another writer got there first; the aggregates
         are then spent (their events collected), dropped from the cache, and must be loaded
         again.
         """
-        self.prepare_save(*aggregates, meta=meta, keep=keep).write()
+        self.prepare_save(*aggregates, meta=meta).write()
 
     def prepare_save(
         self,
@@ -468,7 +461,10 @@ class EventStore:
         """:meth:`save` in two halves: this one, in the caller's thread, collects the pending
         events, stamps them with ``meta`` and (on PostgreSQL) encodes them; the
         :class:`PreparedSave` it returns writes them, now (``write``) or in the store's writer
-        thread (``start``, then ``wait``), while the caller prepares its next unit of work."""
+        thread (``start``, then ``wait``), while the caller prepares its next unit of work.
+        The saved aggregates go in the cache, or only those of ``keep`` when it is given (a
+        bulk enrolment's books, not its many thousands of new creators, each written once and
+        unlikely to be read soon)."""
         touched = [a for a in aggregates if a is not None]
         events: list[Any] = []
         #: the aggregates whose new events may call for a snapshot: (aggregate, its type's

@@ -169,18 +169,12 @@ class Aggregates:
             raise NotInMemory  # only the store knows
         return self.store.contains(aggregate_id)
 
-    def save(
-        self,
-        *aggregates: Aggregate | None,
-        meta: Mapping[str, str],
-        keep: Sequence[Aggregate] | None = None,
-    ) -> None:
+    def save(self, *aggregates: Aggregate | None, meta: Mapping[str, str]) -> None:
         """One transaction, every event stamped with ``meta`` (who issued it: see
         :func:`~creator_ledger.ledger.commands.issued`); raises ``WriteConflictError`` if
-        another writer got there first.  The saved aggregates stay in the cache, or only those
-        of ``keep`` when it is given (see ``EventStore.save``)."""
+        another writer got there first."""
         self._saving(aggregates)
-        self.store.save(*aggregates, meta=meta, keep=keep)
+        self.store.save(*aggregates, meta=meta)
 
     def prepare_save(
         self,
@@ -189,7 +183,8 @@ class Aggregates:
         keep: Sequence[Aggregate] | None = None,
     ) -> PreparedSave:
         """:meth:`save` in two halves (see ``EventStore.prepare_save``): the events collected
-        and encoded now, written by the :class:`PreparedSave` returned."""
+        and encoded now, written by the :class:`PreparedSave` returned; only the aggregates of
+        ``keep``, when it is given, go in the cache."""
         self._saving(aggregates)
         return self.store.prepare_save(*aggregates, meta=meta, keep=keep)
 

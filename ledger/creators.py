@@ -13,12 +13,7 @@ from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.errors import AlreadyExistsError, InvalidInputError
 from creator_ledger.domain.ids import book_shard
 from creator_ledger.ledger.aggregates import Aggregates
-from creator_ledger.ledger.commands import (
-    CommandRunner,
-    check_key,
-    fingerprint,
-    issued,
-)
+from creator_ledger.ledger.commands import CommandRunner, check_key, fingerprint, issued
 from creator_ledger.ledger.enrolment import BulkEnrolment
 from creator_ledger.ledger.gc_pause import gc_paused
 from creator_ledger.ledger.results import CreatorRef, Done, EnrolledCreators

@@ -102,9 +102,9 @@ def spy_refused_writes(cl: CreatorLedger) -> list[str]:
     store = cl.parts.store
     save = store.save
 
-    def spied(*aggregates: Any, meta: Any = None, **options: Any) -> None:
+    def spied(*aggregates: Any, meta: Any = None) -> None:
         try:
-            save(*aggregates, meta=meta, **options)
+            save(*aggregates, meta=meta)
         except WriteConflictError:
             refused.append(meta["command"])
             raise
@@ -256,7 +256,7 @@ def test_a_busy_store_is_not_asked_twice(
     approve(a, "k", "i0")
     calls: list[object] = []
 
-    def busy(*aggregates: object, meta: object = None, **options: object) -> None:
+    def busy(*aggregates: object, meta: object = None) -> None:
         calls.append(aggregates)
         raise DatabaseBusyError("busy", host="", port="", database="", bound="lock_timeout")
 
