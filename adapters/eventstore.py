@@ -108,7 +108,7 @@ from eventsourcing.persistence import (
     Transcoding,
     find_id_convertor,
 )
-from eventsourcing.utils import Environment, resolve_topic
+from eventsourcing.utils import Environment, get_topic, resolve_topic
 from psycopg.rows import tuple_row
 
 from creator_ledger.adapters.event_codec import (
@@ -120,7 +120,7 @@ from creator_ledger.adapters.event_codec import (
     text_array,
     uuid_array,
 )
-from creator_ledger.domain.errors import DatabaseBusyError
+from creator_ledger.domain.errors import DatabaseBusyError, UnreadableEventError
 from creator_ledger.domain.seals import (
     GENESIS,
     ChainRow,
@@ -208,7 +208,8 @@ def _register_seal_functions(conn: sqlite3.Connection) -> None:
 @dataclass(frozen=True)
 class SnapshotProblem:
     """A stored snapshot that cannot be trusted: ``kind`` (``unsealed``, ``seal_mismatch``,
-    ``differs``), the aggregate, its version, and what is wrong."""
+    ``differs``; ``unchecked`` when an event before it cannot be replayed), the aggregate, its
+    version, and what is wrong."""
 
     kind: str
     originator_id: UUID
@@ -836,8 +837,28 @@ class EventStore:
                 at_version[v] = stored
         aggregate: Any = None
         for stored in events:
-            event: Any = mapper.to_domain_event(stored)
-            aggregate = event.mutate(aggregate)
+            try:
+                event: Any = self._decoder.decode(
+                    stored.topic, stored.state, stored.originator_id, stored.originator_version
+                )
+                aggregate = event.mutate(aggregate)
+            except Exception as e:  # noqa: BLE001 - a changed event: the chain check reports it
+                reason = (
+                    "it cannot be read" if isinstance(e, UnreadableEventError) else repr(e)[:200]
+                )
+                return [
+                    *problems,
+                    *(
+                        SnapshotProblem(
+                            "unchecked",
+                            aggregate_id,
+                            v,
+                            f"its aggregate's event at version {stored.originator_version}"
+                            f" cannot be replayed ({reason}): the snapshot cannot be checked",
+                        )
+                        for v in sorted(at_version)
+                    ),
+                ]
             snap = at_version.pop(stored.originator_version, None)
             if snap is None or aggregate is None:
                 continue
@@ -1301,6 +1322,27 @@ def _sealed_event(n: Notification) -> SealedEvent:
     return SealedEvent(_uuid(n.originator_id), n.originator_version, n.topic, n.state)
 
 
+def _unreadable(
+    topic: Any, originator_id: Any, version: Any, error: BaseException
+) -> UnreadableEventError:
+    """The error for a stored event (or snapshot) that cannot be decoded: it names the event
+    (its topic as a quoted, bounded literal: the stored text is not trusted) and the cause."""
+    what = "snapshot" if topic == SNAPSHOT_TOPIC else "event"
+    shown = repr(str(topic)[:120])
+    while error.__cause__ is not None:  # the library's errors wrap the parser's: say that one
+        error = error.__cause__
+    cause = (str(error).strip().splitlines() or [""])[0][:200]
+    return UnreadableEventError(
+        f"the stored {what} {shown} of {originator_id} at version {version} cannot be read"
+        f" ({type(error).__name__}: {cause!r}): it was changed outside the ledger, or written by"
+        " a newer version of creator-ledger; nothing was written. Run `creator-ledger verify`"
+        " to check the hash chain",
+        originator_id=str(originator_id),
+        version=version,
+        topic=str(topic)[:120],
+    )
+
+
 def _warn_snapshot_ignored(stored: StoredEvent, *, sealed: bool) -> None:
     _log.warning(
         "snapshot of %s at version %d ignored (%s): loading it from its events"
@@ -1334,6 +1376,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency
     _loads = json.loads  # type: ignore[assignment]
 
 _TYPE_KEY = b'"_type_":'
+SNAPSHOT_TOPIC = get_topic(Snapshot)
 
 
 class _EventDecoder:
@@ -1362,28 +1405,34 @@ class _EventDecoder:
         self.transcoded: dict[str, list[str]] = {}
 
     def decode(self, topic: str, state: bytes, originator_id: Any, version: int) -> Any:
-        event_state = self._state(topic, state) if self.plain else None
-        if event_state is None:  # the library's way, with its errors for a state it cannot read
-            return self.mapper.to_domain_event(
-                StoredEvent(
-                    originator_id=originator_id,
-                    originator_version=version,
-                    topic=topic,
-                    state=state,
+        """The domain event of a stored one; :class:`UnreadableEventError` when its bytes do
+        not decode into the event its topic names (whatever the library or the upcasters
+        raised), never a library error."""
+        try:
+            event_state = self._state(topic, state) if self.plain else None
+            if event_state is None:  # the library's way, with its errors for a bad state
+                return self.mapper.to_domain_event(
+                    StoredEvent(
+                        originator_id=originator_id,
+                        originator_version=version,
+                        topic=topic,
+                        state=state,
+                    )
                 )
-            )
-        found = self.classes.get(topic)
-        if found is None:
-            cls = resolve_topic(topic)
-            convert = find_id_convertor(cls, type(originator_id))  # type: ignore[arg-type]
-            found = self.classes[topic] = (cls, convert, getattr(cls, "class_version", 1))
-        cls, convert, class_version = found
-        event_state["originator_id"] = convert(originator_id)
-        event_state["originator_version"] = version
-        from_version = event_state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
-            from_version += 1
+            found = self.classes.get(topic)
+            if found is None:
+                cls = resolve_topic(topic)
+                convert = find_id_convertor(cls, type(originator_id))  # type: ignore[arg-type]
+                found = self.classes[topic] = (cls, convert, getattr(cls, "class_version", 1))
+            cls, convert, class_version = found
+            event_state["originator_id"] = convert(originator_id)
+            event_state["originator_version"] = version
+            from_version = event_state.pop("class_version", 1)
+            while from_version < class_version:
+                getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+                from_version += 1
+        except Exception as e:  # every way a stored state can fail to decode
+            raise _unreadable(topic, originator_id, version, e) from e
         event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", event_state)
         return event

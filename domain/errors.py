@@ -114,6 +114,13 @@ class NotMigratedError(LedgerError):
     not exist, or migrations are missing (``pending``).  Run ``creator-ledger migrate``."""
 
 
+class UnreadableEventError(LedgerError):
+    """A stored event (or snapshot) cannot be read back: its bytes do not decode into the event
+    its topic names (changed outside the ledger, or written by a newer version of it).  Nothing
+    was written; ``creator-ledger verify`` says whether the hash chain still holds.  Carries
+    ``originator_id``, ``version`` and ``topic`` (exit code 5; the webhook endpoint answers 500)."""
+
+
 class ProviderUnavailableError(PaymentOutcomeUnknownError):
     """The payment provider could not be reached (a network error: refused, reset, timed out).
 

@@ -26,6 +26,7 @@ from creator_ledger.domain.errors import (
     RunNotApprovedError,
     StalePlanError,
     UnknownCurrencyError,
+    UnreadableEventError,
     WebhookSignatureError,
 )
 from creator_ledger.ledger.creators import CreatorRecord
@@ -63,6 +64,7 @@ __all__ = [
     "Settings",
     "StalePlanError",
     "UnknownCurrencyError",
+    "UnreadableEventError",
     "Verification",
     "WebhookSignatureError",
 ]

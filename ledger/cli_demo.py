@@ -25,23 +25,47 @@ from creator_ledger.ledger.render import console, money, print_report, table
 from creator_ledger.ledger.settings import Settings
 
 
+def demo_file(database: str | None) -> Path | None:
+    """The new SQLite file ``--database`` names (a path, or a ``sqlite:///`` URL as the other
+    commands take it), or None; exit 2, with nothing made, for any other URL, a file or
+    directory that exists, or a folder that does not."""
+    if database is None:
+        return None
+    if "://" in database:
+        if not database.startswith("sqlite:///"):
+            fail(
+                f"--database {database.split('://', 1)[0]}://...: the demo plays on a fresh"
+                " SQLite file; give its path (demo.sqlite) or sqlite:///path/demo.sqlite"
+            )
+        database = database.removeprefix("sqlite:///")
+    if not database.strip():
+        fail("--database is empty: give the path of a new SQLite file (demo.sqlite)")
+    path = Path(database)
+    if path.exists() or path.is_symlink():
+        fail(f"{path} exists already: the demo needs a fresh ledger, give a new file")
+    if not path.parent.is_dir():
+        fail(f"folder {path.parent} does not exist: create it first, or keep the demo elsewhere")
+    return path
+
+
 def demo(
     seed: Annotated[
         int, typer.Option(help="Seed of the story; the same seed prints the same output.")
     ] = 7,
     creators: Annotated[int, typer.Option(min=30, max=200_000, help="How many creators.")] = 1_000,
     database: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--database", help="SQLite file to keep (must not exist); default: a temporary one."
+            "--database",
+            help="SQLite file to keep: a path (demo.sqlite) or sqlite:///path; it must not exist."
+            " Default: a temporary one.",
         ),
     ] = None,
 ) -> None:
     """Play the seed story on a fresh embedded (SQLite) ledger and print what it did."""
-    if database is not None and database.exists():
-        fail(f"{database} exists already: the demo needs a fresh ledger")
+    kept = demo_file(database)
     with tempfile.TemporaryDirectory(prefix="creator-ledger-demo-") as tmp:
-        path = database or Path(tmp) / "demo.sqlite"
+        path = kept or Path(tmp) / "demo.sqlite"
         clock = demo_story.StoryClock(demo_story.at(demo_story.START, 0))
         provider = bootstrap.memory_provider(clock=clock)
         settings = Settings(
@@ -64,8 +88,8 @@ def demo(
                     )
                 )
             print_demo(cl, result, provider)
-        if database is not None:
-            console.print(f"\nledger kept in {database}")
+        if kept is not None:
+            console.print(f"\nledger kept in {kept}")
 
 
 def print_demo(cl: CreatorLedger, result: demo_story.DemoResult, provider: PaymentProvider) -> None:

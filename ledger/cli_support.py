@@ -4,7 +4,8 @@ bars.
 Exit codes (:class:`ExitCode`, documented in the README): 0 ok; 1 discrepancies or failed
 items; 2 bad usage or input; 3 cannot reach the database or the payment provider, or the
 database is busy (a write could not get the events table's lock in time); 4 the
-database is not set up (missing, or migrations to apply: run ``creator-ledger migrate``);
+database is not set up (missing, or migrations to apply: run ``creator-ledger migrate``); 5
+a stored event cannot be read (changed outside the ledger: run ``creator-ledger verify``);
 70 an internal error (a bug).  Every error is one line on stderr, with secrets masked; only
 ``--debug`` adds the Python traceback.
 """
@@ -28,6 +29,7 @@ from creator_ledger.domain.errors import (
     LedgerError,
     NotMigratedError,
     ProviderUnavailableError,
+    UnreadableEventError,
 )
 from creator_ledger.ledger.facade import CreatorLedger
 from creator_ledger.ledger.logs import LogFormat, redact_secrets, register_secrets
@@ -72,6 +74,7 @@ class ExitCode(enum.IntEnum):
     BAD_USAGE = 2  # bad usage or bad input: nothing was written
     UNAVAILABLE = 3  # cannot reach the database or the payment provider, or it is busy
     NOT_MIGRATED = 4  # the database is missing or not migrated: run `creator-ledger migrate`
+    UNREADABLE = 5  # a stored event cannot be read (changed outside the ledger): run verify
     INTERNAL = 70  # a bug (EX_SOFTWARE): --debug prints the traceback
 
 
@@ -80,6 +83,8 @@ def exit_code_for(error: LedgerError) -> ExitCode:
         return ExitCode.UNAVAILABLE
     if isinstance(error, NotMigratedError):
         return ExitCode.NOT_MIGRATED
+    if isinstance(error, UnreadableEventError):
+        return ExitCode.UNREADABLE
     return ExitCode.BAD_USAGE
 
 

@@ -10,7 +10,8 @@ Starlette, served by ``creator-ledger serve`` under uvicorn, or mounted in a ser
                            (``STRIPE_WEBHOOK_SECRET``) and records the event: 200 with what was
                            done (a replay: 200, nothing changes); 400 for a bad or missing
                            signature or a malformed event (nothing written); 503 when the
-                           database cannot be reached or no secret is configured
+                           database cannot be reached or no secret is configured; 500 when a
+                           stored event cannot be read (``UnreadableEventError``)
 ``GET /healthz``           200 while the process serves (liveness)
 ``GET /readyz``            200 when the database answers and the read models are within
                            ``LEDGER_READY_MAX_LAG_EVENTS`` events and ``LEDGER_READY_MAX_LAG_S``
@@ -40,6 +41,7 @@ from creator_ledger.domain.errors import (
     DatabaseUnavailableError,
     LedgerError,
     NotMigratedError,
+    UnreadableEventError,
     WebhookSignatureError,
 )
 from creator_ledger.ledger.facade import CreatorLedger
@@ -128,6 +130,9 @@ def create_app(source: CreatorLedger | Settings | None = None) -> Starlette:
             return _error(400, e)
         except (DatabaseUnavailableError, NotMigratedError) as e:
             return _unavailable(e)
+        except UnreadableEventError as e:  # the ledger's store, not the request, is at fault
+            _log.error("webhook not recorded: %s", e.message)
+            return _error(500, e)
         except LedgerError as e:
             _log.warning("webhook not recorded: %s", e.message)
             return _error(400, e)

@@ -67,7 +67,7 @@ class BrokenLink(BaseModel):
 
 class BadSnapshot(BaseModel):
     model_config = ConfigDict(frozen=True)
-    kind: str  # unsealed | seal_mismatch | differs
+    kind: str  # unsealed | seal_mismatch | differs | unchecked
     originator_id: str
     version: int
     message: str

@@ -32,6 +32,40 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_the_demo_keeps_its_ledger_where_a_path_or_a_sqlite_url_says(tmp_path: Path) -> None:
+    """``--database`` takes what the other commands take (``sqlite:///path``) as well as a path:
+    the file is made there (not a folder named ``sqlite:``), and the other commands read it."""
+    path = tmp_path / "kept.sqlite"
+    done = run("demo", "--creators", "30", "--database", f"sqlite:///{path}")
+    assert done.returncode == 0, done.stderr
+    assert path.is_file()
+    assert f"ledger kept in {path}" in done.stdout
+    assert not (Path.cwd() / "sqlite:").exists()
+    assert run("trial-balance", "--database", f"sqlite:///{path}").returncode == 0
+
+
+def test_the_demo_refuses_a_database_it_cannot_make_fresh_and_makes_nothing(
+    tmp_path: Path,
+) -> None:
+    existing = tmp_path / "existing.sqlite"
+    existing.write_bytes(b"keep me")
+    cases = {
+        "postgresql://postgres@127.0.0.1:5432/x": "fresh SQLite file",
+        f"sqlite:///{existing}": "exists already",
+        str(existing): "exists already",
+        str(tmp_path): "exists already",
+        str(tmp_path / "missing" / "demo.sqlite"): "does not exist",
+        "": "empty",
+    }
+    for database, message in cases.items():
+        done = run("demo", "--creators", "30", "--database", database)
+        assert done.returncode == 2, (database, done.stderr)
+        assert message in done.stderr, (database, done.stderr)
+        assert "postgres@" not in done.stderr or "://..." in done.stderr
+    assert existing.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.sqlite"]
+
+
 def test_the_demo_prints_the_same_story_for_the_same_seed() -> None:
     first = run("demo", "--creators", "60", "--seed", "3")
     second = run("demo", "--creators", "60", "--seed", "3")

@@ -86,3 +86,28 @@ def test_verify_refuses_a_bad_head_file_with_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (text, done.stderr)
         assert "not a chain head" in done.stderr
     assert run("verify", "--database", str(tmp_path / "missing.sqlite")).returncode == 2
+
+
+def test_an_event_that_no_longer_decodes_exits_5_naming_it_and_verify_exits_1(
+    tmp_path: Path,
+) -> None:
+    """Not an internal error (70, "a bug"): every command that reads the changed event says
+    which event cannot be read and to run verify, with exit 5; verify lists the edited link."""
+    url = _ledger(tmp_path)
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite")
+    conn.execute("DROP TRIGGER stored_events_no_update")  # whoever has the file can
+    conn.execute("UPDATE stored_events SET state = CAST('not json{' AS BLOB) WHERE rowid = 3")
+    conn.commit()
+    conn.close()
+    for args in (("reconcile", "internal"), ("projections", "rebuild"), ("audit",)):
+        done = run(*args, "--database", url)
+        assert done.returncode == 5, (args, done.returncode, done.stderr)
+        assert done.stderr.startswith("error: the stored event ")
+        assert "cannot be read" in done.stderr
+        assert "run `creator-ledger verify`" in done.stderr.lower()
+        assert "internal error" not in done.stderr
+        assert "Traceback" not in done.stderr
+    verified = run("verify", "--database", url, "--json")
+    assert verified.returncode == 1, verified.stderr
+    links = json.loads(verified.stdout)["broken_links"]
+    assert [(b["kind"], b["notification_id"]) for b in links] == [("edited", 3)]

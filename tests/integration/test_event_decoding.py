@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
-from creator_ledger import CreatorLedger
+from creator_ledger import CreatorLedger, UnreadableEventError
 from creator_ledger.adapters import eventstore
 from creator_ledger.adapters.event_codec import LedgerTranscoder
 from creator_ledger.adapters.eventstore import EventStore
@@ -110,9 +110,12 @@ def test_every_stored_state_is_what_the_librarys_encoder_writes(cl: CreatorLedge
         assert transcoder.encode(state) == n.state, n.topic
 
 
-def test_a_state_that_is_no_json_object_fails_as_the_library_fails(cl: CreatorLedger) -> None:
+def test_a_state_that_is_no_json_object_fails_as_an_unreadable_event_from_the_librarys_error(
+    cl: CreatorLedger,
+) -> None:
     """A damaged state (not JSON, or JSON but not an object) is decoded the library's way by
-    the reader and by loads, so it fails with the library's error, not a bare parser's."""
+    the reader and by loads; what fails is raised as :class:`UnreadableEventError` naming the
+    event, with the library's error as its cause (never the library's error alone)."""
     build_history(cl)
     store = cl.parts.store
     mapper = store.application.mapper
@@ -124,5 +127,11 @@ def test_a_state_that_is_no_json_object_fails_as_the_library_fails(cl: CreatorLe
         )
         with pytest.raises(Exception) as theirs:  # noqa: PT011 - whatever the library raises
             mapper.to_domain_event(stored)
-        with pytest.raises(theirs.type):
+        with pytest.raises(UnreadableEventError) as ours:
             store.decode_rows([(1, topic, state, originator_id, 1)])
+        assert isinstance(ours.value.__cause__, theirs.type)
+        assert ours.value.fields == {
+            "originator_id": str(originator_id),
+            "version": 1,
+            "topic": topic,
+        }

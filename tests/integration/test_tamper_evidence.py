@@ -22,7 +22,7 @@ import pytest
 from yoyo import get_backend
 from yoyo.migrations import MigrationList
 
-from creator_ledger import CreatorLedger, Settings
+from creator_ledger import CreatorLedger, Settings, UnreadableEventError
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.domain.accounts import CREATOR_PAYABLE
 from creator_ledger.domain.book import AccountBook
@@ -532,3 +532,71 @@ def test_migrate_seals_the_events_of_an_existing_postgres_database(pg_template: 
         with pg_admin() as admin:
             for name in (source, target):
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- an event changed so that it no longer decodes --------------------------------------------
+
+#: Ways an owner can change a stored event so it no longer reads back as its event: not JSON,
+#: JSON that is not an object, a transcoded value that does not parse, an unknown topic.
+UNDECODABLE = {
+    "not json": ("state", b"not json{"),
+    "not an object": ("state", b"[1, 2]"),
+    "bad transcoded value": (
+        "state",
+        b'{"timestamp":{"_type_":"datetime_iso","_data_":"not a time"},"accounts":[]}',
+    ),
+    "unknown topic": ("topic", "creator-ledger/AccountBook.NoSuchEvent\x1b[31m"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(UNDECODABLE))
+def test_an_event_that_no_longer_decodes_is_a_clear_error_and_verify_names_it(
+    database_url: str, change: str
+) -> None:
+    """Every read that decodes it raises ``UnreadableEventError`` naming the event and pointing
+    at ``verify`` (never a library error or a crash), nothing is written, and ``verify`` itself
+    still runs: the link is ``edited`` and the snapshot after it ``unchecked``."""
+    with _reopen(database_url) as cl:
+        _owed_60_000(cl)
+        creator = cl.parts.aggregates.creator("c0")
+        book_id = _snapshot_of_a_book(cl)
+        n = cl.events_recorded()
+    sqlite = database_url.startswith("sqlite")
+    column, value = UNDECODABLE[change]
+    with owner(database_url) as sql:
+        # The book's last event: the one its snapshot is at, read by the rebuild (it credits
+        # the creator) and replayed by verify's check of the snapshot; and the creator's last
+        # event, read by every load of the creator (it has no snapshot).
+        changed = {}
+        for aggregate_id in (book_id, creator.id):
+            ((nid, version),) = sql(
+                f"SELECT {_nid(database_url)}, originator_version FROM {_events(database_url)}"
+                " WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+                (aggregate_id.hex if sqlite else aggregate_id,),
+            )
+            sql(
+                f"UPDATE {_events(database_url)} SET {column} = ? WHERE {_nid(database_url)} = ?",
+                (value, nid),
+            )
+            changed[aggregate_id] = (nid, version)
+    with _reopen(database_url) as cl:
+        result = cl.verify()
+        assert sorted(_kinds(cl)) == sorted(("edited", nid) for nid, _ in changed.values())
+        assert [(p.kind, p.originator_id) for p in result.bad_snapshots] == [
+            ("unchecked", str(book_id))
+        ]
+        reads: list[tuple[set[UUID], Callable[[], object]]] = [
+            (set(changed), cl.rebuild_read_models),  # the first of them in the log
+            ({creator.id}, lambda: cl.parts.aggregates.creator("c0")),
+        ]
+        for named, read in reads:
+            with pytest.raises(UnreadableEventError) as raised:
+                read()
+            error = raised.value
+            aggregate_id = UUID(error.fields["originator_id"])
+            assert aggregate_id in named
+            assert error.fields["version"] == changed[aggregate_id][1]
+            assert "cannot be read" in error.message
+            assert "creator-ledger verify" in error.message
+            assert "\x1b" not in error.message  # the stored text is quoted, not echoed raw
+        assert cl.events_recorded() == n

@@ -7,7 +7,7 @@ import warnings
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from creator_ledger import CreatorLedger, Settings
+from creator_ledger import CreatorLedger, Settings, UnreadableEventError
 from creator_ledger.ledger.http import create_app
 from tests import scenario
 from tests.conftest import Clock
@@ -44,3 +44,26 @@ def test_an_app_built_from_settings_opens_its_ledger_on_first_use_and_reports_fa
         ready = http.get("/readyz")
         assert ready.status_code == 503
         assert "cannot reach PostgreSQL at 127.0.0.1:1" in ready.json()["database"]
+
+
+def test_a_webhook_that_meets_an_unreadable_stored_event_gets_500_not_400() -> None:
+    """A stored event that no longer decodes is the ledger's fault, not the request's: 500 (the
+    provider redelivers later), with the error's fields, never a 400 that blames the body."""
+    settings = Settings(database_url="memory://", stripe_webhook_secret="whsec_test")
+    with CreatorLedger.open(settings, clock=Clock()) as cl:
+
+        def unreadable(*_args: object, **_kwargs: object) -> None:
+            raise UnreadableEventError(
+                "the stored event 'x' of y at version 2 cannot be read",
+                originator_id="y",
+                version=2,
+                topic="x",
+            )
+
+        cl.handle_stripe_webhook = unreadable  # type: ignore[method-assign]
+        http = TestClient(create_app(cl))
+        answer = http.post("/webhooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1"})
+        assert answer.status_code == 500
+        body = answer.json()
+        assert body["error"] == "UnreadableEventError"
+        assert body["version"] == 2
