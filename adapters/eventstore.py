@@ -120,6 +120,7 @@ from creator_ledger.adapters.event_codec import (
     text_array,
     uuid_array,
 )
+from creator_ledger.adapters.sql import most_recent_first
 from creator_ledger.domain.errors import DatabaseBusyError, UnreadableEventError
 from creator_ledger.domain.seals import (
     GENESIS,
@@ -416,6 +417,7 @@ class EventStore:
         if self.kind == "postgres":
             recorder: Any = self._app.recorder
             assert recorder.channel_name == APPEND_CHANNEL, recorder.channel_name
+            most_recent_first(recorder.datastore.pool)  # a command's next write on a warm backend
             self._append_sql = (
                 psycopg.sql.SQL(
                     "SELECT {}.{}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id"

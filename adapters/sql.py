@@ -6,8 +6,10 @@ Values are always parameters.  Identifiers come only from fixed strings in this 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -22,6 +24,42 @@ Dialect = Literal["sqlite", "postgres"]
 #: psycopg's ``prepare_threshold`` for statements prepared only when a call asks
 #: (``prepare=True``): executions before automatic preparation, never reached.
 ONLY_WHEN_ASKED = 2**62
+
+
+_log = logging.getLogger("creator_ledger.sql")
+
+
+class _MostRecentFirst(deque[Any]):
+    """A pool's idle connections, handed out most recently returned first.
+
+    psycopg_pool keeps its idle connections in a deque, returns them with ``append`` and takes
+    them with ``popleft``: the one idle longest, so one thread's commands go round every
+    connection of the pool, each on a PostgreSQL backend that was asleep.  Taken from the end
+    they were returned to (``pop``), a thread's next command runs on the backend it just used,
+    still warm: measured on this machine, an append through the pool cost ~0.9 ms wall and
+    ~0.25 ms of client CPU going round six connections, ~0.64 ms and ~0.13 ms on one (the
+    difference is the server process being woken and its caches); W2 approvals ran 9-11%
+    faster at 1 client and 15-28% at 4 (issue 9).  SQLAlchemy's ``pool_use_lifo`` is the same
+    idea.  The pool shrinks (``max_idle``) by ``popleft`` too, now closing the most recently
+    used idle connection rather than the oldest: either is idle."""
+
+    def popleft(self) -> Any:
+        return self.pop()
+
+
+def most_recent_first(pool: ConnectionPool[Any]) -> bool:
+    """Make ``pool`` hand out its most recently returned idle connection first (see
+    :class:`_MostRecentFirst`); whether it could (psycopg_pool's idle connections are a
+    private deque: a version that keeps them otherwise is left as it is, and logged)."""
+    lock = getattr(pool, "_lock", None)
+    idle = getattr(pool, "_pool", None)
+    if lock is None or type(idle) is not deque:
+        if not isinstance(idle, _MostRecentFirst):
+            _log.warning("psycopg_pool keeps idle connections otherwise: left first-in, first-out")
+        return isinstance(idle, _MostRecentFirst)
+    with lock:  # the pool adds and takes connections under this lock
+        pool._pool = _MostRecentFirst(pool._pool)
+    return True
 
 
 class Cursor(Protocol):
@@ -204,6 +242,7 @@ class PostgresDatabase:
             # connection goes back to the pool); ``transaction()`` opens a block explicitly.
             kwargs={"prepare_threshold": ONLY_WHEN_ASKED, "autocommit": True, **(options or {})},
         )
+        most_recent_first(self.pool)
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
