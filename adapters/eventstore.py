@@ -1379,6 +1379,9 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 
 _TYPE_KEY = b'"_type_":'
 SNAPSHOT_TOPIC = get_topic(Snapshot)
+#: Plain dicts and lists :meth:`_EventDecoder._transcode_nested` looks in before it leaves a
+#: state to the library.
+_NESTED_LIMIT = 64
 
 
 class _EventDecoder:
@@ -1386,15 +1389,18 @@ class _EventDecoder:
     about twice as fast (the W5 rebuild decodes every event; issue 9 measured the library's
     read and decode at 2.7 s where plain tuples and orjson took 1.2 s).
 
-    The state is parsed with orjson and only its top-level values are transcoded
-    (``{"_type_": ..., "_data_": ...}``: datetimes, dates, UUIDs), which is where the ledger's
-    events keep them; a state with a transcoded value anywhere else (its ``"_type_":`` count
-    says so), one orjson refuses (an integer beyond 64 bits), and a mapper with a cipher or
-    compressor take the library's own way (``Mapper.to_domain_event``, with its errors), as
-    does a state that is not a JSON object.  The projector's reader and every load
-    (:meth:`EventStore.get_many`: ~7% of a W2 approval that reads) decode this way.
-    ``tests/integration/test_event_decoding.py`` compares the two on every event of a ledger's
-    history."""
+    The state is parsed with orjson and its transcoded values (``{"_type_": ..., "_data_":
+    ...}``: datetimes, dates, UUIDs) are decoded where they are: at the top level, where the
+    ledger's events keep them, then breadth first below it until the ``"_type_":`` count is
+    reached (a snapshot keeps its aggregate's timestamps in ``state``: a 21 KB account book's
+    snapshot decoded in ~0.12 ms this way, ~0.36 ms the library's, which calls a hook for each
+    of its hundreds of dicts).  A state whose count is not reached that way (a transcoded
+    value inside another, or too deep), one orjson refuses (an integer beyond 64 bits), and a
+    mapper with a cipher or compressor take the library's own way (``Mapper.to_domain_event``,
+    with its errors), as does a state that is not a JSON object.  The projector's reader and
+    every load (:meth:`EventStore.get_many`, snapshots included) decode this way.
+    ``tests/integration/test_event_decoding.py`` compares the two on every event and snapshot
+    of a ledger's history."""
 
     def __init__(self, mapper: Mapper[UUID]) -> None:
         self.mapper = mapper
@@ -1461,11 +1467,39 @@ class _EventDecoder:
                     done += 1
                     seen.append(key)
             self.transcoded[topic] = [*self.transcoded.get(topic, ()), *seen]
-        if done != expected:  # transcoded values nested deeper, or unknown: the library's
+        if done != expected:
+            done += self._transcode_nested(decoded, expected - done)
+        if done != expected:  # transcoded values inside one, too deep, or unknown: the library's
             return None
         return decoded
 
-    def _transcode(self, decoded: dict[str, Any], key: str, value: Any) -> bool:
+    def _transcode_nested(self, top: dict[str, Any], wanted: int) -> int:
+        """Decode the transcoded values below the top level in place (a snapshot keeps its
+        aggregate's timestamps one level down, in ``state``): breadth first through the plain
+        dicts and lists, as far as ``wanted`` of them are found (the ``"_type_":`` count says
+        how many there are, so a snapshot's accounts are never walked) or ``_NESTED_LIMIT``
+        containers were looked in; how many it decoded.  A transcoded value inside another
+        one's ``_data_`` is not looked for (the library decodes those inner first): the count
+        then falls short and the state takes the library's way."""
+        found = 0
+        level = [v for v in top.values() if type(v) is dict or type(v) is list]
+        looked = 0
+        while level and found < wanted:
+            deeper: list[Any] = []
+            for container in level:
+                looked += 1
+                if looked > _NESTED_LIMIT:
+                    return found
+                pairs = list(container.items()) if type(container) is dict else enumerate(container)
+                for key, value in pairs:
+                    if self._transcode(container, key, value):
+                        found += 1
+                    elif type(value) is dict or type(value) is list:
+                        deeper.append(value)
+            level = deeper
+        return found
+
+    def _transcode(self, decoded: Any, key: Any, value: Any) -> bool:
         """Decode ``value`` in place if it is a transcoded value (as the library's
         ``_decode_obj`` would); whether it was."""
         if type(value) is not dict or len(value) != 2 or "_data_" not in value:

@@ -79,6 +79,62 @@ def test_states_the_fast_decoder_cannot_take_go_the_librarys_way(cl: CreatorLedg
     assert decoded[2]["plain"] == {"_type_": "not a transcoding", "x": 1}
 
 
+def test_every_snapshot_decodes_fast_to_the_librarys_snapshot(
+    cl: CreatorLedger, monkeypatch: Any
+) -> None:
+    """Snapshots keep transcoded values one level down (the aggregate's timestamps in
+    ``state``): they are found there, never by the library's hook on every dict, and the
+    snapshot is the library's, value for value and type for type."""
+    build_history(cl)
+    store = cl.parts.store
+    app = store.application
+    for aggregate_id in {e.originator_id for _, e in store.notifications(1, 10_000)}:
+        app.take_snapshot(aggregate_id)
+    assert app.snapshots is not None
+    snapshots = [
+        s
+        for aggregate_id in {e.originator_id for _, e in store.notifications(1, 10_000)}
+        for s in app.snapshots.recorder.select_events(aggregate_id)  # as stored
+    ]
+    assert len(snapshots) > 10
+    mapper = app.mapper
+    theirs = [mapper.to_domain_event(s) for s in snapshots]
+    slow: list[str] = []
+    library_way = mapper.to_domain_event
+    monkeypatch.setattr(mapper, "to_domain_event", lambda s: slow.append(s.topic) or library_way(s))
+    ours = store.decode_rows(
+        [(1, s.topic, s.state, s.originator_id, s.originator_version) for s in snapshots]
+    )
+    assert slow == []  # none took the library's way
+    _same(ours, [(1, t) for t in theirs])
+
+
+def test_a_nested_state_the_walk_cannot_finish_goes_the_librarys_way(cl: CreatorLedger) -> None:
+    """A transcoded value inside another one's data (the library decodes the inner first) or
+    more nested containers than the walk looks in: the library's way, the same result."""
+    build_history(cl)
+    store = cl.parts.store
+    mapper = store.application.mapper
+    _, first = store.notifications(1, 1)[0]
+    topic = type(first).TOPIC
+    fields = dict(vars(first))
+    originator_id, version = fields.pop("originator_id"), fields.pop("originator_version")
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    deep: Any = {"at": stamp}
+    for _ in range(eventstore._NESTED_LIMIT + 5):
+        deep = [deep]
+    wide = {f"k{i}": {"x": [i]} for i in range(eventstore._NESTED_LIMIT + 5)} | {"at": stamp}
+    for extra in ({"deep": deep}, {"wide": {"inner": wide}}):
+        state = mapper.transcoder.encode({**fields, **extra})
+        ours = store.decode_rows([(1, topic, state, originator_id, version)])[0][1]
+        theirs = mapper.to_domain_event(
+            StoredEvent(
+                originator_id=originator_id, originator_version=version, topic=topic, state=state
+            )
+        )
+        assert vars(ours) == vars(theirs)
+
+
 def test_the_reader_pages_through_the_log(cl: CreatorLedger, monkeypatch: Any) -> None:
     build_history(cl)
     store = cl.parts.store
