@@ -1330,18 +1330,18 @@ def _unreadable(
     """The error for a stored event (or snapshot) that cannot be decoded: it names the event
     (its topic as a quoted, bounded literal: the stored text is not trusted) and the cause."""
     what = "snapshot" if topic == SNAPSHOT_TOPIC else "event"
-    shown = repr(str(topic)[:120])
+    bounded = str(topic)[:120]
     while error.__cause__ is not None:  # the library's errors wrap the parser's: say that one
         error = error.__cause__
     cause = (str(error).strip().splitlines() or [""])[0][:200]
     return UnreadableEventError(
-        f"the stored {what} {shown} of {originator_id} at version {version} cannot be read"
+        f"the stored {what} {bounded!r} of {originator_id} at version {version} cannot be read"
         f" ({type(error).__name__}: {cause!r}): it was changed outside the ledger, or written by"
         " a newer version of creator-ledger; nothing was written. Run `creator-ledger verify`"
         " to check the hash chain",
         originator_id=str(originator_id),
         version=version,
-        topic=str(topic)[:120],
+        topic=bounded,
     )
 
 

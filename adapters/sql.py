@@ -53,10 +53,11 @@ def most_recent_first(pool: ConnectionPool[Any]) -> bool:
     private deque: a version that keeps them otherwise is left as it is, and logged)."""
     lock = getattr(pool, "_lock", None)
     idle = getattr(pool, "_pool", None)
+    if isinstance(idle, _MostRecentFirst):
+        return True  # done already
     if lock is None or type(idle) is not deque:
-        if not isinstance(idle, _MostRecentFirst):
-            _log.warning("psycopg_pool keeps idle connections otherwise: left first-in, first-out")
-        return isinstance(idle, _MostRecentFirst)
+        _log.warning("psycopg_pool keeps idle connections otherwise: left first-in, first-out")
+        return False
     with lock:  # the pool adds and takes connections under this lock
         pool._pool = _MostRecentFirst(pool._pool)
     return True
