@@ -13,7 +13,8 @@ those limits; absolute figures are context.
   table, and the naive way (one event per creator, one transaction per event).
 * W2 single commands: reimbursement approvals, 1 and 4 client processes, then the same
   approvals replayed under their keys.  Limit: one stored-procedure call per command writing
-  the same four events, with and without the library's table lock.
+  the same four events, with and without the library's table lock.  The rows take turns in
+  rounds (--w2-rounds, :mod:`bench.w2_rounds`), so that the machine's drift falls on both.
 * W3 reads: one creator's balance among N; an as-of balance of an account with N+ postings.
 * W4 payouts: plan for N creators; execute against the in-memory provider; execute against a
   Stripe-like provider (150-300 ms a call, 100 requests/s with 429 beyond, 5% transient
@@ -33,7 +34,6 @@ stacks and pg_stat_activity, and exits 3.  ``--growth`` runs the cost-growth stu
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import platform
 from collections.abc import Callable
@@ -55,6 +55,7 @@ from bench import (
     report,
     scratch,
     seal_cost,
+    w2_rounds,
     w4_stripe,
     workloads,
 )
@@ -93,6 +94,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--w2-ops", type=int, default=1_000, help="approvals per client in W2 (default 1,000)"
+    )
+    p.add_argument(
+        "--w2-rounds",
+        type=int,
+        default=4,
+        help="W2 and its limit rows take turns in this many rounds, each of --w2-ops/rounds"
+        " approvals per client (default 4; see bench/w2_rounds.py)",
     )
     p.add_argument(
         "--w3-samples", type=int, default=2_000, help="reads sampled in W3 (default 2,000)"
@@ -209,6 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "creators": args.creators,
             "naive_creators": args.naive_creators,
             "w2_ops": args.w2_ops,
+            "w2_rounds": args.w2_rounds,
             "w3_samples": args.w3_samples,
             "w4_stripe_payouts": args.w4_stripe_payouts,
             "w4_stripe_concurrency": args.w4_stripe_concurrency,
@@ -229,8 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out[key] = {"peak_rss_mib": rss.peak_mib} | figures  # a child process reports its own
 
     n = args.creators
-    w2_items_needed = (1 + 4) * (workloads.WARMUP_OPS + args.w2_ops)
-    per = workloads.WARMUP_OPS + args.w2_ops
+    w2_ops = -(-args.w2_ops // args.w2_rounds)  # per client and round
     with CreatorLedger.open(settings) as cl:
         measure("setup", "setup: enrol creators", lambda: workloads.seed(cl, n))
         with watchdog.guard("W1 usage"):
@@ -260,42 +268,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         with watchdog.guard("W2 setup"):
             step("W2 setup")
-            items = workloads.w2_setup(cl, -(-w2_items_needed // workloads.ITEMS_PER_CLAIM))
-        chunks = {1: items[:per], 4: items[per:]}
-        for clients, chunk in chunks.items():
-            for key, label in ((f"W2_{clients}", ""), (f"W2_{clients}_replay", ", replayed")):
-                measure(
-                    key,
-                    f"W2 approvals, {clients} client(s){label}",
-                    functools.partial(
-                        workloads.w2_single_commands,
-                        url,
-                        chunk,
-                        clients,
-                        args.w2_ops,
-                        timeout_s=args.timeout_s,
-                    ),
-                    flush=not key.endswith("replay"),
-                )
+            needed = w2_rounds.items_needed(args.w2_rounds, w2_ops)
+            items = workloads.w2_setup(cl, -(-needed // workloads.ITEMS_PER_CLAIM))
         with watchdog.guard("limit W2 prepare"):
             limit_w2.prepare(conninfo)
-            db.checkpoint(args.pg)
-        for clients, chunk in chunks.items():
-            for lock in (True, False):
-                measure(
-                    f"limit_W2_{clients}_{'lock' if lock else 'nolock'}",
-                    f"limit: W2 stored procedure, {clients} client(s),"
-                    f" {'with' if lock else 'without'} the table lock",
-                    functools.partial(
-                        limit_w2.run,
-                        conninfo,
-                        chunk,
-                        clients,
-                        args.w2_ops,
-                        lock=lock,
-                        timeout_s=args.timeout_s,
-                    ),
-                )
+
+        def segment(
+            label: str, work: Callable[[], workloads.ClientsRun], *, flush: bool
+        ) -> workloads.ClientsRun:
+            if flush:
+                db.checkpoint(args.pg)
+            step(label)
+            with watchdog.guard(label):
+                return work()
+
+        rss.reset()
+        rows = w2_rounds.run(
+            url,
+            conninfo,
+            items,
+            rounds=args.w2_rounds,
+            ops_per_client=w2_ops,
+            timeout_s=args.timeout_s,
+            segment=segment,
+        )
+        out |= {key: {"peak_rss_mib": rss.peak_mib} | row for key, row in rows.items()}
         limit_w2.cleanup(conninfo)
         provider = InMemoryProvider()
         measure("W4", "W4 payouts (in-memory provider)", lambda: workloads.w4_payouts(cl, provider))

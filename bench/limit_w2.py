@@ -248,11 +248,11 @@ def run(
     *,
     lock: bool,
     timeout_s: float,
-) -> dict[str, Any]:
-    """The limit row for ``clients`` clients, with or without the table lock."""
+) -> workloads.ClientsRun:
+    """One round of the limit row for ``clients`` clients, with or without the table lock
+    (:func:`bench.workloads.summary` makes the row of its rounds)."""
     variant = "lock" if lock else "nolock"
     items = items_for(claim_items, variant)
-    result = workloads.run_clients(
+    return workloads.clients_run(
         worker, items, clients, ops_per_client, (conninfo, lock), timeout_s=timeout_s
     )
-    return result | {"table_lock": lock}

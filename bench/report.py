@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench import w2_rounds
 from bench.targets import ENROL_BASELINE_PER_S
 
 WIDTH = 140
@@ -85,11 +86,13 @@ def suite(r: dict[str, Any]) -> None:
     for clients in (1, 4):
         w, again = r[f"W2_{clients}"], r[f"W2_{clients}_replay"]
         lock, nolock = r[f"limit_W2_{clients}_lock"], r[f"limit_W2_{clients}_nolock"]
+        ratios = w2_rounds.round_ratios(r, clients)
         t.add_row(
             f"W2 approvals, {clients} client(s)",
             f"{w['ops_per_s']:,.0f} ops/s",
             _share(w["ops_per_s"], lock["ops_per_s"]),
-            f"p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms",
+            f"p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms;"
+            f" {len(ratios)} rounds, {min(ratios):.0%}-{max(ratios):.0%} of the limit",
             _mib(w),
         )
         t.add_row(

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.measure import percentile, timed
 from creator_ledger import CreatorLedger, CreatorRecord, PoolShareRule, Settings
@@ -238,7 +238,17 @@ def child_timeout_s(timeout_s: float) -> float:
     return max(1.0, timeout_s * 0.95)
 
 
-def run_clients(
+class ClientsRun(NamedTuple):
+    """One run of ``clients`` client processes: every measured latency, the slowest client's
+    wall time, and the counts the clients reported (retries, replays)."""
+
+    clients: int
+    latencies: list[float]
+    wall_s: float
+    extra: dict[str, int]
+
+
+def clients_run(
     target: Callable[..., None],
     items: Sequence[Any],
     clients: int,
@@ -246,10 +256,9 @@ def run_clients(
     args: tuple[Any, ...],
     *,
     timeout_s: float,
-) -> dict[str, Any]:
+) -> ClientsRun:
     """Run ``target(*args, chunk, barrier, out, timeout_s)`` in ``clients`` spawned processes,
-    each on its own WARMUP_OPS + ``ops_per_client`` items, measured after a shared barrier;
-    ops/s over the slowest client's wall time, latency percentiles over all of them."""
+    each on its own WARMUP_OPS + ``ops_per_client`` items, measured after a shared barrier."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(clients)
     out = ctx.Queue()
@@ -266,20 +275,52 @@ def run_clients(
     results: list[ClientResult] = [out.get(timeout=timeout_s) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    latencies = [x for lat, _, _ in results for x in lat]
-    wall = max(s for _, s, _ in results)
     extra: dict[str, int] = {}
     for _, _, e in results:
         for k, v in e.items():
             extra[k] = extra.get(k, 0) + v
+    return ClientsRun(
+        clients,
+        [x for lat, _, _ in results for x in lat],
+        max(s for _, s, _ in results),
+        extra,
+    )
+
+
+def summary(runs: Sequence[ClientsRun]) -> dict[str, Any]:
+    """The figures of one or more runs of the same work (the rounds of an interleaved
+    measurement): ops/s over the summed wall times, latency percentiles over every op, and
+    each round's own ops/s (``rounds_ops_per_s``) to show how steady they were."""
+    assert runs
+    assert len({r.clients for r in runs}) == 1
+    latencies = [x for r in runs for x in r.latencies]
+    extra: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.extra.items():
+            extra[k] = extra.get(k, 0) + v
     return {
-        "clients": clients,
+        "clients": runs[0].clients,
         "ops": len(latencies),
-        "ops_per_s": len(latencies) / wall,
+        "ops_per_s": len(latencies) / sum(r.wall_s for r in runs),
         "p50_ms": percentile(latencies, 50) * 1_000,
         "p99_ms": percentile(latencies, 99) * 1_000,
+        "rounds_ops_per_s": [len(r.latencies) / r.wall_s for r in runs],
         **extra,
     }
+
+
+def run_clients(
+    target: Callable[..., None],
+    items: Sequence[Any],
+    clients: int,
+    ops_per_client: int,
+    args: tuple[Any, ...],
+    *,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """:func:`summary` of one :func:`clients_run`: ops/s over the slowest client's wall time,
+    latency percentiles over all of them."""
+    return summary([clients_run(target, items, clients, ops_per_client, args, timeout_s=timeout_s)])
 
 
 def w2_single_commands(
@@ -292,7 +333,19 @@ def w2_single_commands(
 ) -> dict[str, Any]:
     """Reimbursement approvals, one command at a time per client, ``clients`` processes at once.
     Run again on the same items, every command is an idempotent replay of the first."""
-    return run_clients(_w2_worker, items, clients, ops_per_client, (url,), timeout_s=timeout_s)
+    return summary([w2_run(url, items, clients, ops_per_client, timeout_s=timeout_s)])
+
+
+def w2_run(
+    url: str,
+    items: list[tuple[str, str]],
+    clients: int,
+    ops_per_client: int,
+    *,
+    timeout_s: float = 600.0,
+) -> ClientsRun:
+    """:func:`w2_single_commands`, unsummarised (one round of an interleaved measurement)."""
+    return clients_run(_w2_worker, items, clients, ops_per_client, (url,), timeout_s=timeout_s)
 
 
 def w3_reads(cl: CreatorLedger, creators: int, samples: int) -> dict[str, Any]:
