@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faulthandler
 import multiprocessing as mp
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -11,7 +12,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bench.measure import percentile, timed
-from creator_ledger import CreatorLedger, CreatorRecord, PoolShareRule, Settings
+from creator_ledger import (
+    CreatorLedger,
+    CreatorRecord,
+    PoolShareRule,
+    Settings,
+    freeze_startup_heap,
+)
 from creator_ledger.adapters.payments.memory import InMemoryProvider
 from creator_ledger.domain.accounts import IN_TRANSIT
 from creator_ledger.domain.period import MAX_ROWS_PER_REPORT
@@ -22,6 +29,8 @@ WARMUP_READS = 200
 ITEMS_PER_CLAIM = 5
 ACTOR = "svc:bench"
 APPROVER = "op:bench-approver"
+#: W2's client processes freeze their start-up heap (off: BENCH_NO_FREEZE=1, to measure it)
+FREEZE_STARTUP_HEAP = not os.environ.get("BENCH_NO_FREEZE")
 
 
 def at(d: date, hour: int = 12) -> datetime:
@@ -207,6 +216,8 @@ def _w2_worker(
 ) -> None:
     faulthandler.dump_traceback_later(child_timeout_s(timeout_s), exit=True)
     cl = CreatorLedger.open(Settings(database_url=url))
+    if FREEZE_STARTUP_HEAP:
+        freeze_startup_heap()  # as a long-lived service does after its start-up
     latencies = []
     try:
         for claim, item in items[:WARMUP_OPS]:

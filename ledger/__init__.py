@@ -31,6 +31,7 @@ from creator_ledger.domain.errors import (
 )
 from creator_ledger.ledger.creators import CreatorRecord
 from creator_ledger.ledger.facade import CreatorLedger
+from creator_ledger.ledger.gc_pause import freeze_startup_heap
 from creator_ledger.ledger.programs import PoolShareRule, RatePerMilleRule
 from creator_ledger.ledger.settings import Settings
 from creator_ledger.ledger.verify import ChainHead, Verification
@@ -67,4 +68,5 @@ __all__ = [
     "UnreadableEventError",
     "Verification",
     "WebhookSignatureError",
+    "freeze_startup_heap",
 ]

@@ -17,6 +17,7 @@ from creator_ledger.ledger.cli_support import (
     settings_for,
 )
 from creator_ledger.ledger.facade import CreatorLedger
+from creator_ledger.ledger.gc_pause import freeze_startup_heap
 from creator_ledger.ledger.http import create_app
 from creator_ledger.ledger.logs import configure_logging, logger
 from creator_ledger.ledger.metrics import LedgerCollector
@@ -62,6 +63,8 @@ def worker(
     otherwise) and run the scheduled duties; stops cleanly on SIGTERM."""
     _long_running_logging(database)
     with opened(database) as cl:
+        if not once:  # a long-lived process: see gc_pause.freeze_startup_heap
+            freeze_startup_heap()
         w = Worker(
             cl,
             poll_interval_s=poll_interval_s,
@@ -98,6 +101,7 @@ def serve(
         ledger = CreatorLedger.open(settings)  # fail fast: exit 3 or 4 before listening
     except LedgerError as e:
         fail_on(e)
+    freeze_startup_heap()  # a long-lived process: see gc_pause.freeze_startup_heap
     logging_level = STATE.log_level or settings.log_level
     try:
         uvicorn.run(

@@ -9,6 +9,10 @@ collector would scan them again and again and free nothing: ~0.45 s of a 100,000
 ``with gc_paused():`` (or ``@gc_paused()``) turns it off while any thread is inside, and gives it
 back as it found it when the last one leaves, even on error: on, or off when someone else had
 turned it off.  Cycles made meanwhile wait for its next full collection.
+
+:func:`freeze_startup_heap` is for the other kind of process: a long-lived one running single
+commands (a service calling the Python API, ``creator-ledger serve`` and ``worker``), whose
+full collections would otherwise scan everything its start-up made, again and again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["gc_paused"]
+__all__ = ["freeze_startup_heap", "gc_paused"]
 
 
 class _CyclicGcPause:
@@ -55,3 +59,25 @@ def _promote_survivors() -> None:
 
 
 gc_paused = _CyclicGcPause()
+
+
+def freeze_startup_heap() -> int:
+    """Once per process, after its start-up (imports done, the ledger opened): collect, then
+    move every object alive (modules, classes, functions, the opened ledger: ~80,000 objects)
+    out of the cyclic collector's sight, so that its full collections scan only what the
+    process made since.  Returns how many objects were frozen; 0 when the process holds frozen
+    objects already (its own, or an earlier call's), which it leaves as they are.
+
+    Measured in W2's four client processes (1,000 approvals each, 2 cores): their full
+    collections took 1.1-1.2 s in all before (8 of them, up to 0.67 s each), 0.14 s after (4,
+    one of which scanned anything); in two pairs of interleaved W2 runs, +20-30% approvals/s
+    at 1 client, +10-15% at 4.
+    Frozen objects are still freed by reference counting as usual; only a reference cycle among
+    them is never collected, which costs nothing for start-up objects that live as long as the
+    process.  While the process holds frozen objects, :func:`gc_paused` leaves them alone (what
+    a batch leaves alive is then scanned by the collector's next full collection)."""
+    if gc.get_freeze_count():
+        return 0
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

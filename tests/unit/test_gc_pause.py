@@ -5,6 +5,9 @@ when the work fails."""
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,3 +104,38 @@ def test_a_plan_is_computed_with_the_collector_paused_and_leaves_it_on(
         assert gc.isenabled()
     finally:
         cl.close()
+
+
+FREEZE_ONCE = """
+import gc, json
+from creator_ledger import CreatorLedger, Settings, freeze_startup_heap
+with CreatorLedger.open(Settings(database_url="memory://")) as cl:
+    frozen = freeze_startup_heap()
+    counts = [frozen, gc.get_freeze_count(), freeze_startup_heap(), gc.get_freeze_count()]
+    cl.enrol_creators(
+        creators=[("c1", "C1", "US")], effective_at=__import__("datetime").datetime(
+            2026, 1, 1, tzinfo=__import__("datetime").UTC
+        ), idempotency_key="enrol", actor="op:test",
+    )
+    cl.catch_up()  # a batch, paused: the frozen start-up heap stays frozen
+    counts.append(gc.get_freeze_count())
+    counts.append(gc.isenabled())
+print(json.dumps(counts))
+"""
+
+
+def test_a_long_lived_process_freezes_its_start_up_heap_once_and_a_batch_leaves_it_frozen() -> None:
+    # In a process of its own: freezing is for the whole process, and this one runs the tests.
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_ONCE], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, count, again, count_again, after_batch, enabled = json.loads(done.stdout)
+    assert frozen > 10_000  # modules, classes, functions, the opened ledger
+    assert count == frozen
+    assert again == 0  # frozen already: left as it is
+    assert count_again == frozen
+    # Still frozen (not handed back to the collector by the pause); frozen objects that lose
+    # their last reference are freed as usual, so the count may only go down.
+    assert frozen - 1_000 < after_batch <= frozen
+    assert enabled is True
