@@ -19,7 +19,7 @@ indexes) filled with the ledger's own events first.  Payloads are JSON-encoded i
 with the same fields as the ledger's events.  The domain decisions (item pending, budget left,
 account open) are not re-derived: this is the event store's floor for the command.
 
-Clients are driven exactly as W2 drives the ledger (:func:`bench.workloads.run_clients`: the
+Clients are driven exactly as W2 drives the ledger (:func:`bench.workloads.clients_run`: the
 same processes, warm-up, barrier and op count, on the same claims).
 """
 

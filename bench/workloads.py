@@ -320,20 +320,6 @@ def summary(runs: Sequence[ClientsRun]) -> dict[str, Any]:
     }
 
 
-def run_clients(
-    target: Callable[..., None],
-    items: Sequence[Any],
-    clients: int,
-    ops_per_client: int,
-    args: tuple[Any, ...],
-    *,
-    timeout_s: float,
-) -> dict[str, Any]:
-    """:func:`summary` of one :func:`clients_run`: ops/s over the slowest client's wall time,
-    latency percentiles over all of them."""
-    return summary([clients_run(target, items, clients, ops_per_client, args, timeout_s=timeout_s)])
-
-
 def w2_single_commands(
     url: str,
     items: list[tuple[str, str]],
