@@ -28,7 +28,7 @@ from creator_ledger.ledger.settings import Settings
 def demo_file(database: str | None) -> Path | None:
     """The new SQLite file ``--database`` names (a path, or a ``sqlite:///`` URL as the other
     commands take it), or None; exit 2, with nothing made, for any other URL, a file or
-    directory that exists, or a folder that does not."""
+    directory that exists, a folder that does not, or a "folder" that is a file."""
     if database is None:
         return None
     if "://" in database:
@@ -43,6 +43,8 @@ def demo_file(database: str | None) -> Path | None:
     path = Path(database)
     if path.exists() or path.is_symlink():
         fail(f"{path} exists already: the demo needs a fresh ledger, give a new file")
+    if path.parent.exists() and not path.parent.is_dir():
+        fail(f"{path.parent} is a file, not a folder: give a path in a folder")
     if not path.parent.is_dir():
         fail(f"folder {path.parent} does not exist: create it first, or keep the demo elsewhere")
     return path

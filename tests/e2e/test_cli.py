@@ -55,6 +55,7 @@ def test_the_demo_refuses_a_database_it_cannot_make_fresh_and_makes_nothing(
         str(existing): "exists already",
         str(tmp_path): "exists already",
         str(tmp_path / "missing" / "demo.sqlite"): "does not exist",
+        str(existing / "demo.sqlite"): "is a file, not a folder",
         "": "empty",
     }
     for database, message in cases.items():
