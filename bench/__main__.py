@@ -77,6 +77,25 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _at_least(low: float, kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number of ``kind`` no lower than ``low``, or a clear error."""
+
+    def parse_number(text: str) -> int | float:
+        try:
+            value = kind(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is too small: give {low:g} or more")
+        return value
+
+    return parse_number
+
+
+COUNT = _at_least(1, int)  # how many creators, approvals, rounds, samples, senders
+POSITIVE = _at_least(0.001, float)  # seconds, GiB
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
@@ -84,42 +103,45 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--creators", type=int, default=100_000, help="creators in W1, W3, W4, W6 (default 100,000)"
+        "--creators",
+        type=COUNT,
+        default=100_000,
+        help="creators in W1, W3, W4, W6 (default 100,000)",
     )
     p.add_argument(
         "--naive-creators",
-        type=int,
+        type=COUNT,
         default=20_000,
         help="creators in the naive W1 reference (default 20,000)",
     )
     p.add_argument(
-        "--w2-ops", type=int, default=1_000, help="approvals per client in W2 (default 1,000)"
+        "--w2-ops", type=COUNT, default=1_000, help="approvals per client in W2 (default 1,000)"
     )
     p.add_argument(
         "--w2-rounds",
-        type=int,
+        type=COUNT,
         default=4,
         help="W2 and its limit rows take turns in this many rounds, each of --w2-ops/rounds"
         " approvals per client (default 4; see bench/w2_rounds.py)",
     )
     p.add_argument(
-        "--w3-samples", type=int, default=2_000, help="reads sampled in W3 (default 2,000)"
+        "--w3-samples", type=COUNT, default=2_000, help="reads sampled in W3 (default 2,000)"
     )
     p.add_argument(
         "--w4-stripe-payouts",
-        type=int,
+        type=_at_least(0, int),
         default=3_000,
         help="payouts executed against the Stripe-like provider (default 3,000; 0 skips it)",
     )
     p.add_argument(
         "--w4-stripe-concurrency",
-        type=int,
+        type=COUNT,
         default=32,
         help="send_concurrency for the Stripe-like run (default 32, the command line's default)",
     )
     p.add_argument(
         "--timeout-s",
-        type=float,
+        type=POSITIVE,
         default=1_800.0,
         help="wall-clock limit of each workload, and PostgreSQL statement_timeout of every"
         " connection the bench opens; a hang dumps stacks and pg_stat_activity and exits 3"
@@ -135,20 +157,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--growth-timeout-s",
-        type=float,
+        type=POSITIVE,
         default=3_600.0,
         help="wall-clock limit of one growth size, all its workloads together; it is also each"
         " workload's watchdog limit there (default 3,600)",
     )
     p.add_argument(
         "--growth-max-rss-gib",
-        type=float,
+        type=POSITIVE,
         default=6.0,
         help="a growth size is stopped when its process passes this RSS (default 6 GiB)",
     )
     p.add_argument(
         "--growth-tolerance",
-        type=float,
+        type=_at_least(0, float),
         default=growth.DEFAULT_TOLERANCE,
         help="growth beyond the model (linear, log for reads) by more than this fraction is"
         f" flagged (default {growth.DEFAULT_TOLERANCE})",

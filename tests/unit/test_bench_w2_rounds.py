@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bench import __main__ as bench_main
 from bench import limit_w2, w2_rounds, workloads
 from bench.workloads import ClientsRun, summary
 
@@ -85,3 +86,32 @@ def test_the_rows_take_turns_ledger_first_then_limit_first(
     assert rows["limit_W2_4_lock"]["table_lock"] is True
     assert rows["limit_W2_4_nolock"]["table_lock"] is False
     assert w2_rounds.round_ratios(rows, 4) == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--w2-rounds", "0"], "argument --w2-rounds: 0 is too small: give 1 or more"),
+        (["--w2-ops", "-3"], "argument --w2-ops: -3 is too small: give 1 or more"),
+        (["--creators", "many"], "argument --creators: not a number: 'many'"),
+        (["--w4-stripe-payouts", "-1"], "argument --w4-stripe-payouts: -1 is too small: give 0"),
+        (["--timeout-s", "0"], "argument --timeout-s: 0 is too small"),
+    ],
+)
+def test_the_bench_refuses_counts_and_times_it_cannot_run_with(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bench_main.parse(args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_bench_takes_underscored_counts_and_its_defaults() -> None:
+    args = bench_main.parse(["--creators", "20_000", "--w2-rounds", "2"])
+    assert (args.creators, args.w2_rounds, args.w2_ops, args.w4_stripe_payouts) == (
+        20_000,
+        2,
+        1_000,
+        3_000,
+    )
