@@ -106,7 +106,6 @@ def run(
 
 def round_ratios(rows: dict[str, Any], clients: int) -> list[float]:
     """The ledger's ops/s over the limit's (with the table lock), round by round."""
-    ledger = rows[f"W2_{clients}"].get("rounds_ops_per_s", [rows[f"W2_{clients}"]["ops_per_s"]])
-    limit = rows[f"limit_W2_{clients}_lock"]
-    limit_rounds = limit.get("rounds_ops_per_s", [limit["ops_per_s"]])
-    return [a / b for a, b in zip(ledger, limit_rounds, strict=True)]
+    ledger = rows[f"W2_{clients}"]["rounds_ops_per_s"]
+    limit = rows[f"limit_W2_{clients}_lock"]["rounds_ops_per_s"]
+    return [a / b for a, b in zip(ledger, limit, strict=True)]

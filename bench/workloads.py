@@ -7,7 +7,7 @@ import multiprocessing as mp
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -286,16 +286,21 @@ def clients_run(
     results: list[ClientResult] = [out.get(timeout=timeout_s) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    extra: dict[str, int] = {}
-    for _, _, e in results:
-        for k, v in e.items():
-            extra[k] = extra.get(k, 0) + v
     return ClientsRun(
         clients,
         [x for lat, _, _ in results for x in lat],
         max(s for _, s, _ in results),
-        extra,
+        _summed(e for _, _, e in results),
     )
+
+
+def _summed(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """The counts the clients reported (retries, replays), added up by name."""
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def summary(runs: Sequence[ClientsRun]) -> dict[str, Any]:
@@ -305,10 +310,6 @@ def summary(runs: Sequence[ClientsRun]) -> dict[str, Any]:
     assert runs
     assert len({r.clients for r in runs}) == 1
     latencies = [x for r in runs for x in r.latencies]
-    extra: dict[str, int] = {}
-    for r in runs:
-        for k, v in r.extra.items():
-            extra[k] = extra.get(k, 0) + v
     return {
         "clients": runs[0].clients,
         "ops": len(latencies),
@@ -316,7 +317,7 @@ def summary(runs: Sequence[ClientsRun]) -> dict[str, Any]:
         "p50_ms": percentile(latencies, 50) * 1_000,
         "p99_ms": percentile(latencies, 99) * 1_000,
         "rounds_ops_per_s": [len(r.latencies) / r.wall_s for r in runs],
-        **extra,
+        **_summed(r.extra for r in runs),
     }
 
 
