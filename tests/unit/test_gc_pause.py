@@ -108,14 +108,16 @@ def test_a_plan_is_computed_with_the_collector_paused_and_leaves_it_on(
 
 FREEZE_ONCE = """
 import gc, json
+from datetime import UTC, datetime
 from creator_ledger import CreatorLedger, Settings, freeze_startup_heap
 with CreatorLedger.open(Settings(database_url="memory://")) as cl:
     frozen = freeze_startup_heap()
     counts = [frozen, gc.get_freeze_count(), freeze_startup_heap(), gc.get_freeze_count()]
     cl.enrol_creators(
-        creators=[("c1", "C1", "US")], effective_at=__import__("datetime").datetime(
-            2026, 1, 1, tzinfo=__import__("datetime").UTC
-        ), idempotency_key="enrol", actor="op:test",
+        creators=[("c1", "C1", "US")],
+        effective_at=datetime(2026, 1, 1, tzinfo=UTC),
+        idempotency_key="enrol",
+        actor="op:test",
     )
     cl.catch_up()  # a batch, paused: the frozen start-up heap stays frozen
     counts.append(gc.get_freeze_count())
