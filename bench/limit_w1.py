@@ -7,7 +7,9 @@ cyclic garbage collector paused:
    and tie-break salt ``"<program id>/<period key>"``);
 2. the same events, JSON-encoded as the library stores them, written by binary ``COPY`` into a
    copy of ``ledger_events`` (same columns and indexes, pre-filled with the ledger's events so
-   its indexes have the same size) under the library's ``LOCK TABLE ... IN EXCLUSIVE MODE``:
+   its indexes have the same size), each event sealed as the ledger seals its own (a copy of
+   the ledger's sealing trigger: :func:`bench.scratch.seal_like_the_ledger`), under the
+   library's ``LOCK TABLE ... IN EXCLUSIVE MODE``:
    one ``AccountBook.ViewEarningsCredited`` per account book touched (creators grouped by
    their book shard, lines ``[creator, views, amount, to_held, capped]``), the period's
    ``Closed``, the program's ``PeriodClosed``, the fund's ``CommitmentSpent`` (and
@@ -105,6 +107,8 @@ def prepare(conninfo: str, program_key: str, period_key: str) -> dict[str, Any]:
             (f"{scratch.SCHEMA}.{EVENTS}_notification_id_seq",),
         )
         conn.execute(sql.SQL("ANALYZE {}").format(scratch.qualified(EVENTS)))
+        scratch.seal_like_the_ledger(conn, EVENTS)  # as the ledger seals its events
+        scratch.set_sealing(conn, EVENTS, on=True)
         row = conn.execute(
             "SELECT pr.program_id, pe.period_id, pe.pool_minor, pe.rule, pr.fund_id, pr.currency"
             " FROM programs pr JOIN periods pe USING (program_id)"
@@ -141,14 +145,18 @@ def run(
     """The limit row: ``usage`` rows ``(creator_ref, content_id, views)`` as W1 reports them."""
     ids: dict[str, str] = period["creator_ids"]
     rows = [(ids[r], v) for r, _, v in usage]  # the id mapping happens at report time in W1
-    with (
-        psycopg.connect(conninfo) as conn,
-        gc_paused(),
-        timed() as t,
-        conn.transaction(),
-        conn.cursor() as cur,
-    ):
-        counts = _close(cur, period, rows, effective_at)
+    with psycopg.connect(conninfo, autocommit=True) as counting:
+        sealed_before = scratch.seals_written(counting, EVENTS)
+        with (
+            psycopg.connect(conninfo) as conn,
+            gc_paused(),
+            timed() as t,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            counts = _close(cur, period, rows, effective_at)
+        sealed = scratch.seals_written(counting, EVENTS) - sealed_before
+    assert sealed == counts["events"], f"W1 limit: {sealed} seals for {counts['events']} events"
     return {
         "creators": len(rows),
         "seconds": t.seconds,
@@ -484,7 +492,10 @@ def verify(conninfo: str) -> dict[str, Any]:
             assert missing is not None
             assert extra is not None
             out[f"{name}_differing"] = int(missing[0]) + int(extra[0])
-        for target in _TABLES:
+        for target in [*_TABLES, f"{EVENTS}_seals"]:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(target)))
+        conn.execute(
+            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(scratch.qualified(f"{EVENTS}_seal"))
+        )
     out["same_rows"] = not any(out.values())
     return out

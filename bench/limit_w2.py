@@ -19,6 +19,16 @@ indexes) filled with the ledger's own events first.  Payloads are JSON-encoded i
 with the same fields as the ledger's events.  The domain decisions (item pending, budget left,
 account open) are not re-derived: this is the event store's floor for the command.
 
+The row comes in three variants (:data:`VARIANTS`), measured in the same rounds:
+
+* ``sealed``, the target's limit: with the table lock, and every event sealed into a hash chain
+  as the ledger seals its own (a copy of the ledger's sealing trigger and function, naming the
+  copies: :func:`bench.scratch.seal_like_the_ledger`).  The seals came to the ledger after this
+  limit was first written (migration 0007): a limit that skips them does less work than the
+  ledger;
+* ``lock``: with the table lock, unsealed (the limit as first written);
+* ``nolock``: neither.
+
 Clients are driven exactly as W2 drives the ledger (:func:`bench.workloads.clients_run`: the
 same processes, warm-up, barrier and op count, on the same claims).
 """
@@ -88,6 +98,13 @@ END
 $body$
 """
 
+#: Variant -> (the table lock, the seals); see the module docstring.
+VARIANTS: dict[str, tuple[bool, bool]] = {
+    "sealed": (True, True),
+    "lock": (True, False),
+    "nolock": (False, False),
+}
+
 #: ``(command id, claim id, creator id, book id, key, claim key, item id, creator hex, amount)``
 Item = tuple[UUID, UUID, UUID, UUID, str, str, str, str, int]
 
@@ -105,13 +122,18 @@ def prepare(conninfo: str) -> None:
             ).format(scratch.qualified(EVENTS))
         )
         conn.execute(sql.SQL("ANALYZE {}").format(scratch.qualified(EVENTS)))
+        scratch.seal_like_the_ledger(conn, EVENTS)
         conn.execute(FUNCTION)
 
 
 def cleanup(conninfo: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(EVENTS)))
+        for table in (EVENTS, f"{EVENTS}_seals"):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(table)))
         conn.execute("DROP FUNCTION IF EXISTS bench_limit.approve_claim_item")
+        conn.execute(
+            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(scratch.qualified(f"{EVENTS}_seal"))
+        )
 
 
 def items_for(claim_items: list[tuple[str, str]], variant: str) -> list[Item]:
@@ -246,13 +268,25 @@ def run(
     clients: int,
     ops_per_client: int,
     *,
-    lock: bool,
+    variant: str,
     timeout_s: float,
 ) -> workloads.ClientsRun:
-    """One round of the limit row for ``clients`` clients, with or without the table lock
-    (:func:`bench.workloads.summary` makes the row of its rounds)."""
-    variant = "lock" if lock else "nolock"
+    """One round of the limit row ``variant`` (:data:`VARIANTS`) for ``clients`` clients
+    (:func:`bench.workloads.summary` makes the row of its rounds); ``extra["seals"]`` says how
+    many seals the round wrote, checked against the events it wrote."""
+    lock, seal = VARIANTS[variant]
     items = items_for(claim_items, variant)
-    return workloads.clients_run(
-        worker, items, clients, ops_per_client, (conninfo, lock), timeout_s=timeout_s
-    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        scratch.set_sealing(conn, EVENTS, on=seal)
+        before = scratch.seals_written(conn, EVENTS)
+        try:
+            done = workloads.clients_run(
+                worker, items, clients, ops_per_client, (conninfo, lock), timeout_s=timeout_s
+            )
+        finally:
+            scratch.set_sealing(conn, EVENTS, on=False)
+        sealed = scratch.seals_written(conn, EVENTS) - before
+    # Every call that was not a replay wrote four events; sealed, each got its seal.
+    expected = 4 * (len(items) - done.extra.get("replays", 0)) if seal else 0
+    assert sealed == expected, f"limit {variant}: {sealed} seals written, expected {expected}"
+    return done._replace(extra={**done.extra, "seals": sealed})

@@ -103,6 +103,84 @@ def index_statements(conn: psycopg.Connection[Any], source: str, target: str) ->
     return out
 
 
+#: The ledger's sealing trigger on ``ledger_events`` and the tables it names (migration 0007).
+LEDGER_SEAL_TRIGGER = "ledger_events_sealed"
+_SEAL_NAMES = ("ledger_seal_events", "ledger_event_seals", "ledger_events")
+
+
+def seal_like_the_ledger(conn: psycopg.Connection[Any], events: str) -> str:
+    """Seal the events inserted into ``bench_limit.<events>`` as the ledger seals its own: a
+    copy of the ledger's sealing trigger and of its function, as the database has them now
+    (``pg_get_triggerdef``, ``pg_get_functiondef``), naming the copies instead of the ledger's
+    tables.  ``bench_limit.<events>`` must be filled first: ``bench_limit.<events>_seals`` is
+    filled with the ledger's seals up to the copy's last notification id, so its index has
+    about the same size and the ids the copy gives next are free.  The trigger is created
+    disabled (:func:`set_sealing`); its name.
+
+    Every name of the ledger's tables and function is replaced, word for word, and checked
+    gone afterwards: a limit row must never write into the ledger's own chain."""
+    seals = f"{events}_seals"
+    like_table(conn, "ledger_event_seals", seals, with_indexes=True)
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} SELECT * FROM public.ledger_event_seals WHERE notification_id <="
+            " (SELECT coalesce(max(notification_id), 0) FROM {})"
+        ).format(qualified(seals), qualified(events))
+    )
+    row = conn.execute(
+        "SELECT pg_get_triggerdef(t.oid), pg_get_functiondef(t.tgfoid) FROM pg_trigger t"
+        " WHERE t.tgrelid = 'public.ledger_events'::regclass AND t.tgname = %s",
+        (LEDGER_SEAL_TRIGGER,),
+    ).fetchone()
+    assert row is not None, "the ledger's events have no sealing trigger (migration 0007)"
+    trigger_name = f"{events}_sealed"
+    names = {
+        LEDGER_SEAL_TRIGGER: trigger_name,
+        "ledger_seal_events": f"{SCHEMA}.{events}_seal",
+        "ledger_event_seals": f"{SCHEMA}.{seals}",
+        "ledger_events": f"{SCHEMA}.{events}",
+    }
+    trigger, function = renamed([str(row[0]), str(row[1])], names)
+    conn.execute(function.encode())
+    conn.execute(trigger.encode())
+    set_sealing(conn, events, on=False)
+    return trigger_name
+
+
+def renamed(definitions: list[str], names: dict[str, str]) -> list[str]:
+    """``definitions`` with each ledger name in ``names`` (schema-qualified or not) replaced;
+    every name must be found in one of them, and none of the ledger's names may be left."""
+    out = list(definitions)
+    for old, new in names.items():
+        found = 0
+        for i, text in enumerate(out):
+            out[i], n = re.subn(rf"(?<![\w.])(?:public\.)?{old}\b", new, text)
+            found += n
+        assert found, f"{old} is not in the ledger's definitions"
+    for text in out:
+        left = [name for name in _SEAL_NAMES if re.search(rf"(?<![\w.]){name}\b", text)]
+        assert not left, f"the copy still names the ledger's {left}: {text[:400]}"
+    return out
+
+
+def set_sealing(conn: psycopg.Connection[Any], events: str, *, on: bool) -> None:
+    """Turn the seal trigger of :func:`seal_like_the_ledger` on or off."""
+    conn.execute(
+        sql.SQL("ALTER TABLE {} " + ("ENABLE" if on else "DISABLE") + " TRIGGER {}").format(
+            qualified(events), sql.Identifier(f"{events}_sealed")
+        )
+    )
+
+
+def seals_written(conn: psycopg.Connection[Any], events: str) -> int:
+    """How many seals ``bench_limit.<events>_seals`` holds (compare before and after)."""
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(qualified(f"{events}_seals"))
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def column_types(conn: psycopg.Connection[Any], source: str) -> list[tuple[str, str]]:
     """``(column, type name)`` of ``public.<source>`` in column order (for binary COPY)."""
     rows = conn.execute(

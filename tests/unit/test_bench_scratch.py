@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from uuid import UUID
 
+import pytest
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 
-from bench.scratch import event_state
+from bench.scratch import event_state, renamed
 from creator_ledger.adapters.event_codec import DateAsISO
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +54,38 @@ def test_the_bench_imports_only_the_public_api_the_pure_domain_and_the_payment_p
             if private or not (module in ALLOWED or module.startswith("creator_ledger.domain.")):
                 bad.append((path.name, module, private))
     assert bad == []
+
+
+LEDGER_DEFINITIONS = [
+    "CREATE TRIGGER ledger_events_sealed AFTER INSERT ON public.ledger_events REFERENCING NEW"
+    " TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION ledger_seal_events()",
+    "CREATE OR REPLACE FUNCTION public.ledger_seal_events() ... LOCK TABLE ledger_events IN"
+    " EXCLUSIVE MODE; SELECT seal INTO previous FROM ledger_event_seals ...; INSERT INTO"
+    " ledger_event_seals (notification_id, seal) ... FROM new_events n",
+]
+NAMES = {
+    "ledger_events_sealed": "x_sealed",
+    "ledger_seal_events": "bench_limit.x_seal",
+    "ledger_event_seals": "bench_limit.x_seals",
+    "ledger_events": "bench_limit.x",
+}
+
+
+def test_the_limit_copy_of_the_seal_trigger_names_only_the_copies() -> None:
+    trigger, function = renamed(LEDGER_DEFINITIONS, NAMES)
+    assert trigger == (
+        "CREATE TRIGGER x_sealed AFTER INSERT ON bench_limit.x REFERENCING NEW TABLE AS"
+        " new_events FOR EACH STATEMENT EXECUTE FUNCTION bench_limit.x_seal()"
+    )
+    assert "LOCK TABLE bench_limit.x IN" in function
+    assert function.count("bench_limit.x_seals") == 2
+    assert "ledger_" not in trigger + function
+
+
+def test_a_ledger_name_the_copy_cannot_find_or_replace_fails_loudly() -> None:
+    with pytest.raises(AssertionError, match="ledger_event_seals is not in"):
+        renamed([LEDGER_DEFINITIONS[0]], NAMES)  # the function's text missing
+    # A name the renaming does not cover (here the seal table's) is refused, not written into.
+    partial = {k: v for k, v in NAMES.items() if k != "ledger_event_seals"}
+    with pytest.raises(AssertionError, match="still names the ledger's"):
+        renamed(LEDGER_DEFINITIONS, partial)

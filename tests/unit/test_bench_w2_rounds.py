@@ -50,7 +50,10 @@ def test_the_rows_take_turns_ledger_first_then_limit_first(
     def ledger(url: str, chunk: list[Any], clients: int, ops: int, **_: Any) -> ClientsRun:
         return ClientsRun(clients, [0.001] * clients * ops, 1.0, {})
 
+    variants: list[str] = []
+
     def limit(conninfo: str, chunk: list[Any], clients: int, ops: int, **kw: Any) -> ClientsRun:
+        variants.append(kw["variant"])
         return ClientsRun(clients, [0.001] * clients * ops, 0.5, {"retries": 0})
 
     def segment(label: str, work: Any, *, flush: bool) -> ClientsRun:
@@ -70,21 +73,35 @@ def test_the_rows_take_turns_ledger_first_then_limit_first(
         timeout_s=1.0,
         segment=segment,
     )
-    assert calls[:8] == [
+    limit = "limit: W2 stored procedure, 1 client(s)"
+    assert calls[:10] == [
         "W2 approvals, 1 client(s), round 1/2 flush=True",
         "W2 approvals, 1 client(s), replayed, round 1/2 flush=False",
-        "limit: W2 stored procedure, 1 client(s), with the table lock, round 1/2 flush=True",
-        "limit: W2 stored procedure, 1 client(s), without the table lock, round 1/2 flush=True",
-        "limit: W2 stored procedure, 1 client(s), with the table lock, round 2/2 flush=True",
-        "limit: W2 stored procedure, 1 client(s), without the table lock, round 2/2 flush=True",
+        f"{limit}, sealed, with the table lock, round 1/2 flush=True",
+        f"{limit}, unsealed, with the table lock, round 1/2 flush=True",
+        f"{limit}, unsealed, without the table lock, round 1/2 flush=True",
+        f"{limit}, sealed, with the table lock, round 2/2 flush=True",
+        f"{limit}, unsealed, with the table lock, round 2/2 flush=True",
+        f"{limit}, unsealed, without the table lock, round 2/2 flush=True",
         "W2 approvals, 1 client(s), round 2/2 flush=True",
         "W2 approvals, 1 client(s), replayed, round 2/2 flush=False",
     ]
-    assert len(calls) == 16
+    assert len(calls) == 20
+    assert variants == ["sealed", "lock", "nolock"] * 4
     assert rows["W2_4"]["ops"] == 2 * 4 * ops
     assert rows["W2_4"]["ops_per_s"] == pytest.approx(12.0)
-    assert rows["limit_W2_4_lock"]["table_lock"] is True
-    assert rows["limit_W2_4_nolock"]["table_lock"] is False
+    assert (rows["limit_W2_4_sealed"]["table_lock"], rows["limit_W2_4_sealed"]["sealed"]) == (
+        True,
+        True,
+    )
+    assert (rows["limit_W2_4_lock"]["table_lock"], rows["limit_W2_4_lock"]["sealed"]) == (
+        True,
+        False,
+    )
+    assert (rows["limit_W2_4_nolock"]["table_lock"], rows["limit_W2_4_nolock"]["sealed"]) == (
+        False,
+        False,
+    )
     assert w2_rounds.round_ratios(rows, 4) == pytest.approx([0.5, 0.5])
 
 
