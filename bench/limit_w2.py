@@ -113,14 +113,7 @@ def prepare(conninfo: str) -> None:
     """``bench_limit.w2_events`` as a copy of the ledger's events, and the function (not timed)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         scratch.create_schema(conn)
-        scratch.like_table(conn, "ledger_events", EVENTS, with_indexes=True)
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (originator_id, originator_version, topic, state)"
-                " SELECT originator_id, originator_version, topic, state FROM ledger_events"
-                " ORDER BY notification_id"
-            ).format(scratch.qualified(EVENTS))
-        )
+        scratch.copy_events(conn, EVENTS)
         conn.execute(sql.SQL("ANALYZE {}").format(scratch.qualified(EVENTS)))
         scratch.seal_like_the_ledger(conn, EVENTS)
         conn.execute(FUNCTION)

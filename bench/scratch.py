@@ -103,6 +103,19 @@ def index_statements(conn: psycopg.Connection[Any], source: str, target: str) ->
     return out
 
 
+def copy_events(conn: psycopg.Connection[Any], target: str) -> None:
+    """``bench_limit.<target>``: a copy of ``ledger_events`` (its columns, indexes and storage
+    options) holding the ledger's events in notification order, numbered by its own sequence."""
+    like_table(conn, "ledger_events", target, with_indexes=True)
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, originator_version, topic, state FROM ledger_events"
+            " ORDER BY notification_id"
+        ).format(qualified(target))
+    )
+
+
 #: The ledger's sealing trigger on ``ledger_events`` and the tables it names (migration 0007).
 LEDGER_SEAL_TRIGGER = "ledger_events_sealed"
 _SEAL_NAMES = ("ledger_seal_events", "ledger_event_seals", "ledger_events")

@@ -49,14 +49,7 @@ def test_a_limit_copy_is_sealed_like_the_ledger_and_the_ledger_chain_is_untouche
     copy_seals = scratch.qualified(f"{EVENTS}_seals")
     with psycopg.connect(conninfo, autocommit=True) as conn:
         scratch.create_schema(conn)
-        scratch.like_table(conn, "ledger_events", EVENTS, with_indexes=True)
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (originator_id, originator_version, topic, state)"
-                " SELECT originator_id, originator_version, topic, state FROM ledger_events"
-                " ORDER BY notification_id"
-            ).format(scratch.qualified(EVENTS))
-        )
+        scratch.copy_events(conn, EVENTS)
         assert scratch.seal_like_the_ledger(conn, EVENTS) == f"{EVENTS}_sealed"
         ledger_before = _count(conn, ledger_seals)
         copied = scratch.seals_written(conn, EVENTS)
