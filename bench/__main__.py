@@ -9,11 +9,13 @@ those limits; absolute figures are context.
 * W1 period close: per-view earnings of N creators for one period (split, events stored, read
   models caught up), creators/s.  Limit: the same split and the same rows (events, journal
   entries, postings with running balances, balances) into copies of the same indexed tables
-  by binary COPY, one commit.  Context: raw binary COPY of N journal rows into an unindexed
-  table, and the naive way (one event per creator, one transaction per event).
+  by binary COPY, the events sealed as the ledger seals its own, one commit.  Context: raw
+  binary COPY of N journal rows into an unindexed table, and the naive way (one event per
+  creator, one transaction per event).
 * W2 single commands: reimbursement approvals, 1 and 4 client processes, then the same
   approvals replayed under their keys.  Limit: one stored-procedure call per command writing
-  the same four events, with and without the library's table lock.  The rows take turns in
+  the same four events under the library's table lock, sealed as the ledger seals its events
+  (the target's); as context, unsealed with and without the lock.  The rows take turns in
   rounds (--w2-rounds, :mod:`bench.w2_rounds`), so that the machine's drift falls on both.
 * W3 reads: one creator's balance among N; an as-of balance of an account with N+ postings.
 * W4 payouts: plan for N creators; execute against the in-memory provider; execute against a
