@@ -492,10 +492,8 @@ def verify(conninfo: str) -> dict[str, Any]:
             assert missing is not None
             assert extra is not None
             out[f"{name}_differing"] = int(missing[0]) + int(extra[0])
-        for target in [*_TABLES, f"{EVENTS}_seals"]:
+        for target in _TABLES:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(target)))
-        conn.execute(
-            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(scratch.qualified(f"{EVENTS}_seal"))
-        )
+        scratch.drop_sealing(conn, EVENTS)
     out["same_rows"] = not any(out.values())
     return out

@@ -121,12 +121,9 @@ def prepare(conninfo: str) -> None:
 
 def cleanup(conninfo: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        for table in (EVENTS, f"{EVENTS}_seals"):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(table)))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch.qualified(EVENTS)))
+        scratch.drop_sealing(conn, EVENTS)
         conn.execute("DROP FUNCTION IF EXISTS bench_limit.approve_claim_item")
-        conn.execute(
-            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(scratch.qualified(f"{EVENTS}_seal"))
-        )
 
 
 def items_for(claim_items: list[tuple[str, str]], variant: str) -> list[Item]:

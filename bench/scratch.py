@@ -176,13 +176,27 @@ def renamed(definitions: list[str], names: dict[str, str]) -> list[str]:
     return out
 
 
-def set_sealing(conn: psycopg.Connection[Any], events: str, *, on: bool) -> None:
-    """Turn the seal trigger of :func:`seal_like_the_ledger` on or off."""
+def drop_sealing(conn: psycopg.Connection[Any], events: str) -> None:
+    """Drop what :func:`seal_like_the_ledger` made beside ``bench_limit.<events>``: the seals'
+    table and the trigger's function (the trigger goes with the events' table)."""
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(f"{events}_seals")))
+    conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(qualified(f"{events}_seal")))
+
+
+def set_trigger(
+    conn: psycopg.Connection[Any], table: sql.Composable, trigger: str, *, on: bool
+) -> None:
+    """Turn ``trigger`` of ``table`` on or off (as the table's owner, as the bench is)."""
     conn.execute(
         sql.SQL("ALTER TABLE {} " + ("ENABLE" if on else "DISABLE") + " TRIGGER {}").format(
-            qualified(events), sql.Identifier(f"{events}_sealed")
+            table, sql.Identifier(trigger)
         )
     )
+
+
+def set_sealing(conn: psycopg.Connection[Any], events: str, *, on: bool) -> None:
+    """Turn the seal trigger of :func:`seal_like_the_ledger` on or off."""
+    set_trigger(conn, qualified(events), f"{events}_sealed", on=on)
 
 
 def seals_written(conn: psycopg.Connection[Any], events: str) -> int:

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from bench import workloads
+from bench import scratch, workloads
 from bench.measure import timed
 from creator_ledger import CreatorLedger, PoolShareRule
 
@@ -40,13 +41,13 @@ ROUNDS = (True, True, False, False, True, False, True, True, False)
 WARMUP_ROUNDS = 1
 #: Most the sealing may cost W1 and W2.
 LIMIT = 0.10
+_LEDGER_EVENTS = sql.Identifier("ledger_events")
 
 
 def set_sealing(conninfo: str, *, on: bool) -> None:
     """Turn the events' sealing trigger on or off (as the table's owner, as the bench is)."""
-    action = "ENABLE" if on else "DISABLE"
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"ALTER TABLE ledger_events {action} TRIGGER ledger_events_sealed")
+        scratch.set_trigger(conn, _LEDGER_EVENTS, scratch.LEDGER_SEAL_TRIGGER, on=on)
 
 
 #: (label, topic of the stored events copied, rows per statement, statements per measure)
@@ -86,8 +87,7 @@ def trigger_cost(conninfo: str) -> dict[str, float]:
             )
             sides: dict[bool, list[float]] = {True: [], False: []}
             for on in (True, False, False, True, True, False):
-                action = "ENABLE" if on else "DISABLE"
-                conn.execute(f"ALTER TABLE ledger_events {action} TRIGGER ledger_events_sealed")
+                scratch.set_trigger(conn, _LEDGER_EVENTS, scratch.LEDGER_SEAL_TRIGGER, on=on)
                 with timed() as t:
                     conn.execute(loop)
                 sides[on].append(t.seconds / statements)
