@@ -13,14 +13,13 @@ own (actor ``unknown``).  The rows are a pure function of the events: a rebuild 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Collection
 from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import UUID
 
 from creator_ledger.adapters.eventstore import issued_by
-from creator_ledger.adapters.readmodels import ProjectionBatch
+from creator_ledger.adapters.readmodels import ProjectionBatch, json_text
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.idempotency import CommandRecord
@@ -124,6 +123,6 @@ def project_audit(event: Any, notification_id: int, batch: ProjectionBatch) -> N
         key,
         _run_named(event, kind, command, key),
         kind.name,
-        json.dumps(event.result, sort_keys=True) if kind.record else None,
+        json_text(event.result) if kind.record else None,
         _creators_named(event, kind),
     )

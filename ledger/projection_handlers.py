@@ -12,12 +12,12 @@ not seen it yet.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from creator_ledger.adapters.eventstore import issued_by
-from creator_ledger.adapters.readmodels import ProjectionBatch
+from creator_ledger.adapters.readmodels import ProjectionBatch, json_text
 from creator_ledger.domain.book import AccountBook
 from creator_ledger.domain.creator import Creator
 from creator_ledger.domain.exclusivity import ExclusivityAgreement
@@ -34,8 +34,12 @@ Handler = Callable[[Any, ProjectionBatch], None]
 Projection = Callable[[Any, int, ProjectionBatch], None]
 
 
-def _ref(e: Any) -> str:
-    return str(e.originator_id)
+def _ref(e: Any) -> UUID:
+    """The id of ``e``'s aggregate, as the ``uuid`` key columns take it: the ``UUID`` itself
+    (binary ``COPY`` sends its 16 bytes; SQLite stores its text, as ``str`` would give).  A
+    text id here cost a ``str`` in the projection and a ``UUID`` back in the writer: ~2 us of
+    each of a rebuild's 200,000 payout events."""
+    return e.originator_id  # type: ignore[no-any-return]
 
 
 def _fund_created(e: CreatorFund.Created, b: ProjectionBatch) -> None:
@@ -52,11 +56,11 @@ def _program_created(e: ViewProgram.Created, b: ProjectionBatch) -> None:
             "program_id": _ref(e),
             "program_key": e.program_key,
             "name": e.name,
-            "fund_id": str(e.fund_id),
+            "fund_id": e.fund_id,
             "currency": e.currency,
             "rule_kind": e.rule["kind"],
             "rule_version": 1,
-            "rule": json.dumps(e.rule, sort_keys=True),
+            "rule": json_text(e.rule),
         },
     )
 
@@ -65,7 +69,7 @@ def _rule_changed(e: ViewProgram.RuleChanged, b: ProjectionBatch) -> None:
     b.update(
         "programs",
         {"program_id": _ref(e)},
-        set_={"rule_version": e.rule_version, "rule": json.dumps(e.rule, sort_keys=True)},
+        set_={"rule_version": e.rule_version, "rule": json_text(e.rule)},
     )
 
 
@@ -74,13 +78,13 @@ def _period_opened(e: ProgramPeriod.Opened, b: ProjectionBatch) -> None:
         "periods",
         {
             "period_id": _ref(e),
-            "program_id": str(e.program_id),
+            "program_id": e.program_id,
             "period_key": e.period_key,
             "starts_on": e.starts_on,
             "ends_on": e.ends_on,
             "status": "open",
             "rule_version": e.rule_version,
-            "rule": json.dumps(e.rule, sort_keys=True),
+            "rule": json_text(e.rule),
             "pool_minor": e.pool_minor,
             "reported_views": 0,
             "invalid_views": 0,
@@ -162,7 +166,7 @@ def _agreement_agreed(e: ExclusivityAgreement.Agreed, b: ProjectionBatch) -> Non
             "agreement_id": _ref(e),
             "agreement_key": e.agreement_key,
             "creator_id": e.creator_id.hex,
-            "fund_id": str(e.fund_id),
+            "fund_id": e.fund_id,
             "currency": e.currency,
             "total_minor": e.total_minor,
             "credited_minor": 0,
@@ -355,7 +359,7 @@ def project_journal(event: Any, notification_id: int, batch: ProjectionBatch) ->
     )
     append = batch.postings.append
     for seq, p in enumerate(entry.postings):
-        detail = json.dumps(p.detail, sort_keys=True) if p.detail else None
+        detail = json_text(p.detail) if p.detail else None
         append(
             (
                 notification_id,

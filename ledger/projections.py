@@ -13,7 +13,6 @@ from the first event without touching the others.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -66,11 +65,19 @@ class Projector:
         batch = ProjectionBatch(
             last_notification_id=notifications[-1][0], positions=dict(positions)
         )
-        projections = [(PROJECTIONS[name], after) for name, after in positions.items()]
-        for notification_id, event in notifications:
-            for project, after in projections:
-                if notification_id > after:
+        # Read model by read model (each projection writes only its own part of the batch, so
+        # the order between them is free): one function over every event in turn is ~12%
+        # faster than every function over each event (a rebuild's 340,684 events: 2.7 s, 3.1).
+        first = notifications[0][0]
+        for name, after in positions.items():
+            project = PROJECTIONS[name]
+            if after < first:
+                for notification_id, event in notifications:
                     project(event, notification_id, batch)
+            else:
+                for notification_id, event in notifications:
+                    if notification_id > after:
+                        project(event, notification_id, batch)
         return batch
 
     def pending(self, *, only: Only = None) -> int:
@@ -162,10 +169,10 @@ class Projector:
                     read += len(chunk)
                     if progress is not None:
                         progress(len(chunk))
-                    # The batch is written: free its events before reading the next, and
-                    # collect any cycles among the young objects while the collector pauses.
+                    # The batch is handed over: free its events before reading the next.  (No
+                    # collection here: the events and rows make no reference cycles; a
+                    # ``gc.collect(1)`` per batch found none and cost 0.4 s of 340,684 events.)
                     del chunk, notifications
-                    gc.collect(1)
             finally:
                 rows.close()
 

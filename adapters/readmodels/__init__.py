@@ -5,7 +5,7 @@
 ``queries`` and ``rows`` (every query, answering with frozen, typed rows).
 """
 
-from creator_ledger.adapters.readmodels.batch import PostingRow, ProjectionBatch
+from creator_ledger.adapters.readmodels.batch import PostingRow, ProjectionBatch, json_text
 from creator_ledger.adapters.readmodels.queries import ReadModelQueries
 from creator_ledger.adapters.readmodels.rows import (
     AgreementRow,
@@ -53,5 +53,6 @@ __all__ = [
     "StaleProjectionError",
     "StatementPosting",
     "UnbalancedEntry",
+    "json_text",
     "read_model_names",
 ]

@@ -7,8 +7,8 @@ PostgreSQL copies the rows of the commands seen for the first time straight in (
 statement per table when there are many; no write is an ``executemany`` of unbounded size
 (psycopg runs those in pipeline mode, which issue 9 saw hang under large writes).  SQLite
 upserts row by row.  During a rebuild (:meth:`AuditWriter.rebuilding`) the commands written so
-far are known in memory, and the creator links of a command seen in an earlier batch are staged
-and added once, at the end (the table may have no key during the load).
+far and the creators linked to each are known in memory, so that only the links not written
+yet are copied (the table may have no key during the load).
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ _AUDIT_COLUMNS = (
 )
 _EFFECT_COLUMNS = ("audit_id", "kind", "events")
 _LINK_TYPES = ("text", "text")
-#: A rebuild's creator links of commands seen in an earlier batch (see ``AuditWriter``).
-_STAGED_LINKS = "rebuild_audit_links"
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,8 @@ _AUDIT_EFFECT_UPSERT = _Upsert(
 class _Rebuild:
     #: the audit ids of the commands written so far
     commands: set[str] = field(default_factory=set)
-    staged_links: bool = False
+    #: audit id -> the creators linked to it so far
+    links: dict[str, set[str]] = field(default_factory=dict)
 
 
 class AuditWriter:
@@ -117,20 +116,12 @@ class AuditWriter:
         self._rebuild: _Rebuild | None = None
 
     @contextmanager
-    def rebuilding(self, cur: Cursor) -> Iterator[None]:
+    def rebuilding(self) -> Iterator[None]:
         """PostgreSQL, around a rebuild's batches: see the module docstring."""
         assert self._rebuild is None, "one rebuild at a time"
-        rebuild = self._rebuild = _Rebuild()
+        self._rebuild = _Rebuild()
         try:
             yield
-            if rebuild.staged_links:
-                cur.execute(
-                    "INSERT INTO audit_creators (creator_id, audit_id) SELECT DISTINCT"
-                    f" s.creator_id, s.audit_id FROM {_STAGED_LINKS} s WHERE NOT EXISTS"
-                    " (SELECT 1 FROM audit_creators a WHERE a.creator_id = s.creator_id"
-                    " AND a.audit_id = s.audit_id)"
-                )
-                cur.execute(f"DROP TABLE {_STAGED_LINKS}")
         finally:
             self._rebuild = None
 
@@ -179,25 +170,33 @@ class AuditWriter:
             cur.executemany(_AUDIT_EFFECT_UPSERT.values(), effects)
         # A command seen for the first time has no creator links yet: its links are copied
         # straight in; those of a command seen before may be there already.
-        fresh_links = [link for link in audit.creators if link[1] not in seen]
-        again = [link for link in audit.creators if link[1] in seen]
+        if rebuild is not None:
+            # The links written so far are known: only the new ones are copied (the table may
+            # have no key during the load, so nothing may be written twice).
+            written = rebuild.links
+            links: list[tuple[str, str]] = []
+            for audit_id, named in audit.creators.items():
+                done = written.get(audit_id)
+                if done is None:
+                    written[audit_id] = named
+                    links.extend((c, audit_id) for c in named)
+                else:
+                    new = named - done
+                    done |= new
+                    links.extend((c, audit_id) for c in new)
+            self.db.copy_rows(
+                cur, "audit_creators", ("creator_id", "audit_id"), links, types=_LINK_TYPES
+            )
+            return
+        every = audit.links()
+        fresh_links = [link for link in every if link[1] not in seen]
+        again = [link for link in every if link[1] in seen]
         if self.db.dialect == "postgres":
             self.db.copy_rows(
                 cur, "audit_creators", ("creator_id", "audit_id"), fresh_links, types=_LINK_TYPES
             )
         else:
             again += fresh_links
-        if rebuild is not None:  # staged, added once at the end (see ``rebuilding``)
-            if again:
-                if not rebuild.staged_links:
-                    cur.execute(
-                        f"CREATE TEMP TABLE {_STAGED_LINKS} (creator_id text, audit_id text)"
-                    )
-                    rebuild.staged_links = True
-                self.db.copy_rows(
-                    cur, _STAGED_LINKS, ("creator_id", "audit_id"), again, types=_LINK_TYPES
-                )
-            return
         again.sort()
         if self.db.dialect == "postgres" and len(again) >= BULK_MIN_ROWS:
             cur.execute(

@@ -238,7 +238,7 @@ class RowWriter:
         assert self._carried is None, "one rebuild at a time"
         carried = self._carried = {}
         try:
-            with self.audit.rebuilding(cur):
+            with self.audit.rebuilding():
                 yield
             copy_balances(self.db, cur, carried)
         finally:

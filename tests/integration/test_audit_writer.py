@@ -117,8 +117,9 @@ def test_audit_rows_extended_across_batches_are_the_rows_of_all_the_events(
 @pytest.mark.postgres
 @pytest.mark.parametrize("commands", [BULK_MIN_ROWS // 4, 3 * BULK_MIN_ROWS])
 def test_a_rebuild_of_the_audit_trail_writes_the_same_rows(pg_database: str, commands: int) -> None:
-    """A PostgreSQL rebuild (``replace``: the keys dropped for the load, the links of a command
-    seen in an earlier batch staged and added at the end): the rows of all the events."""
+    """A PostgreSQL rebuild (``replace``: the keys dropped for the load, so a link written twice
+    would fail as the keys are built again; a command seen in an earlier batch gets only the
+    links it did not have yet): the rows of all the events."""
     with CreatorLedger.open(Settings(database_url=pg_database), clock=Clock()) as cl:
         rm = cl.parts.projector.read_models
         history = _history(commands)
