@@ -38,14 +38,13 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
 )
 
 #: Long-lived aggregates snapshot every so many events, so loading one stays cheap as its
-#: history grows (a snapshot is only ever a shortcut: see the event store).  An account book's
-#: events are large (a payout batch names every payout of its shard): a cold load replaying
-#: ~35 of them took ~1.35 ms of CPU where one from a fresh snapshot took ~0.4 ms, and taking a
-#: snapshot costs the command ~0.4 ms (encoding; it is stored off the command's path), so books
-#: snapshot every 20 events (it was 50).
+#: history grows (a snapshot is only ever a shortcut: see the event store).  Books every 20
+#: (tried 2026-12-07) made a cold book load cheaper (~1.04 ms of CPU against ~1.36 ms: its
+#: events are large) but every command that took one paid ~0.4 ms encoding it, and the bench's
+#: W2 tail, W3 and W4 were no better or worse: back to 50.
 SNAPSHOT_INTERVALS: dict[type[Aggregate], int] = {
     Creator: 100,
-    AccountBook: 20,
+    AccountBook: 50,
     CreatorFund: 200,
     ViewProgram: 200,
     ProgramPeriod: 25,
