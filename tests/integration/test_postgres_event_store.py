@@ -412,6 +412,16 @@ def _snapshot_versions(url: str, aggregate_id: Any) -> list[int]:
     return [int(v) for (v,) in found]
 
 
+def _reloads_as_saved(store: EventStore, book: Any, version: int) -> None:
+    """Loaded afresh (not from this process's memory), ``book`` is at ``version`` with the
+    same accounts."""
+    store.forget([book.id])
+    loaded = store.get(book.id)
+    assert loaded is not None
+    assert loaded.version == version
+    assert loaded.accounts == book.accounts
+
+
 def test_a_snapshot_is_stored_after_the_command_as_the_aggregate_was_at_its_version(
     pg_database: str,
 ) -> None:
@@ -447,11 +457,7 @@ def test_a_snapshot_is_stored_after_the_command_as_the_aggregate_was_at_its_vers
             k: {c: list(v) for c, v in cells.items()} for k, cells in saved.items()
         }
         store.save(book)  # version 121: the snapshot and its one event load it
-        store.forget([book.id])
-        loaded = store.get(book.id)
-        assert loaded is not None
-        assert loaded.version == 121
-        assert loaded.accounts == book.accounts
+        _reloads_as_saved(store, book, 121)
     finally:
         held.set()
         store.close()
@@ -473,11 +479,7 @@ def test_a_snapshot_that_cannot_be_stored_is_logged_and_the_command_stands(
         assert f"{book.id} v120" in caplog.text
         assert "loads replay the events instead" in caplog.text
         assert _snapshot_versions(pg_database, book.id) == []
-        store.forget([book.id])
-        loaded = store.get(book.id)
-        assert loaded is not None
-        assert loaded.version == 120
-        assert loaded.accounts == book.accounts
+        _reloads_as_saved(store, book, 120)
     finally:
         store.close()
 
