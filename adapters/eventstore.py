@@ -410,8 +410,6 @@ class EventStore:
         self._intervals = dict(snapshot_intervals)
         self._lock = threading.Lock()
         self._writer_pool: ThreadPoolExecutor | None = None
-        #: PostgreSQL: the thread that stores snapshots, after the command that took them.
-        self._snapshot_pool: ThreadPoolExecutor | None = None
         self._uncached = tuple(uncached)
         # Statements rendered once, as bytes: psycopg renders a ``Composed`` and encodes a
         # ``str`` on every execute (~5% of a W2 command's CPU), where bytes go straight to
@@ -601,16 +599,7 @@ class EventStore:
     def _snapshot(self, due: list[tuple[Aggregate, int, int]]) -> None:
         """Snapshot each aggregate whose ``new`` events (its last versions, up to its version
         now) crossed its type's ``interval`` (as the library's ``Application.save`` does, but
-        from the aggregate in memory).
-
-        On PostgreSQL the snapshot is encoded here, from the aggregate as it is at that version
-        (the caller may change it as soon as this returns), and stored by the store's snapshot
-        thread, off the command's path: storing one (a book's ~20 KB, its own transaction and
-        commit) took ~2.3 ms of the command that crossed the interval.  A snapshot is only ever
-        a shortcut (a load uses it only if its seal holds and its version's event exists), so
-        one not stored yet, or never (the process stops first, the write fails: logged), only
-        means a load replays more events.  :meth:`wait_for_snapshots` waits for those taken so
-        far; :meth:`close` does too.  Elsewhere it is stored here, as the library does."""
+        from the aggregate in memory)."""
         snapshots = self._app.snapshots
         if snapshots is None:
             return
@@ -619,58 +608,8 @@ class EventStore:
             for aggregate, interval, new in due
             if aggregate.version // interval > (aggregate.version - new) // interval
         ]
-        if not taken:
-            return
-        if self.kind != "postgres":
+        if taken:
             snapshots.put(taken)
-            return
-        to_stored = self._app.mapper.to_stored_event
-        stored = [to_stored(snapshot) for snapshot in taken]
-        self._snapshotter().submit(self._store_snapshots, stored)
-
-    def _snapshotter(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._snapshot_pool is None:
-                self._snapshot_pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-snapshots")
-            return self._snapshot_pool
-
-    def _store_snapshots(self, stored: list[StoredEvent]) -> None:
-        """PostgreSQL, in the snapshot thread: insert ``stored`` (sealed by the snapshots'
-        trigger) in one transaction that does not wait for its commit to reach the disk (a
-        snapshot lost in a crash is only a shortcut lost).  Never raises: a failure is logged
-        and the snapshot dropped."""
-        try:
-            (table,) = self._pg_names("snapshots")
-            datastore: Any = self._app.recorder.datastore  # type: ignore[attr-defined]
-            with (
-                datastore.get_connection() as conn,
-                conn.transaction(),
-                conn.cursor(row_factory=tuple_row) as cur,
-            ):
-                cur.execute("SET LOCAL synchronous_commit = off")
-                cur.execute(
-                    f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
-                    " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])",
-                    (
-                        uuid_array([s.originator_id for s in stored]),
-                        int8_array([s.originator_version for s in stored]),
-                        text_array([s.topic for s in stored]),
-                        bytea_array([s.state for s in stored]),
-                    ),
-                )
-        except Exception as e:  # noqa: BLE001 (a shortcut not taken: loads replay the events)
-            _log.warning(
-                "snapshots not stored (%s); loads replay the events instead: %s",
-                ", ".join(f"{s.originator_id} v{s.originator_version}" for s in stored),
-                e,
-            )
-
-    def wait_for_snapshots(self) -> None:
-        """Return once every snapshot taken so far is stored (or its failure logged)."""
-        with self._lock:
-            pool = self._snapshot_pool
-        if pool is not None:
-            pool.submit(lambda: None).result()
 
     # -- seals ------------------------------------------------------------------------------
 
@@ -1112,10 +1051,6 @@ class EventStore:
             writer, self._writer_pool = self._writer_pool, None
         if writer is not None:
             writer.shutdown(wait=True)  # a write started is finished, never cut off
-        with self._lock:
-            snapshotter, self._snapshot_pool = self._snapshot_pool, None
-        if snapshotter is not None:
-            snapshotter.shutdown(wait=True)  # the snapshots taken are stored first
         self._app.close()
 
     # -- batched loading (the fast path of get_many) ----------------------------------------

@@ -41,7 +41,7 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
 #: history grows (a snapshot is only ever a shortcut: see the event store).  Books every 20
 #: (tried 2026-12-07) made a cold book load cheaper (~1.04 ms of CPU against ~1.36 ms: its
 #: events are large) but every command that took one paid ~0.4 ms encoding it, and the bench's
-#: W2 tail, W3 and W4 were no better or worse: back to 50.
+#: W2 tail, W3 and W4 were no better or worse: 50 it stays.
 SNAPSHOT_INTERVALS: dict[type[Aggregate], int] = {
     Creator: 100,
     AccountBook: 50,

@@ -5,7 +5,6 @@ client."""
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import time
@@ -400,95 +399,3 @@ def test_the_largest_usage_report_completes_and_never_holds_the_lock_waiting_on_
         scenario.close(cl, "pool", day)
         assert cl.reconcile_internal().clean
         assert cl.balances(refs[0]).balances[0].payable_minor > 0
-
-
-def _snapshot_versions(url: str, aggregate_id: Any) -> list[int]:
-    with psycopg.connect(url) as conn:
-        found = conn.execute(
-            "SELECT s.originator_version FROM ledger_snapshots s JOIN ledger_snapshot_seals z"
-            " USING (originator_id, originator_version) WHERE s.originator_id = %s ORDER BY 1",
-            (aggregate_id,),
-        ).fetchall()
-    return [int(v) for (v,) in found]
-
-
-def _reloads_as_saved(store: EventStore, book: Any, version: int) -> None:
-    """Loaded afresh (not from this process's memory), ``book`` is at ``version`` with the
-    same accounts."""
-    store.forget([book.id])
-    loaded = store.get(book.id)
-    assert loaded is not None
-    assert loaded.version == version
-    assert loaded.accounts == book.accounts
-
-
-def test_a_snapshot_is_stored_after_the_command_as_the_aggregate_was_at_its_version(
-    pg_database: str,
-) -> None:
-    """A save that crosses the interval encodes the snapshot before it returns and stores it
-    (sealed) in the snapshot thread: an aggregate changed right after its save still gets the
-    snapshot of the version it was saved at."""
-    store = store_on(pg_database)
-    held = threading.Event()
-    try:
-        # The snapshot thread is held until the book has changed: a snapshot encoded there
-        # rather than in the save would show the change.
-        store._snapshotter().submit(held.wait, 30)
-        book = busy_book(1, 120)
-        store.save(book)
-        saved = copy.deepcopy(book.accounts)  # the state at version 120 (it changes next)
-        book.credit_reimbursement(
-            claim_id=uuid5(NAMESPACE_URL, "later"),
-            claim_key="later",
-            item_id="i",
-            creator_id=next(iter(book.accounts)),
-            currency="USD",
-            amount_minor=7,
-            effective_at=AT,
-        )
-        assert _snapshot_versions(pg_database, book.id) == []  # not stored yet: held
-        held.set()
-        store.wait_for_snapshots()
-        assert _snapshot_versions(pg_database, book.id) == [120]
-        snaps = store.application.snapshots
-        assert snaps is not None
-        (snapshot,) = snaps.get(book.id)
-        assert snapshot.state["accounts"] == {
-            k: {c: list(v) for c, v in cells.items()} for k, cells in saved.items()
-        }
-        store.save(book)  # version 121: the snapshot and its one event load it
-        _reloads_as_saved(store, book, 121)
-    finally:
-        held.set()
-        store.close()
-
-
-def test_a_snapshot_that_cannot_be_stored_is_logged_and_the_command_stands(
-    pg_database: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A snapshot is a shortcut: one whose write fails costs the command nothing (its events
-    are stored, it returns), is logged, and loads replay the events instead."""
-    store = store_on(pg_database)
-    try:
-        book = busy_book(2, 120)
-        monkeypatch.setattr(store, "_pg_names", lambda *tables: ["no_such_snapshots_table"])
-        with caplog.at_level("WARNING", logger="creator_ledger.eventstore"):
-            store.save(book)
-            store.wait_for_snapshots()
-        monkeypatch.undo()
-        assert f"{book.id} v120" in caplog.text
-        assert "loads replay the events instead" in caplog.text
-        assert _snapshot_versions(pg_database, book.id) == []
-        _reloads_as_saved(store, book, 120)
-    finally:
-        store.close()
-
-
-def test_closing_the_store_stores_the_snapshots_taken(pg_database: str) -> None:
-    store = store_on(pg_database)
-    book = busy_book(3, 120)
-    try:
-        store.save(book)
-    finally:
-        store.close()
-    assert _snapshot_versions(pg_database, book.id) == [120]
