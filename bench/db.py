@@ -29,6 +29,28 @@ def checkpoint(server: str) -> None:
         return
 
 
+def background_writes(server: str) -> dict[str, int]:
+    """The server's checkpointer and background writer counters (``pg_stat_bgwriter``):
+    checkpoints completed, and buffers written by checkpoints, by the background writer and by
+    backends themselves."""
+    with psycopg.connect(f"{server}/postgres") as conn:
+        row = conn.execute(
+            "SELECT checkpoints_timed + checkpoints_req, buffers_checkpoint, buffers_clean,"
+            " buffers_backend FROM pg_stat_bgwriter"
+        ).fetchone()
+    assert row is not None
+    names = ("checkpoints", "buffers_checkpoint", "buffers_clean", "buffers_backend")
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
+def writes_since(server: str, before: dict[str, int]) -> dict[str, int]:
+    """What the server wrote in the background since ``before`` (:func:`background_writes`):
+    a timed step during which a checkpoint completed paid for its writes.  (A checkpoint's
+    counters move when it ends: one still running as the step ends is not counted.)"""
+    now = background_writes(server)
+    return {k: now[k] - before[k] for k in now}
+
+
 def drop_database(server: str, dbname: str) -> None:
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute(
