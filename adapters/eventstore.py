@@ -1470,14 +1470,9 @@ class _EventDecoder:
         if not expected:
             return decoded
         done = 0
-        decoders = self.decoders
         for key in self.transcoded.get(topic, ()):  # where this topic's states had them
-            value = decoded.get(key)  # as _transcode, inlined: every event passes here
-            if type(value) is dict and len(value) == 2 and "_data_" in value:
-                decode = decoders.get(value.get("_type_"))  # type: ignore[arg-type]
-                if decode is not None:
-                    decoded[key] = decode(value["_data_"])
-                    done += 1
+            if self._transcode(decoded, key, decoded.get(key)):
+                done += 1
         if done != expected:
             seen = []
             for key, value in decoded.items():  # already transcoded values are no dicts
