@@ -59,6 +59,7 @@ from bench import (
     seal_cost,
     w2_rounds,
     w4_stripe,
+    w5_rounds,
     workloads,
 )
 from bench.isolated import in_fresh_process
@@ -125,6 +126,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=4,
         help="W2 and its limit rows take turns in this many rounds, each of --w2-ops/rounds"
         " approvals per client (default 4; see bench/w2_rounds.py)",
+    )
+    p.add_argument(
+        "--w5-rounds",
+        type=COUNT,
+        default=3,
+        help="W5 and its limit row each rebuild this many times, taking turns (default 3; see"
+        " bench/w5_rounds.py)",
     )
     p.add_argument(
         "--w3-samples", type=COUNT, default=2_000, help="reads sampled in W3 (default 2,000)"
@@ -242,6 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "naive_creators": args.naive_creators,
             "w2_ops": args.w2_ops,
             "w2_rounds": args.w2_rounds,
+            "w5_rounds": args.w5_rounds,
             "w3_samples": args.w3_samples,
             "w4_stripe_payouts": args.w4_stripe_payouts,
             "w4_stripe_concurrency": args.w4_stripe_concurrency,
@@ -334,19 +343,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cl.catch_up()
         measure("W3", "W3 reads", lambda: workloads.w3_reads(cl, n, args.w3_samples), flush=True)
         measure("W6", "W6 reconciliation", lambda: workloads.w6_reconcile(cl, provider))
-    # W5 and its limit each in a fresh process (bench/isolated.py says why).
-    measure(
-        "W5",
-        "W5 rebuild",
-        lambda: in_fresh_process(workloads.w5_rebuild_at, url, timeout_s=args.timeout_s),
-        flush=True,
-    )
-    measure(
-        "limit_W5",
-        "limit: W5 decode + binary COPY",
-        lambda: in_fresh_process(limit_w5.run, conninfo, timeout_s=args.timeout_s),
-        flush=True,
-    )
+    # W5 and its limit each in a fresh process (bench/isolated.py says why), taking turns in
+    # rounds (bench/w5_rounds.py says why).
+    w5_sides: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+        "W5": (
+            "W5 rebuild",
+            lambda: in_fresh_process(workloads.w5_rebuild_at, url, timeout_s=args.timeout_s),
+        ),
+        "limit_W5": (
+            "limit: W5 decode + binary COPY",
+            lambda: in_fresh_process(limit_w5.run, conninfo, timeout_s=args.timeout_s),
+        ),
+    }
+    w5_runs: dict[str, list[dict[str, Any]]] = {key: [] for key in w5_sides}
+    for i in range(args.w5_rounds):
+        for key in w5_rounds.order(i):
+            label, work = w5_sides[key]
+            measure(key, f"{label}, round {i + 1}/{args.w5_rounds}", work, flush=True)
+            w5_runs[key].append(out.pop(key))
+    for key, runs in w5_runs.items():
+        out[key] = w5_rounds.combine(runs)
     with watchdog.guard("limit W5 verify"):
         out["limit_W5"] |= limit_w5.verify(conninfo)
     with psycopg.connect(conninfo, autocommit=True) as conn:

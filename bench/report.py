@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import w2_rounds
+from bench import w2_rounds, w5_rounds
 from bench.targets import ENROL_BASELINE_PER_S
 
 WIDTH = 140
@@ -163,14 +163,15 @@ def suite(r: dict[str, Any]) -> None:
         f"{w5['events_per_s']:,.0f} events/s",
         _share(w5["events_per_s"], l5["events_per_s"]),
         f"{w5['events']:,} events, {w5['postings']:,} postings in {w5['seconds']:.1f} s"
-        f" ({w5['postings_per_s']:,.0f} postings/s)",
+        f" ({w5['postings_per_s']:,.0f} postings/s){_w5_rounds(w5, l5)}",
         _mib(w5),
     )
     t.add_row(
         "  limit: decode + binary COPY",
         f"{l5['events_per_s']:,.0f} events/s",
         "",
-        f"{l5['seconds']:.1f} s: read+decode+fold {l5['read_decode_fold_s']:.1f} s"
+        f"{l5['seconds']:.1f} s{_seconds_each(l5)}: read+decode+fold"
+        f" {l5['read_decode_fold_s']:.1f} s"
         f" ({l5['decoder']}), COPY {l5['copy_s']:.1f} s, indexes {l5['index_s']:.1f} s;"
         f" {sum(l5['rows'].values()):,} rows; {_same(l5)}",
         _mib(l5),
@@ -254,3 +255,23 @@ def growth_table(g: dict[str, Any]) -> None:
             f"{s['peak_rss_mib_seen']:,.0f} MiB",
         )
     console.print(st)
+
+
+def _seconds_each(row: dict[str, Any]) -> str:
+    """`` (mean of 9.1, 8.7, 9.4 s)`` for a W5 side measured in rounds; nothing for one round
+    (or a results file from before the rounds)."""
+    each = row.get("rounds_seconds", [])
+    if len(each) < 2:
+        return ""
+    return f" (mean of {', '.join(f'{s:.1f}' for s in each)} s)"
+
+
+def _w5_rounds(w5: dict[str, Any], l5: dict[str, Any]) -> str:
+    """``; mean of 10.2, 9.9 s; 3 rounds, 71%-84% of the limit`` for W5 measured in rounds."""
+    if len(w5.get("rounds_seconds", [])) < 2:
+        return ""
+    ratios = w5_rounds.round_ratios(w5, l5)
+    return (
+        f"{_seconds_each(w5)}; {len(ratios)} rounds,"
+        f" {min(ratios):.0%}-{max(ratios):.0%} of the limit"
+    )
