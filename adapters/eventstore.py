@@ -1024,6 +1024,16 @@ class EventStore:
     def max_notification_id(self) -> int:
         return self._app.recorder.max_notification_id() or 0
 
+    @property
+    def events_table(self) -> str | None:
+        """The events table, schema-qualified, where a query on the read models' connection can
+        read it (PostgreSQL: the same database); None elsewhere (SQLite keeps the events in the
+        library's own file, the in-memory store in Python)."""
+        if self.kind != "postgres":
+            return None
+        recorder: Any = self._app.recorder
+        return f"{recorder.datastore.schema}.{recorder.events_table_name}"
+
     @contextlib.contextmanager
     def listen(self) -> Iterator[Waiter]:
         """A :class:`Waiter` woken when events are recorded: on PostgreSQL, ``LISTEN`` on the

@@ -109,7 +109,11 @@ class Projector:
         applied = 0
         batches = 0
         stale = 0
-        positions = self.read_models.positions()
+        # One query when nothing is new (the usual case before a read): the positions and
+        # whether any event lies past the lowest of them.
+        positions, pending = self.read_models.positions_and_pending(names, self.store.events_table)
+        if not pending:
+            return 0
         while max_batches is None or batches < max_batches:
             start = min(positions[name] for name in names)
             notifications = self.store.notifications(start + 1, self.batch_size)

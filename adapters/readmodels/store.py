@@ -69,6 +69,29 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
         found = dict(self.db.query("SELECT name, notification_id FROM projection_tracking"))
         return {name: int(found.get(name, 0)) for name in READ_MODEL_NAMES}
 
+    def positions_and_pending(
+        self, names: Iterable[str], events_table: str | None
+    ) -> tuple[dict[str, int], bool]:
+        """:meth:`positions`, and whether an event recorded after the lowest of ``names``'
+        positions exists, in one query when the events table is in the read models' database
+        (``events_table``, qualified: PostgreSQL); elsewhere pending is assumed (the caller
+        reads the events to find out).  A read model with no position row is at 0."""
+        wanted = list(read_model_names(names))
+        if events_table is None:
+            return self.positions(), True
+        rows = self.db.query(
+            "SELECT name, notification_id FROM projection_tracking UNION ALL"
+            f" (SELECT NULL, e.notification_id FROM {events_table} e"
+            " WHERE e.notification_id > (SELECT CASE WHEN count(*) = %s"
+            " THEN min(t.notification_id) ELSE 0 END"
+            " FROM projection_tracking t WHERE t.name = ANY(%s))"
+            " ORDER BY e.notification_id LIMIT 1)",
+            (len(wanted), wanted),
+        )
+        found = {name: int(n) for name, n in rows if name is not None}
+        pending = any(name is None for name, _ in rows)
+        return {name: found.get(name, 0) for name in READ_MODEL_NAMES}, pending
+
     def position(self, name: str | None = None) -> int:
         """The last event read model ``name`` has applied; without a name, the last event
         every read model has applied (the lowest position)."""

@@ -266,6 +266,64 @@ def test_read_models_at_different_positions_catch_up_in_one_pass(cl: CreatorLedg
     assert cl.reconcile_internal().clean
 
 
+def test_positions_and_pending_say_whether_an_event_lies_past_the_lowest_position(
+    cl: CreatorLedger, open_ledger: Any
+) -> None:
+    rm = cl.parts.projector.read_models
+    table = cl.parts.store.events_table  # None on SQLite: pending is then always assumed
+    assert rm.positions_and_pending(READ_MODEL_NAMES, table) == (
+        dict.fromkeys(READ_MODEL_NAMES, 0),
+        table is None,  # nothing recorded yet: nothing to read
+    )
+    build_history(cl)
+    assert rm.positions_and_pending(READ_MODEL_NAMES, table)[1]
+    cl.catch_up()
+    positions, pending = rm.positions_and_pending(READ_MODEL_NAMES, table)
+    assert positions == rm.positions()
+    assert pending == (table is None)
+    rm.reset("payouts")  # no position row: at 0, with events after it
+    assert rm.positions_and_pending(["payouts"], table)[1]
+    assert rm.positions_and_pending(["journal"], table)[1] == (table is None)
+    cl.catch_up()
+    other = open_ledger()  # another process's write is seen at once
+    fund(other, key="f2")
+    assert rm.positions_and_pending(["journal"], table)[1]
+    assert cl.catch_up() > 0
+    assert rm.positions_and_pending(READ_MODEL_NAMES, table)[1] == (table is None)
+
+
+def test_a_read_with_nothing_new_to_project_asks_the_database_once(
+    cl: CreatorLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the check is one query on the read models' connection and the events are
+    not read; on SQLite (events in the library's own file) the positions, then the events."""
+    build_history(cl)
+    cl.catch_up()
+    on_postgres = cl.parts.store.events_table is not None
+    db = cl.parts.projector.read_models.db
+    real_query, real_notifications = db.query, cl.parts.store.notifications
+    queries: list[str] = []
+    reads: list[int] = []
+
+    def counted(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        queries.append(sql)
+        return real_query(sql, params)
+
+    def notifications(start: int, limit: int) -> list[tuple[int, Any]]:
+        reads.append(start)
+        return real_notifications(start, limit)
+
+    monkeypatch.setattr(db, "query", counted)
+    monkeypatch.setattr(cl.parts.store, "notifications", notifications)
+    assert cl.catch_up() == 0
+    assert (len(queries), len(reads)) == ((1, 0) if on_postgres else (1, 1))
+    [gate, *_] = cl.parts.projector.read_models.creator_gates().values()
+    queries.clear()
+    reads.clear()
+    cl.balances(gate.creator_ref)
+    assert (len(queries), len(reads)) == ((2, 0) if on_postgres else (2, 1))
+
+
 def test_an_unknown_read_model_is_refused(cl: CreatorLedger) -> None:
     with pytest.raises(InvalidInputError, match="unknown read model"):
         cl.rebuild_read_models(only="ledger")
