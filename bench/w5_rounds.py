@@ -2,11 +2,12 @@
 
 One rebuild and one limit run, each timed once, measured a pair that this machine's drift can
 tip either way: on one bench database on 2026-12-07, seven such pairs in a row (each side in a
-fresh process) put the rebuild at 8.6-11.6 s and the limit at 6.6-9.8 s, the ratio at 69-100%.  So each side runs ``rounds`` times, the two taking turns, the
-ledger first in even rounds and the limit first in odd ones, each in a fresh process after a
-checkpoint, and a side's events/s is its events over its mean round (as W2's rows, its ops over
-the sum of its rounds).  ``rounds_seconds`` keeps every round's time, and :func:`round_ratios`
-gives the ledger's share of the limit round by round, to show how steady the ratio was.
+fresh process) put the rebuild at 8.6-11.6 s and the limit at 6.6-9.8 s, the ratio at
+69-100%.  So each side runs ``rounds`` times, the two taking turns, the ledger first in even
+rounds and the limit first in odd ones, each in a fresh process after a checkpoint, and a
+side's events/s is its events over its mean round (as W2's rows, its ops over the sum of its
+rounds).  ``rounds_seconds`` keeps every round's time, and :func:`round_ratios` gives the
+ledger's share of the limit round by round, to show how steady the ratio was.
 """
 
 from __future__ import annotations
