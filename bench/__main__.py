@@ -279,10 +279,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
 
     n = args.creators
-    # Per client and round: each round's client processes run as long as one whole W2 ran
-    # before the rounds (--w2-ops/rounds made each process a quarter as long, and a short
-    # process pays more per approval: bench/w2_rounds.py).
-    w2_ops = args.w2_ops
     with CreatorLedger.open(settings) as cl:
         measure("setup", "setup: enrol creators", lambda: workloads.seed(cl, n))
         with watchdog.guard("W1 usage"):
@@ -312,7 +308,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         with watchdog.guard("W2 setup"):
             step("W2 setup")
-            needed = w2_rounds.items_needed(args.w2_rounds, w2_ops)
+            # --w2-ops per client and round: each round's client processes run as long as one
+            # whole W2 ran before the rounds (bench/w2_rounds.py says why).
+            needed = w2_rounds.items_needed(args.w2_rounds, args.w2_ops)
             items = workloads.w2_setup(cl, -(-needed // workloads.ITEMS_PER_CLAIM))
         with watchdog.guard("limit W2 prepare"):
             limit_w2.prepare(conninfo)
@@ -332,7 +330,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             conninfo,
             items,
             rounds=args.w2_rounds,
-            ops_per_client=w2_ops,
+            ops_per_client=args.w2_ops,
             timeout_s=args.timeout_s,
             segment=segment,
         )

@@ -267,11 +267,10 @@ def _seconds_each(row: dict[str, Any]) -> str:
 
 
 def _w5_rounds(w5: dict[str, Any], l5: dict[str, Any]) -> str:
-    """``; mean of 10.2, 9.9 s; 3 rounds, 71%-84% of the limit`` for W5 measured in rounds."""
-    if len(w5.get("rounds_seconds", [])) < 2:
+    """`` (mean of 10.2, 9.9, 10.0 s); 3 rounds, 71%-84% of the limit`` for W5 measured in
+    rounds; nothing for one round."""
+    span = w5_rounds.ratio_range(w5, l5)
+    if span is None:
         return ""
-    ratios = w5_rounds.round_ratios(w5, l5)
-    return (
-        f"{_seconds_each(w5)}; {len(ratios)} rounds,"
-        f" {min(ratios):.0%}-{max(ratios):.0%} of the limit"
-    )
+    rounds = len(w5["rounds_seconds"])
+    return f"{_seconds_each(w5)}; {rounds} rounds, {span[0]:.0%}-{span[1]:.0%} of the limit"

@@ -175,7 +175,5 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _w5_round_range(w5: dict[str, Any], lim5: dict[str, Any]) -> str:
     """``; rounds 71%-84%`` when W5 was measured in rounds (:mod:`bench.w5_rounds`)."""
-    if len(w5.get("rounds_seconds", [])) < 2:
-        return ""
-    ratios = w5_rounds.round_ratios(w5, lim5)
-    return f"; rounds {min(ratios):.0%}-{max(ratios):.0%}"
+    span = w5_rounds.ratio_range(w5, lim5)
+    return "" if span is None else f"; rounds {span[0]:.0%}-{span[1]:.0%}"

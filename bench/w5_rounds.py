@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from statistics import fmean
 from typing import Any
 
-__all__ = ["combine", "order", "round_ratios"]
+__all__ = ["combine", "order", "ratio_range", "round_ratios"]
 
 #: Figures of the limit row averaged over its rounds (its phases).
 _LIMIT_PHASES = ("read_decode_fold_s", "running_balances_s", "copy_s", "index_s")
@@ -62,3 +62,12 @@ def round_ratios(ledger: dict[str, Any], limit: dict[str, Any]) -> list[float]:
         lim / own
         for own, lim in zip(ledger["rounds_seconds"], limit["rounds_seconds"], strict=True)
     ]
+
+
+def ratio_range(ledger: dict[str, Any], limit: dict[str, Any]) -> tuple[float, float] | None:
+    """The lowest and highest of :func:`round_ratios`; None when the ledger's side ran one round
+    (or comes from a results file written before the rounds): no range to show."""
+    if len(ledger.get("rounds_seconds", [])) < 2:
+        return None
+    ratios = round_ratios(ledger, limit)
+    return min(ratios), max(ratios)

@@ -76,9 +76,9 @@ class ReadModels(ReadModelQueries, JournalQueries, AuditQueries):
         positions exists, in one query when the events table is in the read models' database
         (``events_table``, qualified: PostgreSQL); elsewhere pending is assumed (the caller
         reads the events to find out).  A read model with no position row is at 0."""
-        wanted = list(read_model_names(names))
         if events_table is None:
             return self.positions(), True
+        wanted = list(read_model_names(names))
         rows = self.db.query(
             "SELECT name, notification_id FROM projection_tracking UNION ALL"
             f" (SELECT NULL, e.notification_id FROM {events_table} e"

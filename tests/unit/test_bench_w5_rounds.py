@@ -51,8 +51,10 @@ def test_round_ratios_and_their_range_in_the_report_and_the_targets() -> None:
     ledger = w5_rounds.combine([_run(10.0), _run(8.0)])
     limit = w5_rounds.combine([_run(8.0), _run(8.0)])
     assert w5_rounds.round_ratios(ledger, limit) == [0.8, 1.0]
+    assert w5_rounds.ratio_range(ledger, limit) == (0.8, 1.0)
     assert _w5_round_range(ledger, limit) == "; rounds 80%-100%"
     assert _w5_rounds(ledger, limit) == " (mean of 10.0, 8.0 s); 2 rounds, 80%-100% of the limit"
     one = w5_rounds.combine([_run(10.0)])
+    assert w5_rounds.ratio_range(one, one) is None
     assert _w5_round_range(one, one) == ""  # one round: no range to show
     assert _w5_rounds(one, one) == ""
