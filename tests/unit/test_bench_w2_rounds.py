@@ -110,6 +110,7 @@ def test_the_rows_take_turns_ledger_first_then_limit_first(
     [
         (["--w2-rounds", "0"], "argument --w2-rounds: 0 is too small: give 1 or more"),
         (["--w2-ops", "-3"], "argument --w2-ops: -3 is too small: give 1 or more"),
+        (["--w5-rounds", "0"], "argument --w5-rounds: 0 is too small: give 1 or more"),
         (["--creators", "many"], "argument --creators: not a number: 'many'"),
         (["--w4-stripe-payouts", "-1"], "argument --w4-stripe-payouts: -1 is too small: give 0"),
         (["--timeout-s", "0"], "argument --timeout-s: 0 is too small"),
